@@ -1,0 +1,93 @@
+"""Run the queries and hand back plain DataFrames, one per source table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Connection, Select
+
+from extract.connect import connected, describe, open_engine, parse_url
+from extract.contract import check_columns
+from extract.errors import SourceError
+from extract.queries import (
+    CASE_COLUMNS, ROLL_COLUMNS, ExtractFilters, case_queries, needed_columns, roll_queries,
+)
+
+log = logging.getLogger(__name__)
+
+CASE = "case database"
+ROLL = "school roll"
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """What the extract read: one frame per table, columns as named in the source contract."""
+
+    tables: Mapping[str, pd.DataFrame]
+
+    def __getitem__(self, table: str) -> pd.DataFrame:
+        return self.tables[table]
+
+    @property
+    def row_counts(self) -> dict[str, int]:
+        """A fingerprint of the source, safe to log and to write into a manifest."""
+        return {name: len(frame) for name, frame in sorted(self.tables.items())}
+
+
+def _read(conn: Connection, queries: Mapping[str, Select[tuple[object, ...]]],
+          columns: Mapping[str, tuple[str, ...]]) -> dict[str, pd.DataFrame]:
+    frames = {}
+    for table, query in queries.items():
+        rows = conn.execute(query).all()
+        frames[table] = pd.DataFrame.from_records(rows, columns=list(columns[table]))
+    return frames
+
+
+def read_source(url: str, label: str, queries: Mapping[str, Select[tuple[object, ...]]],
+                columns: Mapping[str, tuple[str, ...]]) -> dict[str, pd.DataFrame]:
+    engine = open_engine(url, label)
+    try:
+        with connected(engine, label) as conn:
+            check_columns(conn, needed_columns(columns), label)
+            return _read(conn, queries, columns)
+    finally:
+        engine.dispose()
+
+
+def check_sources(case_url: str, roll_url: str) -> None:
+    """Fail fast, before any orchestration starts, when a source is unreachable or off-contract."""
+    for url, label, columns in ((case_url, CASE, CASE_COLUMNS), (roll_url, ROLL, ROLL_COLUMNS)):
+        engine = open_engine(url, label)
+        try:
+            with connected(engine, label) as conn:
+                check_columns(conn, needed_columns(columns), label)
+        finally:
+            engine.dispose()
+
+
+def read_sources(case_url: str, roll_url: str,
+                 filters: ExtractFilters | None = None) -> SourceData:
+    filters = filters or ExtractFilters()
+    tables = read_source(case_url, CASE, case_queries(filters), CASE_COLUMNS)
+    tables |= read_source(roll_url, ROLL, roll_queries(), ROLL_COLUMNS)
+    data = SourceData(tables)
+    _refuse_empty(data, case_url, roll_url)
+    log.info("extracted %s", ", ".join(f"{t}={n}" for t, n in data.row_counts.items()))
+    return data
+
+
+def _refuse_empty(data: SourceData, case_url: str, roll_url: str) -> None:
+    """An empty source almost always means a broken feed; publishing it would blank every
+    school's databook, so it stops the run instead."""
+    roll_where = describe(parse_url(roll_url, ROLL))
+    schools = data["EDU_SCHOOLS"]
+    if schools.empty or not (schools["IS_OPEN"].fillna("").str.upper() == "Y").any():
+        raise SourceError(f"the {ROLL} at {roll_where} has no open schools in EDU_SCHOOLS")
+    if data["EDU_ENROLMENTS"].empty:
+        raise SourceError(f"the {ROLL} at {roll_where} has no rows in EDU_ENROLMENTS")
+    if data["DM_PERSONS"].empty:
+        case_where = describe(parse_url(case_url, CASE))
+        raise SourceError(f"the {CASE} at {case_where} has nobody with a social care record")

@@ -1,0 +1,131 @@
+"""``databook``: the command an MI officer (or a newcomer) types.
+
+Progress goes to stderr; the one thing a script needs (the run folder, a password) is the last
+line of stdout. Any failure is one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from extract import SourceError
+from flows.settings import Settings, SettingsError, load, parse_as_at
+from publish.errors import KeystoreError, PublishError
+
+EXPECTED = (SourceError, PublishError, KeystoreError, SettingsError)
+log = logging.getLogger("databook")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="databook", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def sources(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--source-url", help="case database URL (env DATABOOK_SOURCE_URL)")
+        cmd.add_argument("--roll-url", help="school roll URL (env DATABOOK_ROLL_URL)")
+
+    def demo_size(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--schools", type=int, default=12)
+        cmd.add_argument("--pupils", type=int, default=3000)
+        cmd.add_argument("--seed", type=int, default=2015)
+        cmd.add_argument("--as-at", help="reference date for the demo histories (YYYY-MM-DD)")
+
+    run = sub.add_parser("run", help="run the nightly flow once")
+    run.add_argument("--as-at", help="the date the databooks describe (default: today, London)")
+    run.add_argument("--drop", help="the drop folder (env DATABOOK_DROP)")
+    sources(run)
+
+    data = sub.add_parser("demo-data", help="write the synthetic demo databases")
+    demo_size(data)
+    sources(data)
+
+    demo = sub.add_parser("demo", help="write the demo databases, then run")
+    demo_size(demo)
+    demo.add_argument("--drop", help="the drop folder (env DATABOOK_DROP)")
+
+    keys = sub.add_parser("keys", help="school passwords and the master key")
+    key_sub = keys.add_subparsers(dest="keys_command", required=True)
+    reveal = key_sub.add_parser("reveal", help="print a school's password (last line)")
+    reveal.add_argument("urn", type=int)
+    key_sub.add_parser("new-master", help="print a new master key for DATABOOK_MASTER_KEY")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load({"source_url": getattr(args, "source_url", None),
+                 "roll_url": getattr(args, "roll_url", None),
+                 "drop": getattr(args, "drop", None)})
+
+
+def _generate(settings: Settings, args: argparse.Namespace) -> None:
+    from demo import DemoSize, generate
+
+    size = DemoSize(args.schools, args.pupils, args.seed, parse_as_at(args.as_at))
+    counts = generate(settings.source_url, settings.roll_url, size)
+    log.info("demo data: %d schools, %d enrolments, %d case people", counts["EDU_SCHOOLS"],
+             counts["EDU_ENROLMENTS"], counts["DM_PERSONS"])
+
+
+def _run(settings: Settings, as_at_text: str | None) -> str:
+    from extract.read import check_sources
+
+    as_at = parse_as_at(as_at_text)
+    check_sources(settings.source_url, settings.roll_url)  # fail fast, before Prefect starts
+    # The flow reads its settings from the environment inside the run, so URLs holding
+    # passwords are never sent to Prefect as parameters.
+    os.environ.update({"DATABOOK_HOME": str(settings.home), "DATABOOK_SOURCE_URL":
+                       settings.source_url, "DATABOOK_ROLL_URL": settings.roll_url,
+                       "DATABOOK_DROP": str(settings.drop)})
+    os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.nightly import nightly
+
+    return nightly(as_at=as_at)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "httpcore", "uvicorn", "docket", "fakeredis"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if args.command == "keys":
+            return _keys(args)
+        settings = _settings(args)
+        if args.command in ("demo-data", "demo"):
+            _generate(settings, args)
+            if args.command == "demo-data":
+                print(settings.demo_dir)
+                return 0
+        print(_run(settings, getattr(args, "as_at", None)))
+        return 0
+    except EXPECTED as exc:
+        print(f"databook: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("databook: interrupted; nothing was published by this run", file=sys.stderr)
+        return 130
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from cryptography.fernet import Fernet
+
+    from publish.keystore import Keystore
+
+    if args.keys_command == "new-master":
+        print(Fernet.generate_key().decode())
+        return 0
+    settings = load()
+    keystore_home = Path(settings.home)
+    print(Keystore.open(keystore_home, settings.master_key).password(args.urn))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

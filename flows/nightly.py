@@ -1,0 +1,106 @@
+"""The nightly run: extract -> transform -> validate -> publish, as a Prefect flow.
+
+This module only wires plain functions together. Every task that touches case data has
+caching off and result persistence off, so no child's details reach Prefect's database or
+result storage; what is logged and returned is counts, ids and paths.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from extract import SourceData, SourceError, read_sources
+from flows.settings import Settings, load, today_in_london
+from publish.drop import new_run_id, publish_run, school_files
+from publish.keystore import Keystore
+from publish.report import write_run_record
+from publish.workbook import RunInfo
+from transform import Databook, Rules, build_databook
+
+CASE_DATA = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+def _transient(task: object, task_run: object, state: object) -> bool:
+    """Retry a connection that dropped, not a table that is missing."""
+    try:
+        state.result()  # type: ignore[attr-defined]
+    except SourceError as exc:
+        return exc.transient
+    except Exception:
+        return False
+    return False
+
+
+@task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient, **CASE_DATA)
+def extract_sources(settings: Settings) -> SourceData:
+    data = read_sources(settings.source_url, settings.roll_url, settings.extract_filters())
+    get_run_logger().info("extracted %d rows from %d tables", sum(data.row_counts.values()),
+                          len(data.row_counts))
+    return data
+
+
+@task(**CASE_DATA)
+def transform_sources(data: SourceData, rules: Rules) -> Databook:
+    book = build_databook(data, rules)
+    get_run_logger().info("databook: %s", book.summary())
+    return book
+
+
+@task(**CASE_DATA)
+def validate_databook(book: Databook) -> None:
+    """The validation gate's seam: the Great Expectations suites plug in here and raise to
+    stop publishing. Structural least-data checks also run inside ``publish``."""
+
+
+@task(**CASE_DATA)
+def publish_databook(book: Databook, settings: Settings, run: RunInfo) -> Path:
+    passwords = Keystore.open(settings.home, settings.master_key).ensure_passwords(
+        int(u) for u in book.schools["urn"])
+    files = list(school_files(book.schools, book.rows, passwords))
+    folder = publish_run(settings.drop, run, files, workers=settings.publish_workers)
+    get_run_logger().info("published %d school files to %s", len(files), folder)
+    return folder
+
+
+@flow(name="nightly-databook", persist_result=False, validate_parameters=True)
+def nightly(as_at: date | None = None) -> str:
+    """Publish every open school's databook for ``as_at`` (default: today, Europe/London)."""
+    settings = load()
+    as_at = as_at or today_in_london()
+    rules = settings.rules_for(as_at)
+    run = RunInfo(new_run_id(), as_at, datetime.now(UTC), rules.starting_point_name,
+                  rules.starting_point_phone)
+    logger = get_run_logger()
+    logger.info("run %s for %s", run.run_id, as_at.isoformat())
+    started = time.monotonic()
+    record: dict[str, object] = {"run_id": run.run_id, "as_at": as_at.isoformat(),
+                                 "started_at": run.extracted_at.isoformat()}
+    book = None
+    try:
+        data = extract_sources(settings)
+        record["source_rows"] = data.row_counts
+        book = transform_sources(data, rules)
+        record["summary"] = book.summary()
+        record["findings"] = _finding_counts(book)
+        validate_databook(book)
+        folder = publish_databook(book, settings, run)
+    except Exception as exc:
+        record |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        raise
+    else:
+        record |= {"status": "published", "folder": str(folder)}
+        return str(folder)
+    finally:
+        record["duration_s"] = round(time.monotonic() - started, 2)
+        write_run_record(settings.runs_dir, run.run_id, record,
+                         None if book is None else book.findings)
+
+
+def _finding_counts(book: Databook) -> dict[str, int]:
+    counts = book.findings["rule"].value_counts().sort_index()
+    return {str(k): int(v) for k, v in counts.items()}

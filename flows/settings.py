@@ -1,0 +1,136 @@
+"""One settings object: safe demo defaults, then ``databook.toml``, then environment variables,
+then command-line options, each overriding the one before.
+
+Connection URLs (which may hold passwords) and the master key are read here, inside the
+process, and never passed to Prefect as flow parameters, so they are never stored by it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from extract.queries import ExtractFilters
+from transform.rules_config import Rules
+
+ENV = {
+    "DATABOOK_SOURCE_URL": "source_url",
+    "DATABOOK_ROLL_URL": "roll_url",
+    "DATABOOK_DROP": "drop",
+    "DATABOOK_MASTER_KEY": "master_key",
+    "DATABOOK_PUBLISH_WORKERS": "publish_workers",
+}
+TIMEZONE = "Europe/London"
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    source_url: str
+    roll_url: str
+    drop: Path
+    master_key: str | None = field(default=None, repr=False)
+    publish_workers: int = max(1, os.cpu_count() or 1)
+    rules: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.home / "demo"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    def rules_for(self, as_at: date) -> Rules:
+        return Rules(as_at=as_at, **self.rules)
+
+    def extract_filters(self) -> ExtractFilters:
+        rules = self.rules_for(date.today())
+        return ExtractFilters(number_types=rules.publishable_number_types,
+                              dv_types=rules.dv_notification_types)
+
+
+def today_in_london() -> date:
+    return datetime.now(ZoneInfo(TIMEZONE)).date()
+
+
+def parse_as_at(text: str | None) -> date:
+    if not text:
+        return today_in_london()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise SettingsError(f"--as-at must be a date like 2026-11-21, not {text!r}") from None
+
+
+_RULE_KEYS = {f.name for f in fields(Rules)} - {"as_at"}
+_LISTS_AS_SETS = {"address_withholding_warnings", "legal_statuses", "respite_legal_statuses",
+                  "dv_notification_types", "on_roll_statuses", "enrolment_statuses"}
+
+
+def _rules_from_toml(table: Mapping[str, Any], source: Path) -> dict[str, Any]:
+    rules: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _RULE_KEYS:
+            raise SettingsError(f"unknown setting [rules].{key} in {source}")
+        if key in _LISTS_AS_SETS:
+            value = frozenset(str(v).upper() for v in value)
+        elif key == "publishable_number_types":
+            value = tuple(str(v).upper() for v in value)
+        elif key == "warning_labels":
+            value = {str(k).upper(): str(v) for k, v in value.items()}
+        rules[key] = value
+    try:
+        Rules(as_at=date.today(), **rules)
+    except TypeError as exc:
+        raise SettingsError(f"[rules] in {source}: {exc}") from None
+    return rules
+
+
+def load(overrides: Mapping[str, object] | None = None,
+         environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    home = Path(env.get("DATABOOK_HOME", ".databook")).expanduser().resolve()
+    values: dict[str, Any] = {
+        "source_url": f"sqlite:///{home / 'demo' / 'case.sqlite'}",
+        "roll_url": f"sqlite:///{home / 'demo' / 'roll.sqlite'}",
+        "drop": home / "drop",
+    }
+    config = Path(env.get("DATABOOK_CONFIG", home / "databook.toml"))
+    if "DATABOOK_CONFIG" in env and not config.is_file():
+        raise SettingsError(f"DATABOOK_CONFIG names {config}, which does not exist")
+    if config.is_file():
+        try:
+            data = tomllib.loads(config.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{config} is not valid TOML: {exc}") from None
+        for key, value in data.items():
+            if key == "rules":
+                values["rules"] = _rules_from_toml(value, config)
+            elif key in ENV.values() and key != "master_key":
+                values[key] = value
+            else:
+                raise SettingsError(f"unknown setting {key} in {config}")
+    for name, key in ENV.items():
+        if env.get(name):
+            values[key] = env[name]
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    values["drop"] = Path(values["drop"]).expanduser().resolve()
+    try:
+        values["publish_workers"] = int(values.get("publish_workers", Settings.publish_workers))
+    except ValueError:
+        raise SettingsError("DATABOOK_PUBLISH_WORKERS must be a whole number") from None
+    return Settings(home=home, **values)
+

@@ -1,0 +1,34 @@
+"""School passwords that a person can read aloud over the telephone.
+
+Five words from the EFF's 7,776-word list (about 64.6 bits) and a five-digit number
+(about 16.6 bits): about 81 bits in all, above the 80 the council's policy asks for.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from functools import cache
+from importlib.resources import files
+
+WORDS = 5
+DIGITS = 5
+
+
+@cache
+def wordlist() -> tuple[str, ...]:
+    text = files("publish").joinpath("data/eff_large_wordlist.txt").read_text("utf-8")
+    words = tuple(w.strip() for w in text.splitlines() if w.strip())
+    if len(set(words)) != 7776:
+        raise RuntimeError("the EFF word list shipped with the package is damaged")
+    return words
+
+
+def entropy_bits() -> float:
+    return WORDS * math.log2(len(wordlist())) + DIGITS * math.log2(10)
+
+
+def new_password() -> str:
+    words = [secrets.choice(wordlist()) for _ in range(WORDS)]
+    number = "".join(secrets.choice("0123456789") for _ in range(DIGITS))
+    return "-".join([*words, number])

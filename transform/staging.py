@@ -1,0 +1,171 @@
+"""Staging: rename source columns to short snake_case names, cast types, and set aside rows
+that cannot be trusted (recording each as a finding) so the rule layer never sees them.
+
+Dates lose their time part; Y/N flags become booleans (NULL means N); identifiers are trimmed
+and upper-cased. Nothing here decides an indicator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from extract import SourceData
+from transform.findings import Findings
+from transform.identity import normalise
+from transform.rules_config import Rules
+
+
+@dataclass(frozen=True)
+class Staged:
+    persons: pd.DataFrame
+    references: pd.DataFrame
+    addresses: pd.DataFrame
+    referrals: pd.DataFrame
+    cp_plans: pd.DataFrame
+    care_periods: pd.DataFrame
+    legal_statuses: pd.DataFrame
+    allocations: pd.DataFrame
+    workers: pd.DataFrame
+    phones: pd.DataFrame
+    warnings: pd.DataFrame
+    dv_notifications: pd.DataFrame
+    schools: pd.DataFrame
+    enrolments: pd.DataFrame
+
+
+def dates(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, errors="coerce").dt.normalize().astype("datetime64[us]")
+
+
+def flag(values: pd.Series) -> pd.Series:
+    return values.astype("string").str.strip().str.upper().eq("Y").fillna(False).astype(bool)
+
+
+def text(values: pd.Series) -> pd.Series:
+    out = values.astype("string").str.strip()
+    return out.mask(out == "")
+
+
+def ids(values: pd.Series) -> pd.Series:
+    return pd.to_numeric(values, errors="coerce").astype("Int64")
+
+
+def _rename(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
+    return frame.loc[:, list(names)].rename(columns=dict(names))
+
+
+def periods(frame: pd.DataFrame, names: Mapping[str, str], table: str,
+            findings: Findings, *, person: str | None = "person_id") -> pd.DataFrame:
+    """A table of dated rows with ``start`` and optional ``end``: rows with no start, or that
+    end before they start, are findings and are dropped."""
+    out = _rename(frame, names)
+    for col in out.columns:
+        if col == "id" or col.endswith("_id"):
+            out[col] = ids(out[col])
+    out["start"] = dates(out["start"])
+    out["end"] = dates(out["end"])
+    no_start = out["start"].isna()
+    findings.add("missing-start-date", table, out[no_start], person_id=person)
+    backwards = out["end"].notna() & (out["end"] < out["start"])
+    findings.add("end-before-start", table, out[backwards], person_id=person)
+    return out[~no_start & ~backwards].reset_index(drop=True)
+
+
+def stage(data: SourceData, rules: Rules, findings: Findings) -> Staged:
+    p = _rename(data["DM_PERSONS"], {
+        "PERSON_ID": "person_id", "FIRST_NAME": "first_name", "LAST_NAME": "last_name",
+        "DATE_OF_BIRTH": "date_of_birth", "RESTRICTED": "restricted", "UPN_ID": "upn",
+        "FORMER_UPN_ID": "former_upn"})
+    persons = p.assign(
+        person_id=ids(p["person_id"]), first_name=text(p["first_name"]),
+        last_name=text(p["last_name"]), date_of_birth=dates(p["date_of_birth"]),
+        restricted=flag(p["restricted"]), upn=normalise(p["upn"]),
+        former_upn=normalise(p["former_upn"]),
+    ).drop_duplicates("person_id")
+    findings.add("missing-date-of-birth", "DM_PERSONS", persons[persons["date_of_birth"].isna()],
+                 record_id="person_id")
+
+    r = _rename(data["DM_PERSON_REFERENCES"], {
+        "REFERENCE_ID": "id", "PERSON_ID": "person_id", "REFERENCE_TYPE": "kind",
+        "REFERENCE": "value"})
+    references = r.assign(id=ids(r["id"]), person_id=ids(r["person_id"]),
+                          kind=normalise(r["kind"]), value=normalise(r["value"]))
+
+    addresses = periods(data["DM_ADDRESSES"], {
+        "REF_ADDRESSES_PEOPLE_ID": "id", "PERSON_ID": "person_id", "START_DATE": "start",
+        "END_DATE": "end", "ADDRESS": "address", "POST_CODE": "post_code",
+        "IS_CONTACT_ADDRESS": "is_contact", "IS_DISPLAY_ADDRESS": "is_display"},
+        "DM_ADDRESSES", findings)
+    addresses = addresses.assign(
+        address=text(addresses["address"]), post_code=text(addresses["post_code"]),
+        is_contact=flag(addresses["is_contact"]), is_display=flag(addresses["is_display"]))
+
+    referrals = periods(data["DM_CIN_REFERRALS"], {
+        "REFERRAL_ID": "id", "PERSON_ID": "person_id", "REFERRAL_DATE": "start",
+        "CLOSURE_DATE": "end"}, "DM_CIN_REFERRALS", findings)
+
+    cp_plans = periods(data["DM_REGISTRATIONS"], {
+        "REGISTRATION_ID": "id", "PERSON_ID": "person_id", "REGISTRATION_START_DATE": "start",
+        "DEREGISTRATION_DATE": "end", "IS_TEMPORARY_CHILD_PROTECTION": "temporary"},
+        "DM_REGISTRATIONS", findings)
+    cp_plans["temporary"] = flag(cp_plans["temporary"])
+
+    care_periods = periods(data["DM_PERIODS_OF_CARE"], {
+        "PERIOD_OF_CARE_ID": "id", "PERSON_ID": "person_id", "START_DATE": "start",
+        "END_DATE": "end"}, "DM_PERIODS_OF_CARE", findings)
+
+    legal = periods(data["DM_LEGAL_STATUSES"], {
+        "LEGAL_STATUS_ID": "id", "PERSON_ID": "person_id", "PERIOD_OF_CARE_ID": "period_id",
+        "LEGAL_STATUS": "code", "START_DATE": "start", "END_DATE": "end",
+        "IS_RESPITE_CARE": "respite"}, "DM_LEGAL_STATUSES", findings)
+    legal = legal.assign(code=normalise(legal["code"]), respite=flag(legal["respite"]))
+    findings.add("unknown-legal-status", "DM_LEGAL_STATUSES",
+                 legal[~legal["code"].isin(rules.legal_statuses).fillna(False)])
+
+    allocations = periods(data["DM_ALLOCATED_WORKERS"], {
+        "ALLOCATION_ID": "id", "PERSON_ID": "person_id", "WORKER_ID": "worker_id",
+        "START_DATE": "start", "END_DATE": "end"}, "DM_ALLOCATED_WORKERS", findings)
+
+    w = _rename(data["DM_WORKERS"], {"WORKER_ID": "worker_id", "FULL_NAME": "name"})
+    workers = w.assign(worker_id=ids(w["worker_id"]), name=text(w["name"]))
+
+    ph = _rename(data["LA_WORKER_TELEPHONE_NUMBERS"], {
+        "TELEPHONE_ID": "id", "WORKER_ID": "worker_id", "TELEPHONE_NUMBER": "number",
+        "NUMBER_TYPE": "kind", "IS_PRIMARY": "primary"})
+    phones = ph.assign(id=ids(ph["id"]), worker_id=ids(ph["worker_id"]),
+                       number=text(ph["number"]), kind=normalise(ph["kind"]),
+                       primary=flag(ph["primary"]))
+
+    warnings = periods(data["LA_PERSON_WARNINGS"], {
+        "WARNING_ID": "id", "PERSON_ID": "person_id", "WARNING_TYPE": "code",
+        "START_DATE": "start", "END_DATE": "end"}, "LA_PERSON_WARNINGS", findings)
+    warnings["code"] = normalise(warnings["code"])
+    findings.add("unknown-warning-type", "LA_PERSON_WARNINGS",
+                 warnings[~warnings["code"].isin(list(rules.warning_labels)).fillna(False)])
+
+    n = _rename(data["LA_POLICE_NOTIFICATIONS"], {
+        "NOTIFICATION_ID": "id", "PERSON_ID": "person_id", "NOTIFICATION_DATE": "date"})
+    dv = n.assign(id=ids(n["id"]), person_id=ids(n["person_id"]), date=dates(n["date"]))
+    dv = dv[dv["date"].notna()].reset_index(drop=True)
+
+    s = _rename(data["EDU_SCHOOLS"], {
+        "SCHOOL_URN": "urn", "DFE_NUMBER": "dfe_number", "SCHOOL_NAME": "name",
+        "PHASE": "phase", "IS_OPEN": "is_open"})
+    schools = s.assign(urn=ids(s["urn"]), dfe_number=text(s["dfe_number"]), name=text(s["name"]),
+                       phase=text(s["phase"]), is_open=flag(s["is_open"]))
+
+    enrolments = periods(data["EDU_ENROLMENTS"], {
+        "ENROLMENT_ID": "id", "EDU_PERSON_ID": "edu_person_id", "UPN": "upn",
+        "SCHOOL_URN": "urn", "ENTRY_DATE": "start", "LEAVING_DATE": "end",
+        "ENROLMENT_STATUS": "status"}, "EDU_ENROLMENTS", findings, person=None)
+    enrolments = enrolments.assign(upn=normalise(enrolments["upn"]), urn=ids(enrolments["urn"]),
+                                   status=normalise(enrolments["status"]))
+    findings.add("unknown-enrolment-status", "EDU_ENROLMENTS",
+                 enrolments[~enrolments["status"].isin(rules.enrolment_statuses).fillna(False)],
+                 person_id=None, upn="upn")
+
+    return Staged(persons, references, addresses, referrals, cp_plans, care_periods, legal,
+                  allocations, workers, phones, warnings, dv, schools, enrolments)
