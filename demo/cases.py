@@ -51,7 +51,7 @@ class Cases:
         first, last = name or (pick(rng, self.names.first), pick(rng, self.names.last))
         upn = former = None
         if pupil is not None:
-            upn = {"upn": pupil.upn, "upn-messy": f" {pupil.upn.lower()} ",
+            upn = {"upn": pupil.upn, "upn-messy": pupil.upn.lower(),
                    "malformed": pupil.upn[:-1]}.get(identity)
             former = pupil.upn if identity == "former" else None
         birth = self.ago(365 * age[0] + 1, 365 * age[1] + 300) if dob else None
@@ -60,8 +60,8 @@ class Cases:
             LAST_NAME=last[:30], DATE_OF_BIRTH=birth, DATE_OF_DEATH=None,
             GENDER=rng.choice("MF"), RESTRICTED="Y" if restricted else rng.choice(["N", None]),
             UPN_ID=upn, FORMER_UPN_ID=former)
-        if pupil is not None and identity == "reference":
-            self.reference(person_id, codes.REFERENCE_UPN, pupil.upn)
+        if pupil is not None and identity == "reference":  # padded: matched after trimming
+            self.reference(person_id, codes.REFERENCE_UPN, f" {pupil.upn.lower()} ")
         if pupil is not None and identity in ("ems", "upn+ems"):
             self.reference(person_id, codes.REFERENCE_EMS, str(pupil.edu_person_id))
         if identity == "upn+ems" and pupil is not None:

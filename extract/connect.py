@@ -47,7 +47,8 @@ def open_engine(url: str, label: str) -> Engine:
             raise SourceError(f"the {label} file {path} does not exist")
         parsed = parsed.set(database=f"file:{path}", query={"mode": "ro", "uri": "true"})
     try:
-        return create_engine(parsed, pool_pre_ping=True)
+        # hide_parameters: a driver error must never echo a row's values into a log.
+        return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     except (NoSuchModuleError, ImportError) as exc:
         raise SourceError(f"no database driver for the {label} URL ({exc})") from None
 

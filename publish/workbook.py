@@ -81,8 +81,6 @@ def _databook_sheet(wb: Workbook, rows: Sequence[Sequence[Value]]) -> None:
     wrap = Alignment(wrap_text=True, vertical="top")
     ws.append([text_cell(ws, h, font=bold, fill=fill, alignment=wrap) for h in HEADERS])
     for row in rows:
-        if len(row) != len(COLUMNS):
-            raise ValueError("a databook row does not have the schema's columns")
         ws.append([_cell(ws, v) for v in row])
 
 
@@ -123,6 +121,8 @@ def _about_sheet(wb: Workbook, school: School, run: RunInfo, children: int) -> N
 
 
 def render(school: School, rows: Sequence[Sequence[Value]], run: RunInfo) -> bytes:
+    if any(len(row) != len(COLUMNS) for row in rows):
+        raise ValueError("a databook row does not have the schema's columns")
     wb = Workbook(write_only=True)
     _databook_sheet(wb, rows)
     _about_sheet(wb, school, run, len(rows))

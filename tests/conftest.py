@@ -1,0 +1,69 @@
+"""Shared fixtures: a generated demo council in SQLite, and a private PostgreSQL schema."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from demo import DemoSize, generate
+
+AS_AT = date(2026, 11, 21)
+PG_SERVER = os.environ.get("DATABOOK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@dataclass(frozen=True)
+class Council:
+    case_path: Path
+    roll_path: Path
+
+    @property
+    def case_url(self) -> str:
+        return f"sqlite:///{self.case_path}"
+
+    @property
+    def roll_url(self) -> str:
+        return f"sqlite:///{self.roll_path}"
+
+
+def make_council(folder: Path, size: DemoSize) -> Council:
+    council = Council(folder / "case.sqlite", folder / "roll.sqlite")
+    generate(council.case_url, council.roll_url, size)
+    return council
+
+
+@pytest.fixture(scope="session")
+def council(tmp_path_factory: pytest.TempPathFactory) -> Council:
+    """The demo council, as of ``AS_AT``: every contract situation, about 3,000 pupils."""
+    return make_council(tmp_path_factory.mktemp("council"), DemoSize(as_at=AS_AT))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A URL whose search_path is a fresh schema on the real PostgreSQL server, dropped after.
+
+    Skips when the server is not there, except under CI, where a missing server fails the run.
+    """
+    engine = create_engine(PG_SERVER)
+    schema = f"databook_{uuid.uuid4().hex[:10]}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as exc:
+        engine.dispose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI and is not reachable: {exc.orig}")
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
+    try:
+        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
