@@ -79,8 +79,9 @@ class Cases:
 
         def row(start: datetime, end: datetime | None, a_type: str, display: str | None,
                 contact: str | None) -> None:
-            self.add("DM_ADDRESSES", "REF_ADDRESSES_PEOPLE_ID", REF_ADDRESS_ID=rng.randint(1, 10**8),
-                     PERSON_ID=person_id, START_DATE=start, END_DATE=end,
+            self.add("DM_ADDRESSES", "REF_ADDRESSES_PEOPLE_ID",
+                     REF_ADDRESS_ID=rng.randint(1, 10**8), PERSON_ID=person_id,
+                     START_DATE=start, END_DATE=end,
                      ADDRESS=f"{pick(rng, n.streets)}, {pick(rng, n.towns)}".replace("\n", ", "),
                      POST_CODE=pick(rng, n.postcodes), ADDRESS_TYPE=a_type,
                      IS_CONTACT_ADDRESS=contact, IS_DISPLAY_ADDRESS=display)
@@ -146,7 +147,8 @@ class Cases:
 
     def make_workers(self, count: int) -> None:
         for _ in range(count):
-            worker = self.add("DM_WORKERS", "WORKER_ID", FULL_NAME=pick(self.rng, self.names.workers))
+            name = pick(self.rng, self.names.workers)
+            worker = self.add("DM_WORKERS", "WORKER_ID", FULL_NAME=name)
             self.workers.append(worker)
             roll = self.rng.random()
             phones: list[tuple[str, str]] = []
@@ -291,6 +293,11 @@ def scenarios(c: Cases, pupils: list[Pupil]) -> None:
     def restricted_record() -> None:
         p = child(restricted=True)
         open_case(p)
+        c.warning(p, "VIOL")  # "Information not to be disclosed; Risk of violence"
+        p = child()
+        open_case(p)
+        c.warning(p, "THRT")
+        c.warning(p, "ANIM")
 
     @scenario
     def every_warning_type() -> None:

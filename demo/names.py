@@ -11,8 +11,8 @@ from faker import Faker
 #: spreadsheet would take for a formula.
 AWKWARD_FIRST = ("Zoë", "Siân", "Renée", "Łukasz", "Chloé", "Seán", "Niamh", "José")
 AWKWARD_LAST = ("O'Brien", "D'Arcy", "Nguyễn", "Müller", "Ó Súilleabháin", "Smith-Jones")
-FORMULA_NAMES = (
-    ("=HYPERLINK(\"http://example.invalid\",\"Click\")", "Formula"),
+FORMULA_NAMES: tuple[tuple[str, str], ...] = (
+    ("=HYPERLINK(\"http://x.invalid\")", "Formula"),  # fits FIRST_NAME's 30
     ("+44", "Plus"),
     ("-Sam", "Minus"),
     ("@SUM(A1)", "At"),

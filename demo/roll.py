@@ -108,4 +108,4 @@ def build_roll(rng: random.Random, names: Pools, n_schools: int, n_pupils: int,
     if n_pupils > 10:
         enrol(pupils[6], busy[0], days(100), None, "X")
         enrol(pupils[7], closed_urn, days(300), None, "C")
-    return Roll(schools, enrolments, pupils, busy + [quiet_urn], quiet_urn, closed_urn)
+    return Roll(schools, enrolments, pupils, [*busy, quiet_urn], quiet_urn, closed_urn)

@@ -13,7 +13,12 @@ from extract.connect import connected, describe, open_engine, parse_url
 from extract.contract import check_columns
 from extract.errors import SourceError
 from extract.queries import (
-    CASE_COLUMNS, ROLL_COLUMNS, ExtractFilters, case_queries, needed_columns, roll_queries,
+    CASE_COLUMNS,
+    ROLL_COLUMNS,
+    ExtractFilters,
+    case_queries,
+    needed_columns,
+    roll_queries,
 )
 
 log = logging.getLogger(__name__)

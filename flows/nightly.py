@@ -1,7 +1,7 @@
 """The nightly run: extract -> transform -> validate -> publish, as a Prefect flow.
 
-This module only wires plain functions together. Every task that touches case data has
-caching off and result persistence off, so no child's details reach Prefect's database or
+This module only wires plain functions together. Every task touches case data, so every task
+has caching off and result persistence off, so no child's details reach Prefect's database or
 result storage; what is logged and returned is counts, ids and paths.
 """
 
@@ -11,8 +11,10 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
 
 from extract import SourceData, SourceError, read_sources
 from flows.settings import Settings, load, today_in_london
@@ -22,13 +24,11 @@ from publish.report import write_run_record
 from publish.workbook import RunInfo
 from transform import Databook, Rules, build_databook
 
-CASE_DATA = {"cache_policy": NO_CACHE, "persist_result": False}
 
-
-def _transient(task: object, task_run: object, state: object) -> bool:
+def _transient(task: Task[..., object], task_run: TaskRun, state: State[object]) -> bool:
     """Retry a connection that dropped, not a table that is missing."""
     try:
-        state.result()  # type: ignore[attr-defined]
+        state.result()
     except SourceError as exc:
         return exc.transient
     except Exception:
@@ -36,7 +36,8 @@ def _transient(task: object, task_run: object, state: object) -> bool:
     return False
 
 
-@task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient, **CASE_DATA)
+@task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient,
+      cache_policy=NO_CACHE, persist_result=False)
 def extract_sources(settings: Settings) -> SourceData:
     data = read_sources(settings.source_url, settings.roll_url, settings.extract_filters())
     get_run_logger().info("extracted %d rows from %d tables", sum(data.row_counts.values()),
@@ -44,20 +45,20 @@ def extract_sources(settings: Settings) -> SourceData:
     return data
 
 
-@task(**CASE_DATA)
+@task(cache_policy=NO_CACHE, persist_result=False)
 def transform_sources(data: SourceData, rules: Rules) -> Databook:
     book = build_databook(data, rules)
     get_run_logger().info("databook: %s", book.summary())
     return book
 
 
-@task(**CASE_DATA)
+@task(cache_policy=NO_CACHE, persist_result=False)
 def validate_databook(book: Databook) -> None:
     """The validation gate's seam: the Great Expectations suites plug in here and raise to
     stop publishing. Structural least-data checks also run inside ``publish``."""
 
 
-@task(**CASE_DATA)
+@task(cache_policy=NO_CACHE, persist_result=False)
 def publish_databook(book: Databook, settings: Settings, run: RunInfo) -> Path:
     passwords = Keystore.open(settings.home, settings.master_key).ensure_passwords(
         int(u) for u in book.schools["urn"])

@@ -57,7 +57,7 @@ def plain_rows(frame: pd.DataFrame) -> list[tuple[Value, ...]]:
             values = [None if pd.isna(v) else v.date() for v in col]
         else:
             values = [None if pd.isna(v) else str(v) for v in col]
-        columns.append(values)  # type: ignore[arg-type]
+        columns.append(values)
     return list(zip(*columns, strict=True))
 
 
@@ -68,14 +68,14 @@ def school_files(schools: pd.DataFrame, rows: pd.DataFrame,
     stray = set(rows["urn"]) - set(schools["urn"])
     if stray:
         raise PublishError(f"{len(stray)} school(s) in the rows are not open schools")
-    by_school = {int(urn): group for urn, group in rows.groupby("urn", sort=False)}
-    for school in schools.itertuples(index=False):
-        urn = int(school.urn)
+    by_school = {int(str(urn)): group for urn, group in rows.groupby("urn", sort=False)}
+    for urn, dfe_number, name in zip(schools["urn"].astype(int).tolist(),
+                                     schools["dfe_number"].fillna("").astype(str).tolist(),
+                                     schools["name"].fillna("").astype(str).tolist(), strict=True):
         group = by_school.get(urn, rows.iloc[0:0])
         if not (group["urn"] == urn).all():
             raise PublishError(f"rows for another school reached school {urn}'s file")
-        yield SchoolFile(School(urn, str(school.dfe_number or ""), str(school.name or "")),
-                         tuple(plain_rows(group)), passwords[urn])
+        yield SchoolFile(School(urn, dfe_number, name), tuple(plain_rows(group)), passwords[urn])
 
 
 def render_encrypted(job: tuple[SchoolFile, RunInfo]) -> tuple[str, bytes]:

@@ -27,4 +27,4 @@ def write_run_record(runs_dir: Path, run_id: str, record: dict[str, Any],
 
 
 def read_run_record(folder: Path) -> dict[str, Any]:
-    return json.loads((folder / RUN_FILE).read_text("utf-8"))  # type: ignore[no-any-return]
+    return json.loads((folder / RUN_FILE).read_text("utf-8"))

@@ -21,7 +21,12 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from schemas.databook import (
-    COLUMNS, DATE_FORMAT, HEADERS, NOTICE, SHEET_ABOUT, SHEET_DATABOOK,
+    COLUMNS,
+    DATE_FORMAT,
+    HEADERS,
+    NOTICE,
+    SHEET_ABOUT,
+    SHEET_DATABOOK,
 )
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")

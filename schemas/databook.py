@@ -25,7 +25,8 @@ class PublishedColumn:
 COLUMNS: Final[tuple[PublishedColumn, ...]] = (
     PublishedColumn("upn", "UPN", "text",
                     "Unique pupil number, as held on your own roll, to match your records.", 16),
-    PublishedColumn("name", "Name", "text", "Forename(s) and surname as recorded by social care.", 28),
+    PublishedColumn("name", "Name", "text",
+                    "Forename(s) and surname as recorded by social care.", 28),
     PublishedColumn("date_of_birth", "Date of birth", "date", "Date of birth."),
     PublishedColumn("principal_address", "Principal address", "text",
                     "The child's current main address, or 'Address withheld' where it must not "

@@ -8,13 +8,15 @@ PostgreSQL copies from them. Tables carry no schema name: a SQL Server login's d
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, DateTime, Integer, MetaData, Numeric, String, Table
 
 case_metadata = MetaData()
 roll_metadata = MetaData()
 
 
-def _id(name: str, *, primary_key: bool = False) -> Column[int]:
+def _id(name: str, *, primary_key: bool = False) -> Column[Any]:
     # NUMERIC(16) in Mosaic; asdecimal=False so every dialect hands back plain ints.
     return Column(name, Numeric(16, 0, asdecimal=False), primary_key=primary_key,
                   autoincrement=False, index=not primary_key and name.endswith("PERSON_ID"))

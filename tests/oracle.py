@@ -161,7 +161,8 @@ def child_row(pid, upn, t, person, by_person, plans, workers, phones):  # type: 
             lac.append((d(r["START_DATE"]), r["PERIOD_OF_CARE_ID"]))
     lac_start = max(lac)[0] if lac else None
 
-    referrals = [(d(r["REFERRAL_DATE"]), r["REFERRAL_ID"]) for r in by_person["DM_CIN_REFERRALS"][pid]
+    referrals = [(d(r["REFERRAL_DATE"]), r["REFERRAL_ID"])
+                 for r in by_person["DM_CIN_REFERRALS"][pid]
                  if current(d(r["REFERRAL_DATE"]), d(r["CLOSURE_DATE"]), t)]
     is_open = bool(referrals or current_plans or care_now)
     cin_from = max(referrals)[0] if referrals and not cp_start and not lac_start else None

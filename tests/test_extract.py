@@ -11,11 +11,11 @@ import pytest
 import sqlglot
 from sqlalchemy.dialects import mssql
 
+from demo import DemoSize
 from extract import SourceError, read_sources
 from extract.queries import ExtractFilters, case_queries, roll_queries
 from schemas.source import NEVER_EXTRACTED
 from tests.conftest import AS_AT, Council, make_council
-from demo import DemoSize
 
 ALL_QUERIES = {**case_queries(ExtractFilters()), **roll_queries()}
 
@@ -108,7 +108,7 @@ def test_a_missing_column_is_named(council: Council, tmp_path: Path) -> None:
     copy = _copy(council, tmp_path)
     with sqlite3.connect(copy.roll_path) as con:
         con.execute("ALTER TABLE EDU_ENROLMENTS DROP COLUMN LEAVING_DATE")
-    with pytest.raises(SourceError, match="EDU_ENROLMENTS .* has no column LEAVING_DATE"):
+    with pytest.raises(SourceError, match=r"EDU_ENROLMENTS .* has no column LEAVING_DATE"):
         read_sources(copy.case_url, copy.roll_url)
 
 

@@ -2,7 +2,10 @@ import pandas as pd
 
 from demo.roll import make_upn
 from transform.identity import (
-    normalise, upn_check_letter, upn_check_letter_valid, upn_well_formed,
+    normalise,
+    upn_check_letter,
+    upn_check_letter_valid,
+    upn_well_formed,
 )
 
 

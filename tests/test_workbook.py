@@ -48,7 +48,7 @@ def test_header_dates_freeze_and_filter() -> None:
     assert ws["C2"].is_date and ws["C2"].number_format == "dd/mm/yyyy"
     assert ws["C3"].value is None
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == f"A1:S3"
+    assert ws.auto_filter.ref == "A1:S3"
     assert ws.max_column == len(COLUMNS)
     assert ws.column_dimensions["D"].width >= 40
 

@@ -19,7 +19,7 @@ def principal_address(addresses: pd.DataFrame, as_at: pd.Timestamp) -> pd.Series
     line = best["address"].fillna("").str.replace(r"\s*[\r\n]+\s*", ", ", regex=True)
     code = best["post_code"].fillna("")
     needs_code = (code != "") & ~pd.Series(
-        [c.replace(" ", "") in a.upper().replace(" ", "") for a, c in zip(line, code)],
+        [c.replace(" ", "") in a.upper().replace(" ", "") for a, c in zip(line, code, strict=True)],
         index=best.index, dtype=bool)
     joined = line.where(~needs_code, (line + ", " + code).str.lstrip(", "))
     return joined.mask(joined == "").astype("string")

@@ -6,6 +6,8 @@ on the as-at date is therefore no longer current on that date.
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 
 
@@ -28,5 +30,5 @@ def last_per(rows: pd.DataFrame, key: str, order: list[str]) -> pd.DataFrame:
     return ordered.drop_duplicates(key, keep="last").set_index(key)
 
 
-def timestamp(as_at: object) -> pd.Timestamp:
+def timestamp(as_at: date | pd.Timestamp) -> pd.Timestamp:
     return pd.Timestamp(as_at).normalize()

@@ -13,7 +13,8 @@ def dates(**by_person: str) -> pd.Series:
 
 
 def test_the_latest_current_referral_gives_the_date() -> None:
-    frame = referrals((1, "2025-01-01", None), (1, "2026-10-01", None), (2, "2026-01-01", "2026-11-21"))
+    frame = referrals((1, "2025-01-01", None), (1, "2026-10-01", None),
+                      (2, "2026-01-01", "2026-11-21"))
     out = current_referral_date(frame, AS_AT)
     assert out.to_dict() == {1: ts("2026-10-01")}
 
