@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, Select
+from sqlalchemy import Connection, Select, func, select
 
 from extract.connect import connected, describe, open_engine, parse_url
 from extract.contract import check_columns
@@ -20,6 +20,7 @@ from extract.queries import (
     needed_columns,
     roll_queries,
 )
+from schemas import source as s
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,26 @@ def read_source(url: str, label: str, queries: Mapping[str, Select[tuple[object,
 
 
 def check_sources(case_url: str, roll_url: str) -> None:
-    """Fail fast, before any orchestration starts, when a source is unreachable or off-contract."""
+    """Fail fast, before any orchestration starts, when a source is unreachable, off-contract
+    or has an empty roll."""
     for url, label, columns in ((case_url, CASE, CASE_COLUMNS), (roll_url, ROLL, ROLL_COLUMNS)):
         engine = open_engine(url, label)
         try:
             with connected(engine, label) as conn:
                 check_columns(conn, needed_columns(columns), label)
+                if label == ROLL:
+                    _refuse_empty_roll(conn, describe(engine.url))
         finally:
             engine.dispose()
+
+
+def _refuse_empty_roll(conn: Connection, where: str) -> None:
+    open_schools = conn.execute(select(func.count()).select_from(s.EDU_SCHOOLS).where(
+        func.upper(s.EDU_SCHOOLS.c.IS_OPEN) == "Y")).scalar_one()
+    if not open_schools:
+        raise SourceError(f"the {ROLL} at {where} has no open schools in EDU_SCHOOLS")
+    if conn.execute(select(s.EDU_ENROLMENTS.c.ENROLMENT_ID).limit(1)).first() is None:
+        raise SourceError(f"the {ROLL} at {where} has no rows in EDU_ENROLMENTS")
 
 
 def read_sources(case_url: str, roll_url: str,

@@ -67,6 +67,20 @@ def test_missing_table_or_column(home: Path, council: Council, tmp_path: Path, d
     assert drop_state(home) == before
 
 
+def test_an_empty_roll_stops_before_anything_runs(home: Path, council: Council, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    roll = tmp_path / "empty-roll.sqlite"
+    shutil.copy(council.roll_path, roll)
+    with sqlite3.connect(roll) as con:
+        con.execute("DELETE FROM EDU_ENROLMENTS")
+    before = drop_state(home)
+    code, out, err = run_cli(["run", "--source-url", council.case_url,
+                              "--roll-url", f"sqlite:///{roll}"], capsys)
+    assert (code, out) == (1, "")
+    assert err == f"databook: error: the school roll at {roll} has no rows in EDU_ENROLMENTS\n"
+    assert drop_state(home) == before
+
+
 def test_bad_as_at_and_unknown_school(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["run", "--as-at", "21/11/2026"], capsys)
     assert code == 1 and "--as-at must be a date" in err
