@@ -53,6 +53,18 @@ def _parser() -> argparse.ArgumentParser:
     reveal = key_sub.add_parser("reveal", help="print a school's password (last line)")
     reveal.add_argument("urn", type=int)
     key_sub.add_parser("new-master", help="print a new master key for DATABOOK_MASTER_KEY")
+    key_sub.add_parser("public", help="print the manifest signing key (PEM)")
+    rotate = key_sub.add_parser("rotate", help="rotate a school's password or the signing key")
+    which = rotate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--school", type=int, metavar="URN")
+    which.add_argument("--signing", action="store_true")
+
+    man = sub.add_parser("manifest", help="check a published run")
+    man_sub = man.add_subparsers(dest="manifest_command", required=True)
+    verify = man_sub.add_parser("verify", help="check a run's signature and every file's hash")
+    verify.add_argument("run", help="a run folder, or a run id in the configured drop")
+    verify.add_argument("--public-key", type=Path, help="trusted public key PEM (default: the "
+                        "keystore's keys)")
     return p
 
 
@@ -97,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "keys":
             return _keys(args)
+        if args.command == "manifest":
+            return _verify(args)
         settings = _settings(args)
         if args.command in ("demo-data", "demo"):
             _generate(settings, args)
@@ -117,13 +131,58 @@ def _keys(args: argparse.Namespace) -> int:
     from cryptography.fernet import Fernet
 
     from publish.keystore import Keystore
+    from publish.rotate import rotate_school, rotate_signing
+    from publish.store import open_store
 
     if args.keys_command == "new-master":
         print(Fernet.generate_key().decode())
         return 0
     settings = load()
-    keystore_home = Path(settings.home)
-    print(Keystore.open(keystore_home, settings.master_key).password(args.urn))
+    keystore = Keystore.open(settings.home, settings.master_key)
+    if args.keys_command == "reveal":
+        print(keystore.password(args.urn))
+    elif args.keys_command == "public":
+        print(keystore.signing_key().public_pem, end="")
+    elif args.school is not None:
+        store = open_store(settings.drop)
+        try:
+            run_id = rotate_school(store, keystore, args.school, settings.keep_runs)
+        finally:
+            store.close()
+        log.info("school %s has a new password; run %s re-publishes its file under it (older "
+                 "runs keep the old password until retention deletes them)", args.school, run_id)
+        print(run_id)
+    else:
+        store = open_store(settings.drop)
+        try:
+            print(rotate_signing(store, keystore))
+        finally:
+            store.close()
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from publish import manifest
+    from publish.keystore import Keystore
+    from publish.store import DropStore, LocalStore, open_store
+
+    local = Path(args.run)
+    store: DropStore
+    if local.is_dir():
+        store, run_id = LocalStore(local.resolve().parent), local.resolve().name
+    else:
+        store, run_id = open_store(load().drop), args.run
+    if args.public_key:
+        pem = args.public_key.read_text()
+        keys = {manifest.key_id_of(pem): pem}
+    else:
+        settings = load()
+        keys = Keystore.open(settings.home, settings.master_key).public_keys()
+    try:
+        document = manifest.verify(store, run_id, keys)
+    finally:
+        store.close()
+    print(f"verified run {run_id}: signature good, {len(document['schools'])} files match")
     return 0
 
 

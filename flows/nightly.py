@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -21,6 +20,8 @@ from flows.settings import Settings, load, today_in_london
 from publish.drop import new_run_id, publish_run, school_files
 from publish.keystore import Keystore
 from publish.report import write_run_record
+from publish.rotate import signing_from
+from publish.store import open_store
 from publish.workbook import RunInfo
 from transform import Databook, Rules, build_databook
 
@@ -59,12 +60,20 @@ def validate_databook(book: Databook) -> None:
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
-def publish_databook(book: Databook, settings: Settings, run: RunInfo) -> Path:
-    passwords = Keystore.open(settings.home, settings.master_key).ensure_passwords(
-        int(u) for u in book.schools["urn"])
+def publish_databook(book: Databook, settings: Settings, run: RunInfo,
+                     source_rows: dict[str, int]) -> str:
+    keystore = Keystore.open(settings.home, settings.master_key)
+    passwords = keystore.ensure_passwords(int(u) for u in book.schools["urn"])
     files = list(school_files(book.schools, book.rows, passwords))
-    folder = publish_run(settings.drop, run, files, workers=settings.publish_workers)
-    get_run_logger().info("published %d school files to %s", len(files), folder)
+    store = open_store(settings.drop)
+    try:
+        run_id = publish_run(store, run, files, signing_from(keystore), source_rows,
+                             workers=settings.publish_workers, keep=settings.keep_runs)
+        folder = f"{store.describe()}/{run_id}"
+    finally:
+        store.close()
+    get_run_logger().info("published %d school files and a signed manifest to %s",
+                          len(files), folder)
     return folder
 
 
@@ -89,13 +98,13 @@ def nightly(as_at: date | None = None) -> str:
         record["summary"] = book.summary()
         record["findings"] = _finding_counts(book)
         validate_databook(book)
-        folder = publish_databook(book, settings, run)
+        folder = publish_databook(book, settings, run, data.row_counts)
     except Exception as exc:
         record |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         raise
     else:
         record |= {"status": "published", "folder": str(folder)}
-        return str(folder)
+        return folder
     finally:
         record["duration_s"] = round(time.monotonic() - started, 2)
         write_run_record(settings.runs_dir, run.run_id, record,

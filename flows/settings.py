@@ -25,6 +25,7 @@ ENV = {
     "DATABOOK_DROP": "drop",
     "DATABOOK_MASTER_KEY": "master_key",
     "DATABOOK_PUBLISH_WORKERS": "publish_workers",
+    "DATABOOK_KEEP_RUNS": "keep_runs",
 }
 TIMEZONE = "Europe/London"
 
@@ -38,9 +39,10 @@ class Settings:
     home: Path
     source_url: str
     roll_url: str
-    drop: Path
+    drop: str  # a local folder or an sftp:// URL
     master_key: str | None = field(default=None, repr=False)
     publish_workers: int = max(1, os.cpu_count() or 1)
+    keep_runs: int = 14
     rules: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -104,7 +106,7 @@ def load(overrides: Mapping[str, object] | None = None,
     values: dict[str, Any] = {
         "source_url": f"sqlite:///{home / 'demo' / 'case.sqlite'}",
         "roll_url": f"sqlite:///{home / 'demo' / 'roll.sqlite'}",
-        "drop": home / "drop",
+        "drop": str(home / "drop"),
     }
     config = Path(env.get("DATABOOK_CONFIG", home / "databook.toml"))
     if "DATABOOK_CONFIG" in env and not config.is_file():
@@ -127,10 +129,15 @@ def load(overrides: Mapping[str, object] | None = None,
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = value
-    values["drop"] = Path(values["drop"]).expanduser().resolve()
-    try:
-        values["publish_workers"] = int(values.get("publish_workers", Settings.publish_workers))
-    except ValueError:
-        raise SettingsError("DATABOOK_PUBLISH_WORKERS must be a whole number") from None
+    if not str(values["drop"]).startswith("sftp://"):
+        values["drop"] = str(Path(values["drop"]).expanduser().resolve())
+    for key, name in (("publish_workers", "DATABOOK_PUBLISH_WORKERS"),
+                      ("keep_runs", "DATABOOK_KEEP_RUNS")):
+        try:
+            values[key] = int(values.get(key, getattr(Settings, key)))
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number") from None
+    if values["keep_runs"] < 1:
+        raise SettingsError("DATABOOK_KEEP_RUNS must be at least 1")
     return Settings(home=home, **values)
 

@@ -1,9 +1,11 @@
-"""A run folder in the drop: every open school's encrypted databook, written in a staging
-folder on the same filesystem and renamed into place in one step.
+"""A run in the drop: every open school's encrypted databook and a signed manifest, written in
+a staging folder and renamed into place in one step; then the ``latest`` pointer moves; then
+runs beyond the retention limit are deleted.
 
-A run that fails part-way leaves no run folder behind, and the previous runs untouched. The
-expensive part is the 100,000-round password hash inside each file's encryption, so schools
-are rendered and encrypted in parallel worker processes; only encrypted bytes come back.
+A run that fails or is killed at any moment leaves the previous runs and ``latest`` exactly as
+they were; the next run removes its staging folder. The expensive part is the 100,000-round
+password hash inside each file's encryption, so schools are rendered and encrypted in worker
+processes; only encrypted bytes come back to be written.
 """
 
 from __future__ import annotations
@@ -11,24 +13,28 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import shutil
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 
+from publish import manifest
 from publish.encrypt import encrypt
 from publish.errors import PublishError
-from publish.fsio import fsync_dir, make_private_dir, write_file
+from publish.keystore import Pseudonymiser, SigningKey
+from publish.store import DropStore
 from publish.workbook import RunInfo, School, Value, render
 from schemas.databook import DATE_KEYS, KEYS
 
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".staging-"
+LATEST = "latest"
+RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
+DEFAULT_KEEP = 14
 
 
 @dataclass(frozen=True)
@@ -36,16 +42,26 @@ class SchoolFile:
     school: School
     rows: tuple[tuple[Value, ...], ...]
     password: str
+    person_ids: tuple[int, ...] = ()
 
     @property
     def file_name(self) -> str:
         return f"{self.school.urn}.xlsx"
 
 
+@dataclass(frozen=True)
+class Signing:
+    """What the manifest needs from the keystore."""
+
+    key: SigningKey
+    pseudonymise: Pseudonymiser
+    public_keys: Mapping[str, str]
+
+
 def new_run_id(now: datetime | None = None) -> str:
-    """Sortable and unique: UTC time to the second plus a short random tail."""
+    """Sorts in creation order (UTC to the microsecond), unique with a short random tail."""
     now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-{os.urandom(3).hex()}"
+    return f"{now:%Y%m%dT%H%M%S.%fZ}-{os.urandom(3).hex()}"
 
 
 def plain_rows(frame: pd.DataFrame) -> list[tuple[Value, ...]]:
@@ -54,10 +70,9 @@ def plain_rows(frame: pd.DataFrame) -> list[tuple[Value, ...]]:
     for key in KEYS:
         col = frame[key]
         if key in DATE_KEYS:
-            values = [None if pd.isna(v) else v.date() for v in col]
+            columns.append([None if pd.isna(v) else v.date() for v in col])
         else:
-            values = [None if pd.isna(v) else str(v) for v in col]
-        columns.append(values)
+            columns.append([None if pd.isna(v) else str(v) for v in col])
     return list(zip(*columns, strict=True))
 
 
@@ -75,7 +90,8 @@ def school_files(schools: pd.DataFrame, rows: pd.DataFrame,
         group = by_school.get(urn, rows.iloc[0:0])
         if not (group["urn"] == urn).all():
             raise PublishError(f"rows for another school reached school {urn}'s file")
-        yield SchoolFile(School(urn, dfe_number, name), tuple(plain_rows(group)), passwords[urn])
+        yield SchoolFile(School(urn, dfe_number, name), tuple(plain_rows(group)), passwords[urn],
+                         tuple(int(p) for p in group["person_id"]))
 
 
 def render_encrypted(job: tuple[SchoolFile, RunInfo]) -> tuple[str, bytes]:
@@ -93,40 +109,92 @@ def _encrypted(jobs: Sequence[tuple[SchoolFile, RunInfo]],
         yield from pool.map(render_encrypted, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
 
 
-def clean_stale_staging(drop: Path) -> int:
+def clean_stale_staging(store: DropStore) -> int:
     """Remove staging folders that an interrupted run left behind."""
-    stale = [p for p in drop.glob(f"{STAGING_PREFIX}*") if p.is_dir()]
-    for path in stale:
-        shutil.rmtree(path, ignore_errors=True)
+    stale = [n for n in store.list_dir() if n.startswith(STAGING_PREFIX)]
+    for name in stale:
+        store.remove_tree(name, secure=True)
     return len(stale)
 
 
-def publish_run(drop: Path, run: RunInfo, files: Sequence[SchoolFile],
-                workers: int = 1) -> Path:
-    """Write every school's file and move the whole run folder into the drop at once."""
+def runs(store: DropStore) -> list[str]:
+    """Run ids in the drop, oldest first."""
+    return sorted(n for n in store.list_dir() if RUN_ID.match(n) and store.is_dir(n))
+
+
+def latest(store: DropStore) -> str | None:
+    if not store.exists(LATEST):
+        return None
+    name = store.read(LATEST).decode().strip()
+    return name if RUN_ID.match(name) else None
+
+
+def prune(store: DropStore, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` runs, overwriting their files first; the run that
+    ``latest`` names is never deleted."""
+    current = latest(store)
+    doomed = [r for r in runs(store)[:-keep or None] if r != current] if keep > 0 else []
+    for run_id in doomed:
+        store.remove_tree(run_id, secure=True)
+    if doomed:
+        log.info("retention: deleted %d run(s) older than the newest %d", len(doomed), keep)
+    return doomed
+
+
+def write_run(store: DropStore, run_id: str, files: Iterable[tuple[str, bytes]],
+              manifest_for: Callable[[Mapping[str, bytes]], bytes], signing: Signing,
+              keep: int = DEFAULT_KEEP) -> str:
+    """Stage ``files``, add the manifest made from them and its signature, rename the folder
+    into place, move ``latest``, prune. Used by the nightly publish and by key rotation."""
     try:
-        make_private_dir(drop)
+        store.make_dir("")
     except OSError as exc:
-        raise PublishError(f"cannot create the drop folder {drop}: {exc.strerror}") from None
-    if cleaned := clean_stale_staging(drop):
+        raise PublishError(f"cannot create the drop {store.describe()}: {exc}") from None
+    if cleaned := clean_stale_staging(store):
         log.warning("removed %d staging folder(s) left by an interrupted run", cleaned)
-    final = drop / run.run_id
-    if final.exists():
-        raise PublishError(f"run folder {final} already exists")
-    staging = make_private_dir(drop / f"{STAGING_PREFIX}{run.run_id}")
+    if store.exists(run_id):
+        raise PublishError(f"run {run_id} already exists in {store.describe()}")
+    staging = f"{STAGING_PREFIX}{run_id}"
+    store.make_dir(staging)
     try:
-        jobs = [(item, run) for item in files]
-        for name, data in _encrypted(jobs, workers):
-            write_file(staging / name, data)
-        fsync_dir(staging)
-        os.rename(staging, final)
-        fsync_dir(drop)
+        written: dict[str, bytes] = {}
+        for name, data in files:
+            store.write(f"{staging}/{name}", data)
+            written[name] = data
+        document = manifest_for(written)
+        store.write(f"{staging}/{manifest.MANIFEST}", document)
+        store.write(f"{staging}/{manifest.SIGNATURE}", signing.key.sign(document))
+        manifest.publish_keys(store, signing.public_keys, signing.key.key_id)
+        store.rename(staging, run_id)
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise PublishError(
-            f"writing run {run.run_id} to {drop} failed: {exc.strerror or exc}") from None
+        store.remove_tree(staging, secure=True)
+        raise PublishError(f"writing run {run_id} to {store.describe()} failed: "
+                           f"{exc.strerror or exc}") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        store.remove_tree(staging, secure=True)
         raise
-    log.info("published %d school file(s) to %s", len(files), final)
-    return final
+    store.write(LATEST, f"{run_id}\n".encode())
+    prune(store, keep)
+    return run_id
+
+
+def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], signing: Signing,
+                source_rows: Mapping[str, int], *, workers: int = 1,
+                keep: int = DEFAULT_KEEP) -> str:
+    """Write every school's file and the signed manifest as one new run; returns its id."""
+    by_name = {item.file_name: item for item in files}
+
+    def manifest_for(written: Mapping[str, bytes]) -> bytes:
+        entries = [manifest.entry_for(
+            item.school.urn, item.school.dfe_number, item.school.name, name, data,
+            [signing.pseudonymise(p) for p in item.person_ids], len(item.rows))
+            for name, data in written.items() for item in (by_name[name],)]
+        return manifest.build(run_id=run.run_id, as_at=run.as_at,
+                              generated_at=datetime.now(UTC), source_rows=source_rows,
+                              signing_key_id=signing.key.key_id, entries=entries)
+
+    jobs = [(item, run) for item in files]
+    write_run(store, run.run_id, _encrypted(jobs, workers), manifest_for, signing, keep)
+    log.info("published %d school file(s) as run %s in %s", len(files), run.run_id,
+             store.describe())
+    return run.run_id

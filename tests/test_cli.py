@@ -18,7 +18,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                  "DATABOOK_MASTER_KEY", "DATABOOK_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABOOK_HOME", str(tmp_path))
-    previous = tmp_path / "drop" / "20261120T020000Z-000000"
+    previous = tmp_path / "drop" / "20261120T020000.000000Z-000000"
     previous.mkdir(parents=True)
     (previous / "112000.xlsx").write_bytes(b"yesterday")
     return tmp_path

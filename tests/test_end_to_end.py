@@ -71,9 +71,11 @@ def test_the_run_folder_is_printed_last_and_holds_one_file_per_open_school(
         open_urns = {u for (u,) in con.execute(
             "SELECT SCHOOL_URN FROM EDU_SCHOOLS WHERE IS_OPEN = 'Y'")}
     assert run.folder.parent == run.home / "drop"
-    assert sorted(p.name for p in run.folder.iterdir()) == sorted(f"{u}.xlsx" for u in open_urns)
-    for path in run.folder.iterdir():
+    assert sorted(p.name for p in run.folder.iterdir()) == sorted(
+        [f"{u}.xlsx" for u in open_urns] + ["manifest.json", "manifest.json.sig"])
+    for path in run.folder.glob("*.xlsx"):
         assert path.read_bytes().startswith(OLE_MAGIC)  # encrypted, never a bare zip
+    assert (run.home / "drop" / "latest").read_text() == f"{run.folder.name}\n"
 
 
 def test_every_school_sees_exactly_its_own_children_as_the_oracle_computes(
@@ -156,6 +158,30 @@ def test_keys_reveal_prints_the_password_that_opens_the_file(run: Run) -> None:
     values = sheet_values(open_encrypted((run.folder / f"{urn}.xlsx").read_bytes(), password)[0],
                           "About")
     assert ("URN", str(urn)) in [row[:2] for row in values]
+
+
+def test_the_officer_verifies_the_run_with_the_command_and_with_openssl(run: Run) -> None:
+    checked = databook("manifest", "verify", str(run.folder), env=run.env)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip().splitlines()[-1].startswith(f"verified run {run.folder.name}")
+    public = databook("keys", "public", env=run.env).stdout
+    assert public == (run.home / "drop" / "signing-key.pub.pem").read_text()
+    openssl = subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "signing-key.pub.pem", "-rawin",
+         "-in", f"{run.folder.name}/manifest.json", "-sigfile",
+         f"{run.folder.name}/manifest.json.sig"],
+        cwd=run.home / "drop", capture_output=True, text=True, check=False)
+    assert openssl.returncode == 0 and "Signature Verified Successfully" in openssl.stdout
+
+
+def test_the_manifest_counts_each_schools_children(
+        run: Run, books: dict[int, tuple[list[tuple[object, ...]], bytes]]) -> None:
+    import json
+
+    document = json.loads((run.folder / "manifest.json").read_text())
+    assert {s["urn"]: s["children"] for s in document["schools"]} == {
+        urn: len(values) - 1 for urn, (values, _) in books.items()}
+    assert all(len(s["members"]) == s["children"] for s in document["schools"])
 
 
 def test_the_run_record_keeps_counts_and_ids_only(run: Run) -> None:

@@ -14,7 +14,7 @@ from publish.workbook import RunInfo, School, render
 from schemas.databook import COLUMNS, HEADERS
 from tests.helpers import OLE_MAGIC, formula_cells, open_encrypted, sheet_values
 
-RUN = RunInfo("20261121T020000Z-abc123", date(2026, 11, 21),
+RUN = RunInfo("20261121T020000.000000Z-abc123", date(2026, 11, 21),
               datetime(2026, 11, 21, 2, 0, tzinfo=UTC), "Starting Point", "01629 533190")
 SCHOOL = School(112000, "830/2000", "=Evil School")
 RISKY = ["=HYPERLINK(\"http://example.invalid\",\"x\")", "+44", "-Sam", "@SUM(A1)", "#N/A"]

@@ -1,0 +1,65 @@
+"""Key rotation, published as a signed amendment: a new run folder that copies the latest run,
+with the rotated school's file re-encrypted, and a manifest that says what it amends and why.
+
+Old runs keep their files as they were (still under the old password) until retention deletes
+them; ``databook keys rotate --school`` tells the officer so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+
+from publish import manifest
+from publish.drop import DEFAULT_KEEP, Signing, latest, new_run_id, write_run
+from publish.encrypt import decrypt, encrypt
+from publish.errors import PublishError
+from publish.keystore import Keystore
+from publish.store import DropStore
+
+
+def signing_from(keystore: Keystore) -> Signing:
+    return Signing(keystore.signing_key(), keystore.pseudonymiser(), keystore.public_keys())
+
+
+def rotate_school(store: DropStore, keystore: Keystore, urn: int,
+                  keep: int = DEFAULT_KEEP) -> str:
+    """Give one school a new password and re-publish the latest run under it."""
+    current = latest(store)
+    if current is None:
+        raise PublishError(f"the drop {store.describe()} has no latest run to re-encrypt")
+    document = manifest.verify(store, current, keystore.public_keys())
+    entries = [manifest.Entry(**{**s, "members": tuple(s["members"])})
+               for s in document["schools"]]
+    target = next((e for e in entries if e.urn == urn), None)
+    if target is None:
+        raise PublishError(f"school {urn} is not in run {current}")
+    old_password = keystore.password(urn)
+    plain = decrypt(store.read(f"{current}/{target.file}"), old_password)
+    new_password = keystore.rotate_password(urn)
+    files = [(e.file, encrypt(plain, new_password) if e.urn == urn
+              else store.read(f"{current}/{e.file}")) for e in entries]
+    run_id = new_run_id()
+
+    def manifest_for(written: Mapping[str, bytes]) -> bytes:
+        updated = [manifest.entry_for(e.urn, e.dfe_number, e.name, e.file, written[e.file],
+                                      e.members, e.children) for e in entries]
+        return manifest.build(
+            run_id=run_id, as_at=date.fromisoformat(document["as_at"]),
+            generated_at=datetime.now(UTC), source_rows=document["source"],
+            signing_key_id=keystore.signing_key().key_id, entries=updated,
+            amends={"run_id": current, "reason": f"password rotated for school {urn}"})
+
+    try:
+        return write_run(store, run_id, files, manifest_for, signing_from(keystore), keep)
+    except BaseException:
+        keystore.restore_password(urn, old_password)  # the latest file still needs the old one
+        raise
+
+
+def rotate_signing(store: DropStore, keystore: Keystore) -> str:
+    """A new signing key; every earlier public key stays in the drop for old manifests."""
+    key = keystore.rotate_signing_key()
+    store.make_dir("")
+    manifest.publish_keys(store, keystore.public_keys(), key.key_id)
+    return key.key_id
