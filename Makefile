@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup system-deps demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -18,11 +18,19 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/databook demo
 
+# The SFTP drop is tested against a real OpenSSH server; install it if this machine lacks it.
+system-deps:
+	@if [ ! -x /usr/sbin/sshd ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing openssh-server (for the SFTP drop tests)"; \
+	  apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; \
+	fi
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+test: lint system-deps
 	$(BIN)/pytest
 
 bench: setup

@@ -132,7 +132,6 @@ def _keys(args: argparse.Namespace) -> int:
 
     from publish.keystore import Keystore
     from publish.rotate import rotate_school, rotate_signing
-    from publish.store import open_store
 
     if args.keys_command == "new-master":
         print(Fernet.generate_key().decode())
@@ -144,7 +143,7 @@ def _keys(args: argparse.Namespace) -> int:
     elif args.keys_command == "public":
         print(keystore.signing_key().public_pem, end="")
     elif args.school is not None:
-        store = open_store(settings.drop)
+        store = settings.open_drop()
         try:
             run_id = rotate_school(store, keystore, args.school, settings.keep_runs)
         finally:
@@ -153,7 +152,7 @@ def _keys(args: argparse.Namespace) -> int:
                  "runs keep the old password until retention deletes them)", args.school, run_id)
         print(run_id)
     else:
-        store = open_store(settings.drop)
+        store = settings.open_drop()
         try:
             print(rotate_signing(store, keystore))
         finally:
@@ -164,14 +163,14 @@ def _keys(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from publish import manifest
     from publish.keystore import Keystore
-    from publish.store import DropStore, LocalStore, open_store
+    from publish.store import DropStore, LocalStore
 
     local = Path(args.run)
     store: DropStore
     if local.is_dir():
         store, run_id = LocalStore(local.resolve().parent), local.resolve().name
     else:
-        store, run_id = open_store(load().drop), args.run
+        store, run_id = load().open_drop(), args.run
     if args.public_key:
         pem = args.public_key.read_text()
         keys = {manifest.key_id_of(pem): pem}

@@ -21,7 +21,6 @@ from publish.drop import new_run_id, publish_run, school_files
 from publish.keystore import Keystore
 from publish.report import write_run_record
 from publish.rotate import signing_from
-from publish.store import open_store
 from publish.workbook import RunInfo
 from transform import Databook, Rules, build_databook
 
@@ -65,7 +64,7 @@ def publish_databook(book: Databook, settings: Settings, run: RunInfo,
     keystore = Keystore.open(settings.home, settings.master_key)
     passwords = keystore.ensure_passwords(int(u) for u in book.schools["urn"])
     files = list(school_files(book.schools, book.rows, passwords))
-    store = open_store(settings.drop)
+    store = settings.open_drop()
     try:
         run_id = publish_run(store, run, files, signing_from(keystore), source_rows,
                              workers=settings.publish_workers, keep=settings.keep_runs)

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from extract.queries import ExtractFilters
+from publish.store import DropStore, open_store
 from transform.rules_config import Rules
 
 ENV = {
@@ -26,6 +27,8 @@ ENV = {
     "DATABOOK_MASTER_KEY": "master_key",
     "DATABOOK_PUBLISH_WORKERS": "publish_workers",
     "DATABOOK_KEEP_RUNS": "keep_runs",
+    "DATABOOK_SFTP_KEY": "sftp_key",
+    "DATABOOK_SFTP_KNOWN_HOSTS": "sftp_known_hosts",
 }
 TIMEZONE = "Europe/London"
 
@@ -43,6 +46,8 @@ class Settings:
     master_key: str | None = field(default=None, repr=False)
     publish_workers: int = max(1, os.cpu_count() or 1)
     keep_runs: int = 14
+    sftp_key: str | None = None
+    sftp_known_hosts: str | None = None
     rules: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -52,6 +57,9 @@ class Settings:
     @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
+
+    def open_drop(self) -> DropStore:
+        return open_store(self.drop, key_file=self.sftp_key, known_hosts=self.sftp_known_hosts)
 
     def rules_for(self, as_at: date) -> Rules:
         return Rules(as_at=as_at, **self.rules)

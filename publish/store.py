@@ -85,13 +85,14 @@ def _overwrite(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def open_store(location: str | Path, **options: str | None) -> DropStore:
+def open_store(location: str | Path, *, key_file: str | None = None,
+               known_hosts: str | None = None) -> DropStore:
     """A store for a local path or an ``sftp://user@host[:port]/path`` URL."""
     text = str(location)
     if text.startswith("sftp://"):
         from publish.sftp import SftpStore
 
-        return SftpStore.connect(text, **options)
+        return SftpStore.connect(text, key_file=key_file, known_hosts=known_hosts)
     return LocalStore(Path(text).expanduser().resolve())
 
 
