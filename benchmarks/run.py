@@ -20,9 +20,8 @@ from pathlib import Path
 
 from demo import DemoSize, generate
 from extract import read_sources
-from publish.drop import new_run_id, publish_run, school_files
+from publish.drop import Signing, new_run_id, publish_run, school_files
 from publish.keystore import Keystore
-from publish.rotate import signing_from
 from publish.store import LocalStore
 from publish.workbook import RunInfo
 from transform import Rules, build_databook
@@ -72,7 +71,7 @@ def main() -> None:
     run = RunInfo(new_run_id(), AS_AT, datetime.now(UTC), "Starting Point", "01629 533190")
     files = list(school_files(book.schools, book.rows, passwords))
     lap("prepare files")
-    publish_run(LocalStore(folder / "drop"), run, files, signing_from(Keystore.open(home)),
+    publish_run(LocalStore(folder / "drop"), run, files, Signing.from_keystore(Keystore.open(home)),
                 data.row_counts, workers=args.workers)
     lap("render, encrypt, sign")
 

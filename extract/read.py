@@ -58,6 +58,8 @@ def read_source(url: str, label: str, queries: Mapping[str, Select[tuple[object,
     try:
         with connected(engine, label) as conn:
             check_columns(conn, needed_columns(columns), label)
+            if label == ROLL:
+                refuse_empty_roll(conn, describe(engine.url))
             return _read(conn, queries, columns)
     finally:
         engine.dispose()
@@ -72,12 +74,14 @@ def check_sources(case_url: str, roll_url: str) -> None:
             with connected(engine, label) as conn:
                 check_columns(conn, needed_columns(columns), label)
                 if label == ROLL:
-                    _refuse_empty_roll(conn, describe(engine.url))
+                    refuse_empty_roll(conn, describe(engine.url))
         finally:
             engine.dispose()
 
 
-def _refuse_empty_roll(conn: Connection, where: str) -> None:
+def refuse_empty_roll(conn: Connection, where: str) -> None:
+    """An empty roll almost always means a broken feed; publishing it would blank every
+    school's databook, so it stops the run instead."""
     open_schools = conn.execute(select(func.count()).select_from(s.EDU_SCHOOLS).where(
         func.upper(s.EDU_SCHOOLS.c.IS_OPEN) == "Y")).scalar_one()
     if not open_schools:
@@ -92,20 +96,9 @@ def read_sources(case_url: str, roll_url: str,
     tables = read_source(case_url, CASE, case_queries(filters), CASE_COLUMNS)
     tables |= read_source(roll_url, ROLL, roll_queries(), ROLL_COLUMNS)
     data = SourceData(tables)
-    _refuse_empty(data, case_url, roll_url)
+    if data["DM_PERSONS"].empty:
+        where = describe(parse_url(case_url, CASE))
+        raise SourceError(f"the {CASE} at {where} has nobody with a social care record")
     log.info("extracted %s", ", ".join(f"{t}={n}" for t, n in data.row_counts.items()))
     return data
 
-
-def _refuse_empty(data: SourceData, case_url: str, roll_url: str) -> None:
-    """An empty source almost always means a broken feed; publishing it would blank every
-    school's databook, so it stops the run instead."""
-    roll_where = describe(parse_url(roll_url, ROLL))
-    schools = data["EDU_SCHOOLS"]
-    if schools.empty or not (schools["IS_OPEN"].fillna("").str.upper() == "Y").any():
-        raise SourceError(f"the {ROLL} at {roll_where} has no open schools in EDU_SCHOOLS")
-    if data["EDU_ENROLMENTS"].empty:
-        raise SourceError(f"the {ROLL} at {roll_where} has no rows in EDU_ENROLMENTS")
-    if data["DM_PERSONS"].empty:
-        case_where = describe(parse_url(case_url, CASE))
-        raise SourceError(f"the {CASE} at {case_where} has nobody with a social care record")

@@ -17,10 +17,9 @@ from prefect.states import State
 
 from extract import SourceData, SourceError, read_sources
 from flows.settings import Settings, load, today_in_london
-from publish.drop import new_run_id, publish_run, school_files
+from publish.drop import Signing, new_run_id, publish_run, school_files
 from publish.keystore import Keystore
 from publish.report import write_run_record
-from publish.rotate import signing_from
 from publish.workbook import RunInfo
 from transform import Databook, Rules, build_databook
 
@@ -66,7 +65,7 @@ def publish_databook(book: Databook, settings: Settings, run: RunInfo,
     files = list(school_files(book.schools, book.rows, passwords))
     store = settings.open_drop()
     try:
-        run_id = publish_run(store, run, files, signing_from(keystore), source_rows,
+        run_id = publish_run(store, run, files, Signing.from_keystore(keystore), source_rows,
                              workers=settings.publish_workers, keep=settings.keep_runs)
         folder = f"{store.describe()}/{run_id}"
     finally:
@@ -95,7 +94,7 @@ def nightly(as_at: date | None = None) -> str:
         record["source_rows"] = data.row_counts
         book = transform_sources(data, rules)
         record["summary"] = book.summary()
-        record["findings"] = _finding_counts(book)
+        record["findings"] = book.finding_counts()
         validate_databook(book)
         folder = publish_databook(book, settings, run, data.row_counts)
     except Exception as exc:
@@ -109,7 +108,3 @@ def nightly(as_at: date | None = None) -> str:
         write_run_record(settings.runs_dir, run.run_id, record,
                          None if book is None else book.findings)
 
-
-def _finding_counts(book: Databook) -> dict[str, int]:
-    counts = book.findings["rule"].value_counts().sort_index()
-    return {str(k): int(v) for k, v in counts.items()}

@@ -24,7 +24,7 @@ import pandas as pd
 from publish import manifest
 from publish.encrypt import encrypt
 from publish.errors import PublishError
-from publish.keystore import Pseudonymiser, SigningKey
+from publish.keystore import Keystore, Pseudonymiser, SigningKey
 from publish.store import DropStore
 from publish.workbook import RunInfo, School, Value, render
 from schemas.databook import DATE_KEYS, KEYS
@@ -56,6 +56,10 @@ class Signing:
     key: SigningKey
     pseudonymise: Pseudonymiser
     public_keys: Mapping[str, str]
+
+    @classmethod
+    def from_keystore(cls, keystore: Keystore) -> Signing:
+        return cls(keystore.signing_key(), keystore.pseudonymiser(), keystore.public_keys())
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -18,10 +18,6 @@ from publish.keystore import Keystore
 from publish.store import DropStore
 
 
-def signing_from(keystore: Keystore) -> Signing:
-    return Signing(keystore.signing_key(), keystore.pseudonymiser(), keystore.public_keys())
-
-
 def rotate_school(store: DropStore, keystore: Keystore, urn: int,
                   keep: int = DEFAULT_KEEP) -> str:
     """Give one school a new password and re-publish the latest run under it."""
@@ -51,7 +47,7 @@ def rotate_school(store: DropStore, keystore: Keystore, urn: int,
             amends={"run_id": current, "reason": f"password rotated for school {urn}"})
 
     try:
-        return write_run(store, run_id, files, manifest_for, signing_from(keystore), keep)
+        return write_run(store, run_id, files, manifest_for, Signing.from_keystore(keystore), keep)
     except BaseException:
         keystore.restore_password(urn, old_password)  # the latest file still needs the old one
         raise

@@ -11,6 +11,7 @@ import sqlite3
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 HEADERS = [
     "UPN", "Name", "Date of birth", "Principal address", "Case status",
@@ -81,7 +82,7 @@ def expected(case_db: Path, roll_db: Path, t: date) -> dict[int, list[tuple[obje
     for r in rows(case_db, "SELECT * FROM LA_WORKER_TELEPHONE_NUMBERS"):
         phones[r["WORKER_ID"]].append(r)
 
-    def cp_plans(pid: int) -> list[tuple[date, date | None, int]]:
+    def cp_plans(pid: int) -> list[tuple[Any, ...]]:
         return [(d(r["REGISTRATION_START_DATE"]), d(r["DEREGISTRATION_DATE"]),
                  r["REGISTRATION_ID"]) for r in by_person["DM_REGISTRATIONS"][pid]
                 if r["IS_CHILD_PROTECTION_PLAN"] == "Y"
@@ -141,7 +142,7 @@ def expected(case_db: Path, roll_db: Path, t: date) -> dict[int, list[tuple[obje
     return out
 
 
-def child_row(pid, upn, t, person, by_person, plans, workers, phones):  # type: ignore[no-untyped-def]
+def child_row(pid, upn, t, person, by_person, plans, workers, phones):
     current_plans = [p for p in plans if current(p[0], p[1], t)]
     cp_start = max(current_plans, key=lambda p: (p[0], p[2]))[0] if current_plans else None
     ended = [p for p in plans if p[1] is not None and p[1] <= t]
@@ -205,9 +206,9 @@ def child_row(pid, upn, t, person, by_person, plans, workers, phones):  # type: 
                 worker_name, worker_phone = name, usable[0]["TELEPHONE_NUMBER"].strip()
 
     since = months_before(t, 12)
-    dv = [d(r["NOTIFICATION_DATE"]) for r in by_person["LA_POLICE_NOTIFICATIONS"][pid]
-          if r["NOTIFICATION_TYPE"] == "DA" and r["NOTIFICATION_DATE"]
-          and since <= d(r["NOTIFICATION_DATE"]) <= t]
+    dv = [day for r in by_person["LA_POLICE_NOTIFICATIONS"][pid]
+          if r["NOTIFICATION_TYPE"] == "DA" and (day := d(r["NOTIFICATION_DATE"])) is not None
+          and since <= day <= t]
     dv_date = max(dv) if dv else None
 
     def yn(value: object) -> str:

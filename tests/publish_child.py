@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from publish.drop import publish_run, school_files
+from publish.drop import Signing, publish_run, school_files
 from publish.keystore import Keystore
-from publish.rotate import signing_from
 from publish.store import LocalStore
 from tests.test_drop import SOURCE, rows, run_info
 
@@ -33,7 +32,8 @@ def main(drop: str, state: str, count: int) -> None:
     schools = pd.DataFrame({"urn": urns, "dfe_number": "830/1", "name": "School"})
     keystore = Keystore.open(Path(state))
     files = list(school_files(schools, rows(*urns), keystore.ensure_passwords(urns)))
-    publish_run(UnhurriedStore(Path(drop)), run_info(), files, signing_from(keystore), SOURCE)
+    publish_run(UnhurriedStore(Path(drop)), run_info(), files, Signing.from_keystore(keystore),
+                SOURCE)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from publish import manifest
 from publish.drop import (
     LATEST,
     SchoolFile,
+    Signing,
     latest,
     new_run_id,
     prune,
@@ -30,7 +31,7 @@ from publish.drop import (
 from publish.errors import PublishError
 from publish.keystore import Keystore
 from publish.manifest import ManifestError
-from publish.rotate import rotate_school, rotate_signing, signing_from
+from publish.rotate import rotate_school, rotate_signing
 from publish.store import LocalStore
 from publish.workbook import RunInfo, School
 from schemas.databook import KEYS
@@ -64,7 +65,8 @@ def store(tmp_path: Path) -> LocalStore:
 def publish(store: LocalStore, keystore: Keystore, *urns: int, keep: int = 14) -> str:
     passwords = keystore.ensure_passwords([100, 200])
     files = list(school_files(SCHOOLS, rows(*urns), passwords))
-    return publish_run(store, run_info(), files, signing_from(keystore), SOURCE, keep=keep)
+    return publish_run(store, run_info(), files, Signing.from_keystore(keystore), SOURCE,
+                       keep=keep)
 
 
 def mode(path: Path) -> int:
@@ -130,7 +132,7 @@ def _flip(path: Path, at: int) -> None:
     (lambda f: (f / "300.xlsx").write_bytes(b"extra"), "300.xlsx is not in the manifest"),
 ])
 def test_any_change_to_a_run_is_caught_and_named(store: LocalStore, keystore: Keystore,
-                                                 damage, names: str) -> None:  # type: ignore[no-untyped-def]
+                                                 damage, names: str) -> None:
     run_id = publish(store, keystore, 100)
     damage(store.root / run_id)
     with pytest.raises(ManifestError, match=names):
@@ -175,7 +177,7 @@ def test_a_failure_part_way_leaves_the_last_run_and_latest_intact(
     broken = SchoolFile(School(300, "x", "x"), (("too", "short"),), "pw")
     files = [*school_files(SCHOOLS, rows(100), keystore.ensure_passwords([100, 200])), broken]
     with pytest.raises(ValueError, match="schema's columns"):
-        publish_run(store, run_info(22), files, signing_from(keystore), SOURCE)
+        publish_run(store, run_info(22), files, Signing.from_keystore(keystore), SOURCE)
     assert runs(store) == [good] and latest(store) == good
     assert not [p for p in store.root.iterdir() if p.name.startswith(".staging")]
     assert {p.name: p.read_bytes() for p in (store.root / good).iterdir()} == before

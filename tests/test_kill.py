@@ -36,7 +36,8 @@ def test_killing_a_run_mid_publish_leaves_the_previous_run_and_latest(
     publish_child.main(str(drop), str(state), SCHOOLS)
     store = LocalStore(drop)
     before_latest = latest(store)
-    before = {p.name: p.read_bytes() for p in (drop / str(before_latest)).iterdir()}
+    assert before_latest is not None
+    before = {p.name: p.read_bytes() for p in (drop / before_latest).iterdir()}
 
     child = _publish(drop, state)
     ready = {"first file": lambda n: len(n) >= 1,

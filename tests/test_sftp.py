@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from publish import manifest
-from publish.drop import latest, publish_run, runs, school_files
+from publish.drop import Signing, latest, publish_run, runs, school_files
 from publish.errors import PublishError
 from publish.keystore import Keystore
-from publish.rotate import rotate_school, signing_from
+from publish.rotate import rotate_school
 from publish.sftp import SftpStore
 from publish.store import LocalStore, open_store
 from tests.helpers import open_encrypted
@@ -101,7 +101,7 @@ def test_a_run_published_over_sftp_is_whole_signed_and_private(server: Server,
     files = list(school_files(schools, rows(100, 100, 200), keystore.ensure_passwords([100, 200])))
     store = _connect(server)
     try:
-        run_id = publish_run(store, run_info(), files, signing_from(keystore), SOURCE)
+        run_id = publish_run(store, run_info(), files, Signing.from_keystore(keystore), SOURCE)
         assert latest(store) == run_id and runs(store) == [run_id]
         manifest.verify(store, run_id, keystore.public_keys())
         rotated = rotate_school(store, keystore, 100)

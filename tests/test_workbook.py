@@ -10,7 +10,7 @@ from msoffcrypto.exceptions import InvalidKeyError
 from openpyxl import load_workbook
 
 from publish.encrypt import encrypt
-from publish.workbook import RunInfo, School, render
+from publish.workbook import RunInfo, School, Value, render
 from schemas.databook import COLUMNS, HEADERS
 from tests.helpers import OLE_MAGIC, formula_cells, open_encrypted, sheet_values
 
@@ -20,8 +20,8 @@ SCHOOL = School(112000, "830/2000", "=Evil School")
 RISKY = ["=HYPERLINK(\"http://example.invalid\",\"x\")", "+44", "-Sam", "@SUM(A1)", "#N/A"]
 
 
-def row(name: str, born: date | None = date(2015, 3, 1)) -> tuple[object, ...]:
-    values: list[object] = [None] * len(COLUMNS)
+def row(name: str, born: date | None = date(2015, 3, 1)) -> tuple[Value, ...]:
+    values: list[Value] = [None] * len(COLUMNS)
     keys = [c.key for c in COLUMNS]
     values[keys.index("upn")] = "B801200005001"
     values[keys.index("name")] = name

@@ -8,7 +8,7 @@ import pandas as pd
 
 from extract import SourceData
 from schemas import codes
-from schemas.databook import FLAG_KEYS, KEYS, ROUTING_KEYS
+from schemas.databook import FLAG_DATES, FLAG_KEYS, KEYS, ROUTING_KEYS
 from transform import address, care, contact, need, protection, safety
 from transform.findings import Findings
 from transform.matching import match, on_roll
@@ -41,6 +41,10 @@ class Databook:
             "cautions": int(r["cautions"].notna().sum()),
             "findings": len(self.findings),
         }
+
+    def finding_counts(self) -> dict[str, int]:
+        counts = self.findings["rule"].value_counts().sort_index()
+        return {str(rule): int(n) for rule, n in counts.items()}
 
 
 def case_people(staged: Staged, as_at: pd.Timestamp) -> pd.Index:
@@ -92,11 +96,7 @@ def indicators(staged: Staged, people: pd.Index, rules: Rules) -> pd.DataFrame:
     out["cautions"] = safety.cautions(restricted, staged.warnings, as_at, rules.warning_labels,
                                       rules.not_disclosed_warning)
     out["dv_notification_date"] = dv_date.reindex(people)
-    for flag_key, date_key in (("cp_current", "cp_start_date"),
-                               ("cp_previous", "previous_cp_date"),
-                               ("lac_current", "lac_start_date"),
-                               ("cin_current", "cin_start_date"),
-                               ("dv_notification", "dv_notification_date")):
+    for flag_key, date_key in FLAG_DATES:
         out[flag_key] = out[date_key].notna().map({True: codes.YES, False: codes.NO})
     out["_sort_last"] = persons["last_name"].str.casefold()
     out["_sort_first"] = persons["first_name"].str.casefold()

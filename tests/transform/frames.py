@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 AS_AT = pd.Timestamp("2026-11-21")
 
 
-def ts(value: str | None) -> pd.Timestamp:
+def ts(value: str | None) -> Any:
     return pd.Timestamp(value) if value else pd.NaT
 
 

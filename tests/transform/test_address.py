@@ -4,7 +4,7 @@ from tests.transform.frames import AS_AT, periods
 from transform.address import address_withheld, principal_address
 
 
-def addresses(*rows: tuple[int, str, str | None, str, bool, bool]):  # type: ignore[no-untyped-def]
+def addresses(*rows: tuple[int, str, str | None, str, bool, bool]):
     return periods([{"person_id": p, "start": s, "end": e, "address": a, "post_code": "DE4 3AG",
                      "is_display": disp, "is_contact": cont} for p, s, e, a, disp, cont in rows])
 

@@ -4,11 +4,11 @@ from transform.care import in_care, looked_after_start
 RESPITE = frozenset({"V3", "V4"})
 
 
-def care(*rows: tuple[int, str, str | None]):  # type: ignore[no-untyped-def]
+def care(*rows: tuple[int, str, str | None]):
     return periods([{"person_id": p, "start": s, "end": e} for p, s, e in rows])
 
 
-def statuses(*rows: tuple[int, str, bool, str, str | None]):  # type: ignore[no-untyped-def]
+def statuses(*rows: tuple[int, str, bool, str, str | None]):
     return periods([{"person_id": 1, "period_id": pid, "code": c, "respite": r, "start": s,
                      "end": e} for pid, c, r, s, e in rows],
                    ("person_id", "period_id", "code", "respite", "start", "end"))

@@ -6,7 +6,7 @@ from transform.contact import current_worker, publishable_number, social_worker
 TYPES = ("WORK", "MOBILE")
 
 
-def phones(*rows: tuple[int, str, str, bool]):  # type: ignore[no-untyped-def]
+def phones(*rows: tuple[int, str, str, bool]):
     return periods([{"worker_id": w, "number": n, "kind": k, "primary": p} for w, n, k, p in rows],
                    ("worker_id", "number", "kind", "primary"))
 
@@ -31,7 +31,7 @@ def contact(status: str, worker: int | None, numbers: dict[int, str]) -> tuple[s
                         pd.Series({} if worker is None else {1: worker}, dtype="Int64"),
                         pd.Series({7: "Ann Worker", 8: "Bob Homeonly"}), pd.Series(numbers),
                         "Starting Point", "01629 533190")
-    return out.loc[1, "social_worker"], out.loc[1, "social_worker_phone"]
+    return str(out.loc[1, "social_worker"]), str(out.loc[1, "social_worker_phone"])
 
 
 def test_an_open_case_with_a_reachable_worker_names_them() -> None:

@@ -4,7 +4,7 @@ from tests.transform.frames import AS_AT, periods, ts
 from transform.need import case_status, child_in_need_from, current_referral_date
 
 
-def referrals(*rows: tuple[int, str, str | None]):  # type: ignore[no-untyped-def]
+def referrals(*rows: tuple[int, str, str | None]):
     return periods([{"person_id": p, "start": s, "end": e} for p, s, e in rows])
 
 

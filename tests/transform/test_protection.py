@@ -2,7 +2,7 @@ from tests.transform.frames import AS_AT, periods, ts
 from transform.protection import current_cp_start, previous_cp
 
 
-def plans(*rows: tuple[int, str, str | None, bool]):  # type: ignore[no-untyped-def]
+def plans(*rows: tuple[int, str, str | None, bool]):
     return periods([{"person_id": p, "start": s, "end": e, "temporary": t} for p, s, e, t in rows])
 
 
