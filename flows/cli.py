@@ -13,11 +13,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from expectations.gate import PublishBlocked
 from extract import SourceError
 from flows.settings import Settings, SettingsError, load, parse_as_at
 from publish.errors import KeystoreError, PublishError
 
 EXPECTED = (SourceError, PublishError, KeystoreError, SettingsError)
+BLOCKED = 3  # validation or drift stopped publishing (1 is any other failure)
 log = logging.getLogger("databook")
 
 
@@ -38,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the nightly flow once")
     run.add_argument("--as-at", help="the date the databooks describe (default: today, London)")
     run.add_argument("--drop", help="the drop folder (env DATABOOK_DROP)")
+    run.add_argument("--accept-drift", metavar="REASON",
+                     help="publish despite a drift from the last run; the reason goes into the "
+                          "signed manifest")
     sources(run)
 
     data = sub.add_parser("demo-data", help="write the synthetic demo databases")
@@ -58,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     which = rotate.add_mutually_exclusive_group(required=True)
     which.add_argument("--school", type=int, metavar="URN")
     which.add_argument("--signing", action="store_true")
+
+    rep = sub.add_parser("report", help="print where a run's data-quality report is")
+    which_run = rep.add_mutually_exclusive_group(required=True)
+    which_run.add_argument("--latest", action="store_true", help="the most recent run")
+    which_run.add_argument("run", nargs="?", help="a run id")
 
     man = sub.add_parser("manifest", help="check a published run")
     man_sub = man.add_subparsers(dest="manifest_command", required=True)
@@ -83,7 +93,7 @@ def _generate(settings: Settings, args: argparse.Namespace) -> None:
              counts["EDU_ENROLMENTS"], counts["DM_PERSONS"])
 
 
-def _run(settings: Settings, as_at_text: str | None) -> str:
+def _run(settings: Settings, as_at_text: str | None, accept_drift: str | None) -> str:
     from extract.read import check_sources
 
     as_at = parse_as_at(as_at_text)
@@ -97,7 +107,7 @@ def _run(settings: Settings, as_at_text: str | None) -> str:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.nightly import nightly
 
-    return nightly(as_at=as_at)
+    return nightly(as_at=as_at, accept_drift=accept_drift)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,14 +121,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _keys(args)
         if args.command == "manifest":
             return _verify(args)
+        if args.command == "report":
+            return _report(args)
         settings = _settings(args)
         if args.command in ("demo-data", "demo"):
             _generate(settings, args)
             if args.command == "demo-data":
                 print(settings.demo_dir)
                 return 0
-        print(_run(settings, getattr(args, "as_at", None)))
+        accept = ("demo data regenerated" if args.command == "demo"
+                  else getattr(args, "accept_drift", None))
+        print(_run(settings, getattr(args, "as_at", None), accept))
         return 0
+    except PublishBlocked as exc:
+        print(f"databook: {exc}", file=sys.stderr)
+        return BLOCKED
     except EXPECTED as exc:
         print(f"databook: error: {exc}", file=sys.stderr)
         return 1
@@ -157,6 +174,24 @@ def _keys(args: argparse.Namespace) -> int:
             print(rotate_signing(store, keystore))
         finally:
             store.close()
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from expectations.report import REPORT_FILE
+
+    runs_dir = load().runs_dir
+    if args.latest:
+        done = sorted(p.parent.name for p in runs_dir.glob(f"*/{REPORT_FILE}"))
+        if not done:
+            raise SettingsError(f"no run has written a report in {runs_dir} yet")
+        run_id = done[-1]
+    else:
+        run_id = args.run
+    path = runs_dir / run_id / REPORT_FILE
+    if not path.is_file():
+        raise SettingsError(f"there is no report for run {run_id} in {runs_dir}")
+    print(path)
     return 0
 
 

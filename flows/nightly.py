@@ -1,7 +1,7 @@
 """The nightly run: extract -> transform -> validate -> publish, as a Prefect flow.
 
 This module only wires plain functions together. Every task touches case data, so every task
-has caching off and result persistence off, so no child's details reach Prefect's database or
+has caching off and result persistence off, and no child's details reach Prefect's database or
 result storage; what is logged and returned is counts, ids and paths.
 """
 
@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
 from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
+from expectations import report
+from expectations.gate import PublishBlocked, Verdict, judge, previous_published, validate_run
 from extract import SourceData, SourceError, read_sources
 from flows.settings import Settings, load, today_in_london
 from publish.drop import Signing, new_run_id, publish_run, school_files
@@ -52,21 +56,34 @@ def transform_sources(data: SourceData, rules: Rules) -> Databook:
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
-def validate_databook(book: Databook) -> None:
-    """The validation gate's seam: the Great Expectations suites plug in here and raise to
-    stop publishing. Structural least-data checks also run inside ``publish``."""
+def validate_databook(book: Databook, data: SourceData, rules: Rules, settings: Settings,
+                      report_dir: Path, accept_drift: str | None) -> Verdict:
+    outcome = validate_run(book, data, rules, report_dir)
+    keys = Keystore.open(settings.home, settings.master_key).public_keys()
+    store = settings.open_drop()
+    try:
+        previous = previous_published(store, keys)
+    finally:
+        store.close()
+    verdict = judge(outcome, book, previous, settings.drift, accept_drift)
+    get_run_logger().info("validation: %d expectations, %d blocking failure(s), %d warning(s), "
+                          "%d drift change(s)", len(outcome.checks),
+                          len(outcome.blocking_failures), len(outcome.warnings),
+                          len(verdict.changes))
+    return verdict
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 def publish_databook(book: Databook, settings: Settings, run: RunInfo,
-                     source_rows: dict[str, int]) -> str:
+                     source_rows: dict[str, int], extra: dict[str, Any]) -> str:
     keystore = Keystore.open(settings.home, settings.master_key)
     passwords = keystore.ensure_passwords(int(u) for u in book.schools["urn"])
     files = list(school_files(book.schools, book.rows, passwords))
     store = settings.open_drop()
     try:
         run_id = publish_run(store, run, files, Signing.from_keystore(keystore), source_rows,
-                             workers=settings.publish_workers, keep=settings.keep_runs)
+                             workers=settings.publish_workers, keep=settings.keep_runs,
+                             extra=extra)
         folder = f"{store.describe()}/{run_id}"
     finally:
         store.close()
@@ -76,35 +93,46 @@ def publish_databook(book: Databook, settings: Settings, run: RunInfo,
 
 
 @flow(name="nightly-databook", persist_result=False, validate_parameters=True)
-def nightly(as_at: date | None = None) -> str:
-    """Publish every open school's databook for ``as_at`` (default: today, Europe/London)."""
+def nightly(as_at: date | None = None, accept_drift: str | None = None) -> str:
+    """Publish every open school's databook for ``as_at`` (default: today, Europe/London),
+    unless validation or the drift gate blocks it; ``accept_drift`` overrides drift only."""
     settings = load()
     as_at = as_at or today_in_london()
     rules = settings.rules_for(as_at)
     run = RunInfo(new_run_id(), as_at, datetime.now(UTC), rules.starting_point_name,
                   rules.starting_point_phone)
-    logger = get_run_logger()
-    logger.info("run %s for %s", run.run_id, as_at.isoformat())
+    get_run_logger().info("run %s for %s", run.run_id, as_at.isoformat())
+    report_dir = settings.runs_dir / run.run_id
     started = time.monotonic()
-    record: dict[str, object] = {"run_id": run.run_id, "as_at": as_at.isoformat(),
-                                 "started_at": run.extracted_at.isoformat()}
-    book = None
+    record: dict[str, Any] = {"run_id": run.run_id, "as_at": as_at.isoformat(),
+                              "started_at": run.extracted_at.isoformat(),
+                              "report": str(report_dir / report.REPORT_FILE)}
+    book: Databook | None = None
+    verdict: Verdict | None = None
     try:
         data = extract_sources(settings)
         record["source_rows"] = data.row_counts
         book = transform_sources(data, rules)
         record["summary"] = book.summary()
         record["findings"] = book.finding_counts()
-        validate_databook(book)
-        folder = publish_databook(book, settings, run, data.row_counts)
+        verdict = validate_databook(book, data, rules, settings, report_dir, accept_drift)
+        record["validation"] = verdict.summary()
+        if verdict.blocked:
+            raise PublishBlocked(verdict.reason(report_dir / report.REPORT_FILE))
+        folder = publish_databook(book, settings, run, data.row_counts,
+                                  verdict.manifest_fields(book.summary()))
+    except PublishBlocked as exc:
+        record |= {"status": "blocked", "error": str(exc)}
+        raise
     except Exception as exc:
         record |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         raise
     else:
-        record |= {"status": "published", "folder": str(folder)}
+        record |= {"status": "published", "folder": folder}
         return folder
     finally:
         record["duration_s"] = round(time.monotonic() - started, 2)
-        write_run_record(settings.runs_dir, run.run_id, record,
-                         None if book is None else book.findings)
-
+        findings = None if book is None else book.findings
+        write_run_record(settings.runs_dir, run.run_id, record, findings)
+        report.write(report_dir, record, findings,
+                     None if verdict is None else verdict.outcome.data_docs)

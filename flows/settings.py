@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from expectations.drift import Thresholds
 from extract.queries import ExtractFilters
 from publish.store import DropStore, open_store
 from transform.rules_config import Rules
@@ -48,6 +49,7 @@ class Settings:
     keep_runs: int = 14
     sftp_key: str | None = None
     sftp_known_hosts: str | None = None
+    drift: Thresholds = field(default_factory=Thresholds)
     rules: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -127,6 +129,11 @@ def load(overrides: Mapping[str, object] | None = None,
         for key, value in data.items():
             if key == "rules":
                 values["rules"] = _rules_from_toml(value, config)
+            elif key == "drift":
+                try:
+                    values["drift"] = Thresholds(**value)
+                except TypeError as exc:
+                    raise SettingsError(f"[drift] in {config}: {exc}") from None
             elif key in ENV.values() and key != "master_key":
                 values[key] = value
             else:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 
@@ -184,7 +185,7 @@ def write_run(store: DropStore, run_id: str, files: Iterable[tuple[str, bytes]],
 
 def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], signing: Signing,
                 source_rows: Mapping[str, int], *, workers: int = 1,
-                keep: int = DEFAULT_KEEP) -> str:
+                keep: int = DEFAULT_KEEP, extra: Mapping[str, Any] | None = None) -> str:
     """Write every school's file and the signed manifest as one new run; returns its id."""
     by_name = {item.file_name: item for item in files}
 
@@ -195,7 +196,8 @@ def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], sig
             for name, data in written.items() for item in (by_name[name],)]
         return manifest.build(run_id=run.run_id, as_at=run.as_at,
                               generated_at=datetime.now(UTC), source_rows=source_rows,
-                              signing_key_id=signing.key.key_id, entries=entries)
+                              signing_key_id=signing.key.key_id, entries=entries,
+                              extra=extra)
 
     jobs = [(item, run) for item in files]
     write_run(store, run.run_id, _encrypted(jobs, workers), manifest_for, signing, keep)

@@ -66,7 +66,10 @@ def code_version() -> str:
 
 def build(*, run_id: str, as_at: date, generated_at: datetime, source_rows: Mapping[str, int],
           signing_key_id: str, entries: Sequence[Entry],
-          amends: Mapping[str, str] | None = None) -> bytes:
+          amends: Mapping[str, str] | None = None,
+          extra: Mapping[str, Any] | None = None) -> bytes:
+    """The manifest's bytes. ``extra`` adds sections such as the county totals that the next
+    run's drift gate compares with, or a drift an officer accepted."""
     document: dict[str, Any] = {
         "format": FORMAT,
         "run_id": run_id,
@@ -79,6 +82,10 @@ def build(*, run_id: str, as_at: date, generated_at: datetime, source_rows: Mapp
     }
     if amends:
         document["amends"] = dict(amends)
+    for key, value in (extra or {}).items():
+        if key in document:
+            raise ValueError(f"manifest section {key!r} is not an extra")
+        document[key] = value
     return canonical(document)
 
 

@@ -44,7 +44,8 @@ def rotate_school(store: DropStore, keystore: Keystore, urn: int,
             run_id=run_id, as_at=date.fromisoformat(document["as_at"]),
             generated_at=datetime.now(UTC), source_rows=document["source"],
             signing_key_id=keystore.signing_key().key_id, entries=updated,
-            amends={"run_id": current, "reason": f"password rotated for school {urn}"})
+            amends={"run_id": current, "reason": f"password rotated for school {urn}"},
+            extra={k: document[k] for k in ("totals", "drift") if k in document})
 
     try:
         return write_run(store, run_id, files, manifest_for, Signing.from_keystore(keystore), keep)

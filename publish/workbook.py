@@ -9,6 +9,8 @@ a string cell with Excel's quote prefix, never as a formula.
 from __future__ import annotations
 
 import io
+import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,6 +32,7 @@ from schemas.databook import (
 )
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
+FORMULA_ELEMENT = re.compile(rb"<f[ >/]")
 Value = str | date | None
 
 
@@ -133,5 +136,14 @@ def render(school: School, rows: Sequence[Sequence[Value]], run: RunInfo) -> byt
     _about_sheet(wb, school, run, len(rows))
     buffer = io.BytesIO()
     wb.save(buffer)
+    refuse_formulas(buffer.getvalue())
     return buffer.getvalue()
+
+
+def refuse_formulas(xlsx: bytes) -> None:
+    """The last guard before encryption: no worksheet may hold a formula element."""
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as package:
+        for name in package.namelist():
+            if name.startswith("xl/worksheets/") and FORMULA_ELEMENT.search(package.read(name)):
+                raise ValueError(f"a formula reached {name}; the workbook was not written")
 

@@ -81,8 +81,9 @@ FLAG_DATES: Final = (
 )
 
 #: Columns that travel with published rows inside the pipeline but never reach a workbook:
-#: the school the row is for, and the case person (for manifests and audit, pseudonymised).
-ROUTING_KEYS: Final = ("urn", "person_id")
+#: the school the row is for, the case person (for manifests and audit, pseudonymised) and the
+#: roll enrolment that put the child in this school's databook (re-checked by validation).
+ROUTING_KEYS: Final = ("urn", "person_id", "enrolment_id")
 
 SHEET_DATABOOK: Final = "Databook"
 SHEET_ABOUT: Final = "About"

@@ -172,3 +172,23 @@ NEVER_EXTRACTED: dict[str, frozenset[str]] = {
     "LA_PERSON_WARNINGS": frozenset({"NOTE"}),
     "LA_POLICE_NOTIFICATIONS": frozenset({"DETAILS", "POLICE_REFERENCE"}),
 }
+
+#: Dated tables and their (start, end) columns: a row is current on T when start <= T and
+#: (no end, or end > T).
+PERIOD_COLUMNS: dict[str, tuple[str, str]] = {
+    "DM_ADDRESSES": ("START_DATE", "END_DATE"),
+    "DM_CIN_REFERRALS": ("REFERRAL_DATE", "CLOSURE_DATE"),
+    "DM_REGISTRATIONS": ("REGISTRATION_START_DATE", "DEREGISTRATION_DATE"),
+    "DM_PERIODS_OF_CARE": ("START_DATE", "END_DATE"),
+    "DM_LEGAL_STATUSES": ("START_DATE", "END_DATE"),
+    "DM_ALLOCATED_WORKERS": ("START_DATE", "END_DATE"),
+    "LA_PERSON_WARNINGS": ("START_DATE", "END_DATE"),
+    "EDU_ENROLMENTS": ("ENTRY_DATE", "LEAVING_DATE"),
+}
+
+TABLES: dict[str, Table] = {**case_metadata.tables, **roll_metadata.tables}
+
+
+def primary_key(table: str) -> str:
+    (column,) = TABLES[table].primary_key.columns
+    return str(column.name)

@@ -78,3 +78,17 @@ def test_encrypted_file_opens_only_with_its_password() -> None:
         open_encrypted(data, "wrong-password-12345")
     wb, _ = open_encrypted(data, "right-password-12345")
     assert sheet_values(wb, "Databook")[1][1] == "Ann Example"
+
+
+def test_the_formula_guard_refuses_a_workbook_that_holds_one() -> None:
+    import openpyxl
+
+    from publish.workbook import refuse_formulas
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "=1+1"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    with pytest.raises(ValueError, match=r"formula reached xl/worksheets/sheet1\.xml"):
+        refuse_formulas(buffer.getvalue())
+    refuse_formulas(render(SCHOOL, [row(n) for n in RISKY], RUN))  # ours never do

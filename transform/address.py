@@ -9,13 +9,18 @@ import pandas as pd
 from transform.periods import current_on
 
 
-def principal_address(addresses: pd.DataFrame, as_at: pd.Timestamp) -> pd.Series:
+def principal_rows(addresses: pd.DataFrame, as_at: pd.Timestamp) -> pd.DataFrame:
     """Among current rows prefer the display address, then the contact address, then the
-    latest start, then the highest id; formatted as one line with its postcode."""
+    latest start, then the highest id."""
     live = addresses[current_on(addresses, as_at)]
     ordered = live.sort_values(["person_id", "is_display", "is_contact", "start", "id"],
                                kind="mergesort")
-    best = ordered.drop_duplicates("person_id", keep="last").set_index("person_id")
+    return ordered.drop_duplicates("person_id", keep="last").set_index("person_id")
+
+
+def principal_address(addresses: pd.DataFrame, as_at: pd.Timestamp) -> pd.Series:
+    """The principal address as one line, with its postcode."""
+    best = principal_rows(addresses, as_at)
     line = best["address"].fillna("").str.replace(r"\s*[\r\n]+\s*", ", ", regex=True)
     code = best["post_code"].fillna("")
     needs_code = (code != "") & ~pd.Series(

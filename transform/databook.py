@@ -26,6 +26,8 @@ class Databook:
     schools: pd.DataFrame
     findings: pd.DataFrame
     as_at: pd.Timestamp
+    #: Facts that are never published but that validation checks rows against, by person_id.
+    context: pd.DataFrame
 
     def summary(self) -> dict[str, int]:
         """Counts only, safe to log and to compare between runs."""
@@ -129,4 +131,7 @@ def build_databook(data: SourceData, rules: Rules) -> Databook:
     schools = staged.schools.loc[staged.schools["is_open"],
                                  ["urn", "dfe_number", "name", "phase"]]
     schools = schools.drop_duplicates("urn").sort_values("urn").reset_index(drop=True)
-    return Databook(rows=rows, schools=schools, findings=findings.frame(), as_at=as_at)
+    context = pd.DataFrame({"principal_address_type": address.principal_rows(
+        staged.addresses, as_at)["address_type"]}).reindex(people)
+    return Databook(rows=rows, schools=schools, findings=findings.frame(), as_at=as_at,
+                    context=context)

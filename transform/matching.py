@@ -61,7 +61,8 @@ def person_identifiers(persons: pd.DataFrame, references: pd.DataFrame,
 
 def match(roll: pd.DataFrame, persons: pd.DataFrame, references: pd.DataFrame,
           findings: Findings) -> pd.DataFrame:
-    """(urn, person_id, upn) for every enrolment on roll whose pupil is one case person."""
+    """(urn, person_id, upn, enrolment_id) for every enrolment on roll whose pupil is one case
+    person."""
     upns, ems = person_identifiers(persons, references, findings)
     pupils = roll[["pupil", "upn", "edu_person_id", "id"]].drop_duplicates("pupil")
     good = upn_well_formed(pupils["upn"])
@@ -84,8 +85,12 @@ def match(roll: pd.DataFrame, persons: pd.DataFrame, references: pd.DataFrame,
     _report(findings, "person-matches-two-pupils", two_pupils, pupils)
 
     clean = pairs[~pairs.index.isin(two_people.index) & ~pairs.index.isin(two_pupils.index)]
-    placed = roll.merge(clean, on="pupil")[["urn", "person_id", "upn"]]
-    return placed.drop_duplicates(["urn", "person_id"]).reset_index(drop=True)
+    placed = roll.merge(clean, on="pupil")[["urn", "person_id", "upn", "id"]]
+    placed = placed.rename(columns={"id": "enrolment_id"})
+    placed = placed.drop_duplicates(["urn", "person_id"]).reset_index(drop=True)
+    on_two = placed[placed.duplicated("person_id", keep=False)]
+    findings.add("on-two-rolls", "EDU_ENROLMENTS", on_two, record_id="enrolment_id", upn="upn")
+    return placed
 
 
 def _report(findings: Findings, rule: str, pairs: pd.DataFrame, pupils: pd.DataFrame) -> None:

@@ -97,10 +97,12 @@ def stage(data: SourceData, rules: Rules, findings: Findings) -> Staged:
     addresses = periods(data["DM_ADDRESSES"], {
         "REF_ADDRESSES_PEOPLE_ID": "id", "PERSON_ID": "person_id", "START_DATE": "start",
         "END_DATE": "end", "ADDRESS": "address", "POST_CODE": "post_code",
-        "IS_CONTACT_ADDRESS": "is_contact", "IS_DISPLAY_ADDRESS": "is_display"},
+        "ADDRESS_TYPE": "address_type", "IS_CONTACT_ADDRESS": "is_contact",
+        "IS_DISPLAY_ADDRESS": "is_display"},
         "DM_ADDRESSES", findings)
     addresses = addresses.assign(
         address=text(addresses["address"]), post_code=text(addresses["post_code"]),
+        address_type=normalise(addresses["address_type"]),
         is_contact=flag(addresses["is_contact"]), is_display=flag(addresses["is_display"]))
 
     referrals = periods(data["DM_CIN_REFERRALS"], {

@@ -1,0 +1,85 @@
+"""The publish gate: blocking expectations and drift decide whether tonight's run publishes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from expectations import frames, suites
+from expectations.drift import Change, Thresholds, compare, totals
+from expectations.gx_run import Outcome, validate
+from extract import SourceData
+from publish import manifest
+from publish.drop import latest
+from publish.store import DropStore
+from transform import Databook, Rules
+
+
+class PublishBlocked(Exception):
+    """Validation or drift stopped the run; the previous databooks stay current."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    changes: list[Change] = field(default_factory=list)
+    accepted_drift: str | None = None
+    previous_run: str | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.outcome.blocking_failures) or bool(
+            self.changes and not self.accepted_drift)
+
+    def reason(self, report: Path) -> str:
+        parts = []
+        if failed := self.outcome.blocking_failures:
+            parts.append(f"{len(failed)} blocking expectation(s) failed: "
+                         + "; ".join(c.label for c in failed[:5])
+                         + ("; ..." if len(failed) > 5 else ""))
+        if self.changes and not self.accepted_drift:
+            parts.append(f"drift since run {self.previous_run}: "
+                         + "; ".join(c.text for c in self.changes[:5])
+                         + " (accept with --accept-drift REASON)")
+        return f"publishing blocked: {' | '.join(parts)}; report: {report}"
+
+    def manifest_fields(self, summary: Mapping[str, int]) -> dict[str, Any]:
+        extra: dict[str, Any] = {"totals": totals(summary)}
+        if self.changes and self.accepted_drift:
+            extra["drift"] = {"accepted": self.accepted_drift, "since": self.previous_run,
+                              "changes": [c.as_dict() for c in self.changes]}
+        return extra
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.outcome.summary(), "drift": [c.text for c in self.changes],
+                "accepted_drift": self.accepted_drift}
+
+
+def validate_run(book: Databook, data: SourceData, rules: Rules, report_dir: Path) -> Outcome:
+    databook = frames.databook_frame(book, data, rules)
+    batches = [(s, databook) for s in suites.load("databook", rules)]
+    batches += [(s, frames.source_frame(data, s.batch.removeprefix("source."), s.columns))
+                for s in suites.load("source", rules)]
+    return validate(batches, {"as_at": pd.Timestamp(rules.as_at)}, report_dir)
+
+
+def previous_published(store: DropStore, public_keys: Mapping[str, str]) -> dict[str, Any] | None:
+    """The manifest of the run ``latest`` names, checked against its signature first: a drop
+    that does not verify must be looked at before anything more is published."""
+    run_id = latest(store)
+    return None if run_id is None else manifest.verify(store, run_id, public_keys)
+
+
+def judge(outcome: Outcome, book: Databook, previous: Mapping[str, Any] | None,
+          limits: Thresholds, accept_drift: str | None) -> Verdict:
+    if previous is None:
+        return Verdict(outcome, accepted_drift=accept_drift)
+    sizes = book.rows.groupby("urn").size()
+    per_school = {int(str(u)): int(n) for u, n in sizes.items()}
+    per_school |= {int(u): 0 for u in book.schools["urn"] if int(u) not in per_school}
+    changes = compare(previous, totals(book.summary()), per_school, limits)
+    return Verdict(outcome, changes, accept_drift, str(previous["run_id"]))
