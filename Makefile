@@ -18,12 +18,16 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/databook demo
 
-# The SFTP drop is tested against a real OpenSSH server; install it if this machine lacks it.
+# Tests use a real OpenSSH server (the SFTP drop) and a real headless Chromium (the
+# data-quality report); install them from Debian if this machine lacks them.
+SYSTEM_PACKAGES := /usr/sbin/sshd:openssh-server /usr/bin/chromium:chromium
 system-deps:
-	@if [ ! -x /usr/sbin/sshd ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing openssh-server (for the SFTP drop tests)"; \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  [ -x "$${pair%%:*}" ] || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing$$missing from Debian (for the tests)"; \
 	  apt-get update -qq >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 lint: setup

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from demo import DemoSize, generate
+from expectations.gate import validate_run
 from extract import read_sources
 from publish.drop import Signing, new_run_id, publish_run, school_files
 from publish.keystore import Keystore
@@ -64,8 +65,11 @@ def main() -> None:
 
     data = read_sources(case_url, roll_url)
     lap("extract")
-    book = build_databook(data, Rules(as_at=AS_AT))
+    rules = Rules(as_at=AS_AT)
+    book = build_databook(data, rules)
     lap("transform")
+    outcome = validate_run(book, data, rules, folder / "validation")
+    lap("validate (GX, Data Docs)")
     home = folder / "state"
     passwords = Keystore.open(home).ensure_passwords(int(u) for u in book.schools["urn"])
     run = RunInfo(new_run_id(), AS_AT, datetime.now(UTC), "Starting Point", "01629 533190")
@@ -79,7 +83,9 @@ def main() -> None:
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, {args.workers} publish worker(s)")
     print(f"source: {sum(data.row_counts.values()):,} rows; published: "
-          f"{book.summary()['rows']:,} rows for {len(files)} schools")
+          f"{book.summary()['rows']:,} rows for {len(files)} schools; "
+          f"{len(outcome.checks)} expectations, {len(outcome.blocking_failures)} blocking "
+          f"failure(s)")
     print(f"{'stage':<26}{'seconds':>9}{'share':>8}{'peak MiB':>10}")
     for name, seconds, peak in stages:
         print(f"{name:<26}{seconds:>9.2f}{seconds / total:>8.0%}{peak:>10.0f}")

@@ -56,12 +56,14 @@ class Outcome:
                 "warnings": [c.label for c in self.warnings]}
 
 
-def _column(kwargs: Mapping[str, Any]) -> str:
+def _column(expectation: str, kwargs: Mapping[str, Any]) -> str:
+    if expectation.startswith("expect_table_"):
+        return ""
     if "column" in kwargs:
         return str(kwargs["column"])
     if "column_A" in kwargs:
         return f"{kwargs['column_A']} >= {kwargs['column_B']}"
-    return ", ".join(kwargs.get("column_list", []))[:60]
+    return ", ".join(kwargs.get("column_list", []))
 
 
 def validate(batches: Sequence[tuple[Suite, pd.DataFrame]], parameters: Mapping[str, Any],
@@ -90,10 +92,15 @@ def validate(batches: Sequence[tuple[Suite, pd.DataFrame]], parameters: Mapping[
         result = definition.run(batch_parameters={"dataframe": frame},
                                 expectation_parameters=dict(parameters),
                                 result_format=RESULT_FORMAT)
-        for spec, item in zip(suite.expectations, result.results, strict=True):
+        # Results do not come back in suite order: label each from its own configuration.
+        for item in result.results:
+            config = item.expectation_config
+            assert config is not None  # GX always reports the configuration it ran
+            severity = str(getattr(config.severity, "value", config.severity)).lower()
             checks.append(Check(
-                suite=suite.name, expectation=spec["type"], column=_column(spec["kwargs"]),
-                blocking=spec.get("severity", CRITICAL) == CRITICAL, success=bool(item.success),
+                suite=suite.name, expectation=config.type,
+                column=_column(config.type, config.kwargs), blocking=severity == CRITICAL,
+                success=bool(item.success),
                 unexpected=item.result.get("unexpected_count")))
     context.build_data_docs()
     index = report_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"

@@ -106,6 +106,10 @@ def _expand(raw: dict[str, Any], words: Mapping[str, Any]) -> Iterator[dict[str,
 def load(name: str, rules: Rules) -> list[Suite]:
     """The suites in ``<name>.json``: one for the databook, or one per source table."""
     document = json.loads(files("expectations").joinpath(f"{name}.json").read_text("utf-8"))
+    return resolve(name, document, rules)
+
+
+def resolve(name: str, document: Mapping[str, Any], rules: Rules) -> list[Suite]:
     words = vocabulary(rules)
     by_batch: dict[str, list[dict[str, Any]]] = {}
     for raw in document["expectations"]:

@@ -107,6 +107,10 @@ def _run(settings: Settings, as_at_text: str | None, accept_drift: str | None) -
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.nightly import nightly
 
+    # Prefect stops its temporary API server at exit and says so after our last line; that
+    # one message is logged on the top-level "prefect" logger, so a filter there drops only it.
+    logging.getLogger("prefect").addFilter(
+        lambda record: not record.getMessage().startswith("Stopping temporary server"))
     return nightly(as_at=as_at, accept_drift=accept_drift)
 
 

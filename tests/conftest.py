@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,3 +69,31 @@ def pg_url() -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@dataclass(frozen=True)
+class Run:
+    home: Path
+    folder: Path
+    stdout: str
+    stderr: str
+    env: dict[str, str]
+
+
+def databook(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, text=True,
+                          capture_output=True, timeout=600, check=False)
+
+
+@pytest.fixture(scope="session")
+def run(council: Council, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    home = tmp_path_factory.mktemp("home")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABOOK_", "PREFECT_"))}
+    env |= {"DATABOOK_HOME": str(home), "PREFECT_HOME": str(home / "prefect")}
+    done = databook("run", "--as-at", AS_AT.isoformat(), "--source-url", council.case_url,
+                    "--roll-url", council.roll_url, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Run(home, Path(done.stdout.strip().splitlines()[-1]), done.stdout, done.stderr, env)
+
+

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import zipfile
 from datetime import date, datetime
+from pathlib import Path
 
 from openpyxl import load_workbook
 from openpyxl.workbook.workbook import Workbook
@@ -39,4 +41,15 @@ def all_text(plain_xlsx: bytes) -> str:
         return "".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
 
 
-__all__ = ["OLE_MAGIC", "all_text", "date", "formula_cells", "open_encrypted", "sheet_values"]
+def browser_text(page: Path, profile: Path) -> str:
+    """The page's DOM after a real headless Chromium (Debian's) has loaded and rendered it."""
+    done = subprocess.run(
+        ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True)
+    return done.stdout
+
+
+__all__ = ["OLE_MAGIC", "all_text", "browser_text", "date", "formula_cells", "open_encrypted",
+           "sheet_values"]

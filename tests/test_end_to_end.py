@@ -7,12 +7,9 @@ columns, no formula, and no free text, police data or child's name anywhere it s
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,36 +18,10 @@ from demo import FORBIDDEN_MARKERS
 from demo.names import FORMULA_NAMES
 from publish.keystore import Keystore
 from tests import oracle
-from tests.conftest import AS_AT, Council
+from tests.conftest import AS_AT, Council, Run, databook
 from tests.helpers import OLE_MAGIC, all_text, formula_cells, open_encrypted, sheet_values
 
 pytestmark = pytest.mark.prefect
-
-
-@dataclass(frozen=True)
-class Run:
-    home: Path
-    folder: Path
-    stdout: str
-    stderr: str
-    env: dict[str, str]
-
-
-def databook(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, text=True,
-                          capture_output=True, timeout=600, check=False)
-
-
-@pytest.fixture(scope="session")
-def run(council: Council, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    home = tmp_path_factory.mktemp("home")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DATABOOK_", "PREFECT_"))}
-    env |= {"DATABOOK_HOME": str(home), "PREFECT_HOME": str(home / "prefect")}
-    done = databook("run", "--as-at", AS_AT.isoformat(), "--source-url", council.case_url,
-                    "--roll-url", council.roll_url, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return Run(home, Path(done.stdout.strip().splitlines()[-1]), done.stdout, done.stderr, env)
 
 
 @pytest.fixture(scope="session")

@@ -116,7 +116,9 @@ def build_databook(data: SourceData, rules: Rules) -> Databook:
     placed = match(roll, known, staged.references, findings)
 
     table = indicators(staged, people, rules)
-    not_on_roll = table[(table["case_status"] == codes.OPEN)
+    age = (as_at - table["date_of_birth"]).dt.days / 365.25
+    school_age = age.isna() | age.between(5, 17, inclusive="left")
+    not_on_roll = table[(table["case_status"] == codes.OPEN) & school_age
                         & ~table.index.isin(placed["person_id"])]
     findings.add("open-case-not-on-roll", "DM_PERSONS",
                  not_on_roll.reset_index(), record_id="person_id")

@@ -28,8 +28,8 @@ RULES: dict[str, str] = {
     "enrolment-at-unknown-school": "Enrolment names a school that is not open in EDU_SCHOOLS.",
     "on-two-rolls": "Child is on the roll of two schools (dual registration) and appears in "
                     "both databooks.",
-    "open-case-not-on-roll": "Open case with no matching pupil on any school roll "
-                             "(possibly missing education).",
+    "open-case-not-on-roll": "Open case of compulsory school age (or unknown age) with no "
+                             "matching pupil on any school roll (possibly missing education).",
 }
 
 
