@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from expectations.gate import PublishBlocked
 from extract import SourceError
@@ -43,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--accept-drift", metavar="REASON",
                      help="publish despite a drift from the last run; the reason goes into the "
                           "signed manifest")
+    run.add_argument("--drift-tolerance", type=float, metavar="FRACTION",
+                     help="county-wide drift threshold for this run (default 0.2)")
+    run.add_argument("--task-runner", choices=("auto", "processes", "threads", "dask"),
+                     default="auto", help="where the per-school work runs (auto: processes "
+                     "for 150 schools or more, else threads)")
+    run.add_argument("--dask-address", metavar="tcp://HOST:PORT",
+                     help="an existing Dask scheduler, with --task-runner dask")
     sources(run)
 
     data = sub.add_parser("demo-data", help="write the synthetic demo databases")
@@ -63,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     which = rotate.add_mutually_exclusive_group(required=True)
     which.add_argument("--school", type=int, metavar="URN")
     which.add_argument("--signing", action="store_true")
+
+    alerting = sub.add_parser("alerts", help="alerts that need the Prefect server")
+    alert_sub = alerting.add_subparsers(dest="alerts_command", required=True)
+    late = alert_sub.add_parser("install-late", help="create the Prefect automation that posts "
+                                "to the webhook when a nightly run is late")
+    late.add_argument("--webhook", help="receiver URL (default: DATABOOK_ALERT_WEBHOOK)")
+
+    history = sub.add_parser("runs", help="list recent runs")
+    history.add_argument("--limit", type=int, default=20)
 
     rep = sub.add_parser("report", help="print where a run's data-quality report is")
     which_run = rep.add_mutually_exclusive_group(required=True)
@@ -93,11 +110,16 @@ def _generate(settings: Settings, args: argparse.Namespace) -> None:
              counts["EDU_ENROLMENTS"], counts["DM_PERSONS"])
 
 
-def _run(settings: Settings, as_at_text: str | None, accept_drift: str | None) -> str:
+def _run(settings: Settings, as_at_text: str | None, options: dict[str, Any]) -> str:
     from extract.read import check_sources
 
     as_at = parse_as_at(as_at_text)
-    check_sources(settings.source_url, settings.roll_url)  # fail fast, before Prefect starts
+    try:
+        check_sources(settings.source_url, settings.roll_url)  # fail fast, before Prefect starts
+    except SourceError as exc:
+        if not exc.transient:
+            raise
+        log.warning("%s; the run will retry it", exc)
     # The flow reads its settings from the environment inside the run, so URLs holding
     # passwords are never sent to Prefect as parameters.
     os.environ.update({"DATABOOK_HOME": str(settings.home), "DATABOOK_SOURCE_URL":
@@ -111,7 +133,7 @@ def _run(settings: Settings, as_at_text: str | None, accept_drift: str | None) -
     # one message is logged on the top-level "prefect" logger, so a filter there drops only it.
     logging.getLogger("prefect").addFilter(
         lambda record: not record.getMessage().startswith("Stopping temporary server"))
-    return nightly(as_at=as_at, accept_drift=accept_drift)
+    return nightly(as_at=as_at, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "runs":
+            return _runs(args)
+        if args.command == "alerts":
+            return _install_late(args)
         settings = _settings(args)
         if args.command in ("demo-data", "demo"):
             _generate(settings, args)
@@ -135,7 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
         accept = ("demo data regenerated" if args.command == "demo"
                   else getattr(args, "accept_drift", None))
-        print(_run(settings, getattr(args, "as_at", None), accept))
+        options = {"accept_drift": accept,
+                   "drift_tolerance": getattr(args, "drift_tolerance", None),
+                   "task_runner_kind": getattr(args, "task_runner", "auto"),
+                   "dask_address": getattr(args, "dask_address", None)}
+        if options["task_runner_kind"] == "dask" and not options["dask_address"]:
+            raise SettingsError("--task-runner dask needs --dask-address tcp://HOST:PORT")
+        print(_run(settings, getattr(args, "as_at", None), options))
         return 0
     except PublishBlocked as exc:
         print(f"databook: {exc}", file=sys.stderr)
@@ -178,6 +210,36 @@ def _keys(args: argparse.Namespace) -> int:
             print(rotate_signing(store, keystore))
         finally:
             store.close()
+    return 0
+
+
+def _install_late(args: argparse.Namespace) -> int:
+    webhook = args.webhook or load().alert_webhook
+    if not webhook:
+        raise SettingsError("give --webhook URL or set DATABOOK_ALERT_WEBHOOK")
+    if not os.environ.get("PREFECT_API_URL"):
+        raise SettingsError("set PREFECT_API_URL to the Prefect server that runs the schedule")
+    from flows.automations import install_late_alert
+
+    print(install_late_alert(webhook))
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from publish.report import read_run_record
+
+    runs_dir = load().runs_dir
+    records = [read_run_record(p.parent) for p in sorted(runs_dir.glob("*/run.json"))]
+    rows = [("run", "as at", "status", "schools", "children", "seconds", "report")]
+    for r in reversed(records[-args.limit:]):
+        summary = r.get("summary", {})
+        rows.append((str(r["run_id"]), str(r.get("as_at", "")), str(r.get("status", "?")),
+                     str(r.get("schools_published", 0)), str(summary.get("children", "")),
+                     str(r.get("duration_s", "")), str(r.get("report", ""))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  "
+              + row[-1])
     return 0
 
 

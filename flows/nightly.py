@@ -8,24 +8,39 @@ result storage; what is logged and returned is counts, ids and paths.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from prefect import Task, flow, get_run_logger, task
+from prefect import Task, flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.futures import PrefectFuture
 from prefect.states import State
+from prefect.task_runners import TaskRunner
 
 from expectations import report
 from expectations.gate import PublishBlocked, Verdict, judge, previous_published, validate_run
 from extract import SourceData, SourceError, read_sources
+from flows import alerts
+from flows.runners import task_runner
 from flows.settings import Settings, load, today_in_london
-from publish.drop import Signing, new_run_id, publish_run, school_files
+from publish.drop import (
+    SchoolFile,
+    Signing,
+    batches,
+    new_run_id,
+    publish_run,
+    render_encrypted,
+    school_files,
+)
 from publish.keystore import Keystore
 from publish.report import write_run_record
 from publish.workbook import RunInfo
 from transform import Databook, Rules, build_databook
+
+BATCHES_PER_WORKER = 4
 
 
 def _transient(task: Task[..., object], task_run: TaskRun, state: State[object]) -> bool:
@@ -39,8 +54,7 @@ def _transient(task: Task[..., object], task_run: TaskRun, state: State[object])
     return False
 
 
-@task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient,
-      cache_policy=NO_CACHE, persist_result=False)
+@task(retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
 def extract_sources(settings: Settings) -> SourceData:
     data = read_sources(settings.source_url, settings.roll_url, settings.extract_filters())
     get_run_logger().info("extracted %d rows from %d tables", sum(data.row_counts.values()),
@@ -74,16 +88,41 @@ def validate_databook(book: Databook, data: SourceData, rules: Rules, settings: 
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
-def publish_databook(book: Databook, settings: Settings, run: RunInfo,
-                     source_rows: dict[str, int], extra: dict[str, Any]) -> str:
+def render_batch(batch: list[SchoolFile], run: RunInfo) -> list[tuple[str, bytes]]:
+    """Render and encrypt a batch of schools' workbooks; only encrypted bytes come back."""
+    return [render_encrypted((item, run)) for item in batch]
+
+
+def render_all(groups: list[list[SchoolFile]], run: RunInfo,
+               runner: TaskRunner[PrefectFuture[Any]]) -> list[tuple[str, bytes]]:
+    """The fan-out: one task per batch of schools, on the task runner this run chose.
+
+    Deliberately not a subflow: Prefect stores a flow's parameters in its database, and these
+    batches hold children's rows and schools' passwords. Task inputs are not stored."""
+    with runner.duplicate() as active:
+        # The base TaskRunner.map is typed for async tasks only; this task is synchronous.
+        mapped = active.map(render_batch,  # type: ignore[arg-type]
+                            {"batch": groups, "run": unmapped(run)})
+        futures = cast(list[PrefectFuture[list[tuple[str, bytes]]]], mapped)
+        return [pair for future in futures for pair in future.result()]
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def prepare_files(book: Databook, settings: Settings) -> list[SchoolFile]:
     keystore = Keystore.open(settings.home, settings.master_key)
     passwords = keystore.ensure_passwords(int(u) for u in book.schools["urn"])
-    files = list(school_files(book.schools, book.rows, passwords))
+    return list(school_files(book.schools, book.rows, passwords))
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def publish_databook(files: list[SchoolFile], encrypted: list[tuple[str, bytes]],
+                     settings: Settings, run: RunInfo, source_rows: dict[str, int],
+                     extra: dict[str, Any]) -> str:
+    keystore = Keystore.open(settings.home, settings.master_key)
     store = settings.open_drop()
     try:
         run_id = publish_run(store, run, files, Signing.from_keystore(keystore), source_rows,
-                             workers=settings.publish_workers, keep=settings.keep_runs,
-                             extra=extra)
+                             keep=settings.keep_runs, extra=extra, encrypted=encrypted)
         folder = f"{store.describe()}/{run_id}"
     finally:
         store.close()
@@ -93,15 +132,26 @@ def publish_databook(book: Databook, settings: Settings, run: RunInfo,
 
 
 @flow(name="nightly-databook", persist_result=False, validate_parameters=True)
-def nightly(as_at: date | None = None, accept_drift: str | None = None) -> str:
-    """Publish every open school's databook for ``as_at`` (default: today, Europe/London),
-    unless validation or the drift gate blocks it; ``accept_drift`` overrides drift only."""
+def nightly(as_at: date | None = None, accept_drift: str | None = None,
+            drift_tolerance: float | None = None, task_runner_kind: str = "auto",
+            dask_address: str | None = None) -> str:
+    """Publish every open school's databook for ``as_at`` (default: the run's date in
+    Europe/London) unless validation or the drift gate blocks it.
+
+    ``accept_drift`` publishes despite drift, with the reason signed into the manifest;
+    ``drift_tolerance`` overrides the county-wide drift threshold (a fraction, e.g. 0.2);
+    ``task_runner_kind`` is auto (processes for large councils, threads for small ones),
+    processes, threads, or dask (with ``dask_address``).
+    """
     settings = load()
+    if drift_tolerance is not None:
+        settings = replace(settings, drift=replace(settings.drift, county_change=drift_tolerance))
     as_at = as_at or today_in_london()
     rules = settings.rules_for(as_at)
     run = RunInfo(new_run_id(), as_at, datetime.now(UTC), rules.starting_point_name,
                   rules.starting_point_phone)
-    get_run_logger().info("run %s for %s", run.run_id, as_at.isoformat())
+    logger = get_run_logger()
+    logger.info("run %s for %s", run.run_id, as_at.isoformat())
     report_dir = settings.runs_dir / run.run_id
     started = time.monotonic()
     record: dict[str, Any] = {"run_id": run.run_id, "as_at": as_at.isoformat(),
@@ -110,7 +160,9 @@ def nightly(as_at: date | None = None, accept_drift: str | None = None) -> str:
     book: Databook | None = None
     verdict: Verdict | None = None
     try:
-        data = extract_sources(settings)
+        extract = extract_sources.with_options(retries=len(settings.retry_delays),
+                                               retry_delay_seconds=list(settings.retry_delays))
+        data = extract(settings)
         record["source_rows"] = data.row_counts
         book = transform_sources(data, rules)
         record["summary"] = book.summary()
@@ -119,7 +171,12 @@ def nightly(as_at: date | None = None, accept_drift: str | None = None) -> str:
         record["validation"] = verdict.summary()
         if verdict.blocked:
             raise PublishBlocked(verdict.reason(report_dir / report.REPORT_FILE))
-        folder = publish_databook(book, settings, run, data.row_counts,
+        files = prepare_files(book, settings)
+        runner = task_runner(task_runner_kind, settings.publish_workers, dask_address,
+                             schools=len(files))
+        groups = batches(files, settings.publish_workers * BATCHES_PER_WORKER)
+        encrypted = render_all(groups, run, runner)
+        folder = publish_databook(files, encrypted, settings, run, data.row_counts,
                                   verdict.manifest_fields(book.summary()))
     except PublishBlocked as exc:
         record |= {"status": "blocked", "error": str(exc)}
@@ -128,7 +185,8 @@ def nightly(as_at: date | None = None, accept_drift: str | None = None) -> str:
         record |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         raise
     else:
-        record |= {"status": "published", "folder": folder}
+        record |= {"status": "published", "folder": folder,
+                   "schools_published": len(book.schools)}
         return folder
     finally:
         record["duration_s"] = round(time.monotonic() - started, 2)
@@ -136,3 +194,6 @@ def nightly(as_at: date | None = None, accept_drift: str | None = None) -> str:
         write_run_record(settings.runs_dir, run.run_id, record, findings)
         report.write(report_dir, record, findings,
                      None if verdict is None else verdict.outcome.data_docs)
+        if record.get("status") != "published":
+            sent = alerts.send(settings, record)
+            logger.info("alert sent to: %s", ", ".join(sent) or "no channel configured")

@@ -30,6 +30,11 @@ ENV = {
     "DATABOOK_KEEP_RUNS": "keep_runs",
     "DATABOOK_SFTP_KEY": "sftp_key",
     "DATABOOK_SFTP_KNOWN_HOSTS": "sftp_known_hosts",
+    "DATABOOK_RETRY_DELAYS": "retry_delays",
+    "DATABOOK_ALERT_WEBHOOK": "alert_webhook",
+    "DATABOOK_ALERT_SMTP": "alert_smtp",
+    "DATABOOK_ALERT_EMAIL_TO": "alert_email_to",
+    "DATABOOK_ALERT_EMAIL_FROM": "alert_email_from",
 }
 TIMEZONE = "Europe/London"
 
@@ -50,6 +55,12 @@ class Settings:
     sftp_key: str | None = None
     sftp_known_hosts: str | None = None
     drift: Thresholds = field(default_factory=Thresholds)
+    #: Seconds to wait before each retry of a dropped database connection.
+    retry_delays: tuple[int, ...] = (10, 60)
+    alert_webhook: str | None = None  # POSTed a JSON message for a failed or blocked run
+    alert_smtp: str | None = None  # smtp://host:port (or smtps://user:password@host:port)
+    alert_email_to: str | None = None
+    alert_email_from: str = "databook@localhost"
     rules: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -146,6 +157,13 @@ def load(overrides: Mapping[str, object] | None = None,
             values[key] = value
     if not str(values["drop"]).startswith("sftp://"):
         values["drop"] = str(Path(values["drop"]).expanduser().resolve())
+    if isinstance(values.get("retry_delays"), str):
+        try:
+            values["retry_delays"] = tuple(int(s) for s in values["retry_delays"].split(",") if s)
+        except ValueError:
+            raise SettingsError("DATABOOK_RETRY_DELAYS must be whole seconds, like 10,60") from None
+    elif "retry_delays" in values:
+        values["retry_delays"] = tuple(int(s) for s in values["retry_delays"])
     for key, name in (("publish_workers", "DATABOOK_PUBLISH_WORKERS"),
                       ("keep_runs", "DATABOOK_KEEP_RUNS")):
         try:

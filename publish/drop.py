@@ -104,6 +104,16 @@ def render_encrypted(job: tuple[SchoolFile, RunInfo]) -> tuple[str, bytes]:
     return item.file_name, encrypt(render(item.school, item.rows, run), item.password)
 
 
+def batches(files: Sequence[SchoolFile], count: int) -> list[list[SchoolFile]]:
+    """``count`` batches of similar total size (largest schools first, round robin), so the
+    slowest batch does not hold the run up."""
+    ordered = sorted(files, key=lambda f: len(f.rows), reverse=True)
+    groups: list[list[SchoolFile]] = [[] for _ in range(max(1, min(count, len(files))))]
+    for i, item in enumerate(ordered):
+        groups[i % len(groups)].append(item)
+    return [g for g in groups if g]
+
+
 def _encrypted(jobs: Sequence[tuple[SchoolFile, RunInfo]],
                workers: int) -> Iterator[tuple[str, bytes]]:
     if workers <= 1 or len(jobs) < 4:
@@ -185,8 +195,12 @@ def write_run(store: DropStore, run_id: str, files: Iterable[tuple[str, bytes]],
 
 def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], signing: Signing,
                 source_rows: Mapping[str, int], *, workers: int = 1,
-                keep: int = DEFAULT_KEEP, extra: Mapping[str, Any] | None = None) -> str:
-    """Write every school's file and the signed manifest as one new run; returns its id."""
+                keep: int = DEFAULT_KEEP, extra: Mapping[str, Any] | None = None,
+                encrypted: Iterable[tuple[str, bytes]] | None = None) -> str:
+    """Write every school's file and the signed manifest as one new run; returns its id.
+
+    ``encrypted`` is the files already rendered and encrypted elsewhere (the flow fans that
+    out through its task runner); without it they are made here, in ``workers`` processes."""
     by_name = {item.file_name: item for item in files}
 
     def manifest_for(written: Mapping[str, bytes]) -> bytes:
@@ -199,8 +213,9 @@ def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], sig
                               signing_key_id=signing.key.key_id, entries=entries,
                               extra=extra)
 
-    jobs = [(item, run) for item in files]
-    write_run(store, run.run_id, _encrypted(jobs, workers), manifest_for, signing, keep)
+    if encrypted is None:
+        encrypted = _encrypted([(item, run) for item in files], workers)
+    write_run(store, run.run_id, encrypted, manifest_for, signing, keep)
     log.info("published %d school file(s) as run %s in %s", len(files), run.run_id,
              store.describe())
     return run.run_id

@@ -97,3 +97,57 @@ def run(council: Council, tmp_path_factory: pytest.TempPathFactory) -> Run:
     return Run(home, Path(done.stdout.strip().splitlines()[-1]), done.stdout, done.stderr, env)
 
 
+
+
+PREFECT = str(Path(sys.executable).parent / "prefect")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABOOK_", "PREFECT_"))}
+    return env | {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"} | extra
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prefect server (``prefect server start``) on 127.0.0.1, for the whole session."""
+    import signal
+    import time
+    import urllib.request
+
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    env = clean_env(PREFECT_HOME=str(home),
+                    PREFECT_API_SERVICES_LATE_RUNS_AFTER_SECONDS="5",
+                    PREFECT_API_SERVICES_LATE_RUNS_LOOP_SECONDS="2")
+    log = (home / "server.log").open("wb")
+    server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port",
+                               str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2).close()
+            break
+        except OSError:
+            assert server.poll() is None, (home / "server.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the Prefect server did not start"
+            time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()

@@ -24,11 +24,12 @@ BLOCKED = 3
 
 
 @pytest.fixture
-def home(run: Run, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+def home(run: Run, prefect_api: str, tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A copy of the end-to-end run's state and drop: one good run already published."""
     copy = tmp_path / "home"
     shutil.copytree(run.home, copy, ignore=shutil.ignore_patterns("prefect"))
-    env = run.env | {"DATABOOK_HOME": str(copy), "PREFECT_HOME": str(copy / "prefect")}
+    env = run.env | {"DATABOOK_HOME": str(copy), "PREFECT_HOME": str(copy / "prefect"),
+                     "PREFECT_API_URL": prefect_api}
     return copy, env
 
 

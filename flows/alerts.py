@@ -1,0 +1,72 @@
+"""Tell the MI team when a run fails or is blocked: a webhook (Teams, Slack or any receiver
+that takes a JSON POST) and/or an email. The message says what happened and where the report
+is; it never carries a child's details (the run record it is made from holds none).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import urllib.request
+from collections.abc import Mapping
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from flows.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def message(record: Mapping[str, Any]) -> tuple[str, str]:
+    """(subject, body) for a run record."""
+    status = str(record.get("status", "failed")).upper()
+    subject = f"Safeguarding databook: run {record.get('run_id')} {status}"
+    body = "\n".join([
+        f"Run {record.get('run_id')} for {record.get('as_at')} was {status.lower()}.",
+        f"What happened: {record.get('error', 'no detail recorded')}",
+        f"Report: {record.get('report', 'none')}",
+        "The previous databooks remain current for schools.",
+    ])
+    return subject, body
+
+
+def send(settings: Settings, record: Mapping[str, Any]) -> list[str]:
+    """Send to every configured channel; returns the channels that accepted the message.
+    A channel that fails is logged, never raised: an alert must not hide the run's own error."""
+    subject, body = message(record)
+    sent = []
+    if settings.alert_webhook:
+        try:
+            payload = json.dumps({"text": f"{subject}\n{body}", "subject": subject,
+                                  "run_id": record.get("run_id"),
+                                  "status": record.get("status"),
+                                  "report": record.get("report")}).encode()
+            request = urllib.request.Request(settings.alert_webhook, data=payload, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=15):
+                pass
+            sent.append("webhook")
+        except OSError as exc:
+            log.error("could not send the webhook alert: %s", exc)
+    if settings.alert_smtp and settings.alert_email_to:
+        try:
+            _email(settings, subject, body)
+            sent.append("email")
+        except (OSError, smtplib.SMTPException) as exc:
+            log.error("could not send the email alert: %s", exc)
+    return sent
+
+
+def _email(settings: Settings, subject: str, body: str) -> None:
+    parts = urlsplit(str(settings.alert_smtp))
+    mail = EmailMessage()
+    mail["Subject"], mail["From"] = subject, settings.alert_email_from
+    mail["To"] = str(settings.alert_email_to)
+    mail.set_content(body)
+    smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
+    with smtp_class(parts.hostname or "localhost", parts.port or 25, timeout=15) as smtp:
+        if parts.username:
+            smtp.login(unquote(parts.username), unquote(parts.password or ""))
+        smtp.send_message(mail)
