@@ -8,6 +8,7 @@ result storage; what is logged and returned is counts, ids and paths.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from expectations import report
 from expectations.gate import PublishBlocked, Verdict, judge, previous_published, validate_run
 from extract import SourceData, SourceError, read_sources
 from flows import alerts
-from flows.runners import task_runner
+from flows.runners import fan_out
 from flows.settings import Settings, load, today_in_london
 from publish.drop import (
     SchoolFile,
@@ -32,7 +33,7 @@ from publish.drop import (
     batches,
     new_run_id,
     publish_run,
-    render_encrypted,
+    render_many,
     school_files,
 )
 from publish.keystore import Keystore
@@ -88,13 +89,15 @@ def validate_databook(book: Databook, data: SourceData, rules: Rules, settings: 
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
-def render_batch(batch: list[SchoolFile], run: RunInfo) -> list[tuple[str, bytes]]:
+def render_batch(batch: list[SchoolFile], run: RunInfo,
+                 pool: Executor | None = None) -> list[tuple[str, bytes]]:
     """Render and encrypt a batch of schools' workbooks; only encrypted bytes come back."""
-    return [render_encrypted((item, run)) for item in batch]
+    return render_many(batch, run, pool)
 
 
 def render_all(groups: list[list[SchoolFile]], run: RunInfo,
-               runner: TaskRunner[PrefectFuture[Any]]) -> list[tuple[str, bytes]]:
+               runner: TaskRunner[PrefectFuture[Any]],
+               pool: Executor | None) -> list[tuple[str, bytes]]:
     """The fan-out: one task per batch of schools, on the task runner this run chose.
 
     Deliberately not a subflow: Prefect stores a flow's parameters in its database, and these
@@ -102,7 +105,7 @@ def render_all(groups: list[list[SchoolFile]], run: RunInfo,
     with runner.duplicate() as active:
         # The base TaskRunner.map is typed for async tasks only; this task is synchronous.
         mapped = active.map(render_batch,  # type: ignore[arg-type]
-                            {"batch": groups, "run": unmapped(run)})
+                            {"batch": groups, "run": unmapped(run), "pool": unmapped(pool)})
         futures = cast(list[PrefectFuture[list[tuple[str, bytes]]]], mapped)
         return [pair for future in futures for pair in future.result()]
 
@@ -172,10 +175,10 @@ def nightly(as_at: date | None = None, accept_drift: str | None = None,
         if verdict.blocked:
             raise PublishBlocked(verdict.reason(report_dir / report.REPORT_FILE))
         files = prepare_files(book, settings)
-        runner = task_runner(task_runner_kind, settings.publish_workers, dask_address,
-                             schools=len(files))
         groups = batches(files, settings.publish_workers * BATCHES_PER_WORKER)
-        encrypted = render_all(groups, run, runner)
+        with fan_out(task_runner_kind, settings.publish_workers, dask_address,
+                     schools=len(files)) as (runner, pool):
+            encrypted = render_all(groups, run, runner, pool)
         folder = publish_databook(files, encrypted, settings, run, data.row_counts,
                                   verdict.manifest_fields(book.summary()))
     except PublishBlocked as exc:

@@ -1,35 +1,52 @@
-"""Where the per-school work runs: local processes (the default), threads, or an existing Dask
-cluster through prefect-dask. The choice is made per run, not baked into the flow."""
+"""Where the per-school work runs, chosen per run: on this machine, or on an existing Dask
+cluster through prefect-dask.
+
+On this machine the batches fan out as Prefect tasks on a thread pool, and each task hands its
+schools' encryption to one shared pool of worker processes: the password hashing holds the
+GIL, and Prefect's own process task runner costs about 10 s of start-up on a 2-core machine
+(each process imports Prefect) against about 1 s for a forkserver pool. On Dask the tasks
+already run in the cluster's worker processes.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
 from typing import Any
 
 from prefect.futures import PrefectFuture
-from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from publish.drop import process_pool
 
 KINDS = ("auto", "processes", "threads", "dask")
 
-#: Below this many schools, starting worker processes (about 5 s on 2 cores) costs more than
-#: it saves: each file's encryption is about 60 ms of single-threaded password hashing.
-PROCESSES_FROM_SCHOOLS = 150
+#: Below this many schools, starting worker processes costs more than it saves: each file's
+#: encryption is about 60 ms of single-threaded password hashing.
+PROCESSES_FROM_SCHOOLS = 40
 
 
-def task_runner(kind: str, workers: int, dask_address: str | None = None,
-                schools: int = 0) -> TaskRunner[PrefectFuture[Any]]:
-    runner: Any
+@contextmanager
+def fan_out(kind: str, workers: int, dask_address: str | None = None,
+            schools: int = 0) -> Iterator[tuple[TaskRunner[PrefectFuture[Any]], Executor | None]]:
+    """The task runner for the batches, and the process pool their tasks use, if any."""
     if kind == "auto":
         kind = "processes" if schools >= PROCESSES_FROM_SCHOOLS and workers > 1 else "threads"
-    if kind == "processes":
-        runner = ProcessPoolTaskRunner(max_workers=workers)
-    elif kind == "threads":
-        runner = ThreadPoolTaskRunner(max_workers=workers)
-    elif kind == "dask":
+    runner: Any
+    if kind == "dask":
         from prefect_dask import DaskTaskRunner
 
         if not dask_address:
             raise ValueError("the dask task runner needs --dask-address tcp://host:port")
         runner = DaskTaskRunner(address=dask_address)
+        yield runner, None
+    elif kind == "threads":
+        runner = ThreadPoolTaskRunner(max_workers=workers)
+        yield runner, None
+    elif kind == "processes":
+        runner = ThreadPoolTaskRunner(max_workers=workers)
+        with process_pool(workers) as pool:
+            yield runner, pool
     else:
         raise ValueError(f"unknown task runner {kind!r}; choose one of {', '.join(KINDS)}")
-    return runner

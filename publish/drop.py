@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -114,13 +114,27 @@ def batches(files: Sequence[SchoolFile], count: int) -> list[list[SchoolFile]]:
     return [g for g in groups if g]
 
 
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for the password hashing, which holds the GIL. Forkserver, not fork:
+    the caller may be running threads (Prefect's, for one)."""
+    return ProcessPoolExecutor(max_workers=workers,
+                               mp_context=multiprocessing.get_context("forkserver"))
+
+
+def render_many(items: Sequence[SchoolFile], run: RunInfo,
+                pool: Executor | None = None) -> list[tuple[str, bytes]]:
+    jobs = [(item, run) for item in items]
+    if pool is None:
+        return [render_encrypted(job) for job in jobs]
+    return list(pool.map(render_encrypted, jobs))
+
+
 def _encrypted(jobs: Sequence[tuple[SchoolFile, RunInfo]],
                workers: int) -> Iterator[tuple[str, bytes]]:
     if workers <= 1 or len(jobs) < 4:
         yield from map(render_encrypted, jobs)
         return
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with process_pool(workers) as pool:
         yield from pool.map(render_encrypted, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
 
 
