@@ -23,6 +23,21 @@ from tests.conftest import AS_AT, PREFECT, REPO, Council, clean_env
 pytestmark = pytest.mark.prefect
 
 
+def test_a_dropped_connection_is_retried_and_a_missing_table_is_not() -> None:
+    from prefect.states import Completed, Failed
+
+    from extract import SourceError
+    from flows.nightly import _transient, extract_sources
+
+    def retried(exc: Exception) -> bool:
+        return _transient(extract_sources, None, Failed(data=exc))  # type: ignore[arg-type]
+
+    assert retried(SourceError("cannot connect to the case database", transient=True))
+    assert not retried(SourceError("the case database has no table X"))
+    assert not retried(ValueError("a bug"))
+    assert not _transient(extract_sources, None, Completed())  # type: ignore[arg-type]
+
+
 def test_deployment_names_the_nightly_flow_on_a_london_schedule() -> None:
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     (deployment,) = spec["deployments"]
@@ -30,7 +45,8 @@ def test_deployment_names_the_nightly_flow_on_a_london_schedule() -> None:
     assert (module, name) == ("flows/nightly.py", nightly.fn.__name__)
     assert deployment["schedules"] == [{"cron": "0 2 * * *", "timezone": "Europe/London"}]
     assert spec["prefect-version"] == "3.8.8"
-    assert "as_at" not in deployment["parameters"]  # as-at defaults to the run's own date
+    assert deployment["parameters"]["as_at"] is None  # the run's own date
+    assert deployment["parameters"]["drift_tolerance"] == 0.2
     assert all("git" not in str(step) for step in spec["pull"])  # nothing from the internet
 
 
