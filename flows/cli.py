@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="county-wide drift threshold for this run (default 0.2)")
     run.add_argument("--task-runner", choices=("auto", "processes", "threads", "dask"),
                      default="auto", help="where the per-school work runs (auto: processes "
-                     "for 150 schools or more, else threads)")
+                     "for 40 schools or more, else threads)")
     run.add_argument("--dask-address", metavar="tcp://HOST:PORT",
                      help="an existing Dask scheduler, with --task-runner dask")
     sources(run)
