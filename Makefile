@@ -18,12 +18,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/databook demo
 
-# Tests use a real OpenSSH server (the SFTP drop) and a real headless Chromium (the
-# data-quality report); install them from Debian if this machine lacks them.
-SYSTEM_PACKAGES := /usr/sbin/sshd:openssh-server /usr/bin/chromium:chromium
+# Tests use a real OpenSSH server (the SFTP drop), a real headless Chromium (the data-quality
+# report) and LibreOffice (an independent reader of the encrypted workbooks); install them
+# from Debian if this machine lacks them.
+SYSTEM_PACKAGES := /usr/sbin/sshd:openssh-server /usr/bin/chromium:chromium \
+	/usr/bin/soffice:libreoffice-calc-nogui /usr/lib/python3/dist-packages/uno.py:python3-uno
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
-	  [ -x "$${pair%%:*}" ] || missing="$$missing $${pair##*:}"; done; \
+	  [ -e "$${pair%%:*}" ] || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing$$missing from Debian (for the tests)"; \
 	  apt-get update -qq >/dev/null && \

@@ -1,0 +1,81 @@
+"""An independent reader: every school's file opens in LibreOffice with that school's password
+(and not with another's), and LibreOffice sees the same rows, as text, with no formula."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from demo.names import FORMULA_NAMES
+from publish.keystore import Keystore
+from tests import oracle
+from tests.conftest import Run, free_port
+from tests.helpers import open_encrypted, sheet_values
+
+READER = Path(__file__).with_name("libreoffice_read.py")
+pytestmark = pytest.mark.prefect
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not shutil.which("soffice") or not Path("/usr/lib/python3/dist-packages/uno.py").exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("LibreOffice (libreoffice-calc-nogui, python3-uno) is required under CI")
+        pytest.skip("no LibreOffice here: apt-get install libreoffice-calc-nogui python3-uno")
+    port = str(free_port())
+    profile = tmp_path_factory.mktemp("lo-profile")
+    soffice = subprocess.Popen(
+        ["soffice", "--headless", "--invisible", "--nologo", "--norestore", "--nodefault",
+         f"--accept=socket,host=127.0.0.1,port={port};urp;",
+         f"-env:UserInstallation={profile.as_uri()}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while subprocess.run(["/usr/bin/python3", "-c", f"""
+import uno
+ctx = uno.getComponentContext()
+r = ctx.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", ctx)
+r.resolve("uno:socket,host=127.0.0.1,port={port};urp;StarOffice.ComponentContext")
+"""], capture_output=True, check=False).returncode != 0:
+        assert time.monotonic() < deadline, "LibreOffice did not start"
+        time.sleep(0.5)
+    try:
+        yield port
+    finally:
+        os.killpg(soffice.pid, signal.SIGTERM)
+        soffice.wait(timeout=30)
+
+
+def read(office: str, path: Path, password: str) -> dict[str, object]:
+    done = subprocess.run(["/usr/bin/python3", str(READER), str(path), password, office],
+                          capture_output=True, text=True, timeout=120, check=True)
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_every_file_opens_in_libreoffice_with_its_password_only(run: Run, office: str) -> None:
+    keystore = Keystore.open(run.home)
+    files = sorted(run.folder.glob("*.xlsx"))
+    names_seen: set[str] = set()
+    for path in files:
+        password = keystore.password(int(path.stem))
+        seen = read(office, path, password)
+        assert seen["opened"] is True and seen["formulas"] == 0
+        assert seen["sheets"] == ["Databook", "About"]
+        rows = seen["rows"]
+        assert isinstance(rows, list) and rows[0] == oracle.HEADERS
+        ours = sheet_values(open_encrypted(path.read_bytes(), password)[0], "Databook")
+        assert [r[:2] for r in rows[1:]] == [[v or "" for v in r[:2]] for r in ours[1:]]
+        names_seen |= {r[1] for r in rows[1:]}
+    for first, last in FORMULA_NAMES:
+        assert f"{first} {last}" in names_seen  # read by LibreOffice as text, not a formula
+    other = keystore.password(int(files[1].stem))
+    assert read(office, files[0], other)["opened"] is False
+    assert read(office, files[0], "")["opened"] is False
