@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -52,31 +53,33 @@ def _read(conn: Connection, queries: Mapping[str, Select[tuple[object, ...]]],
     return frames
 
 
-def read_source(url: str, label: str, queries: Mapping[str, Select[tuple[object, ...]]],
-                columns: Mapping[str, tuple[str, ...]]) -> dict[str, pd.DataFrame]:
+@contextmanager
+def checked(url: str, label: str, columns: Mapping[str, tuple[str, ...]]) -> Iterator[Connection]:
+    """A connection to a source that is reachable, has every needed column and (for the roll)
+    is not empty; anything else is a one-line ``SourceError``."""
     engine = open_engine(url, label)
     try:
         with connected(engine, label) as conn:
             check_columns(conn, needed_columns(columns), label)
             if label == ROLL:
                 refuse_empty_roll(conn, describe(engine.url))
-            return _read(conn, queries, columns)
+            yield conn
     finally:
         engine.dispose()
+
+
+def read_source(url: str, label: str, queries: Mapping[str, Select[tuple[object, ...]]],
+                columns: Mapping[str, tuple[str, ...]]) -> dict[str, pd.DataFrame]:
+    with checked(url, label, columns) as conn:
+        return _read(conn, queries, columns)
 
 
 def check_sources(case_url: str, roll_url: str) -> None:
     """Fail fast, before any orchestration starts, when a source is unreachable, off-contract
     or has an empty roll."""
     for url, label, columns in ((case_url, CASE, CASE_COLUMNS), (roll_url, ROLL, ROLL_COLUMNS)):
-        engine = open_engine(url, label)
-        try:
-            with connected(engine, label) as conn:
-                check_columns(conn, needed_columns(columns), label)
-                if label == ROLL:
-                    refuse_empty_roll(conn, describe(engine.url))
-        finally:
-            engine.dispose()
+        with checked(url, label, columns):
+            pass
 
 
 def refuse_empty_roll(conn: Connection, where: str) -> None:

@@ -3,8 +3,6 @@ process worker, publishing a signed run folder."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from publish import manifest
 from publish.drop import latest
 from publish.keystore import Keystore
 from publish.store import LocalStore
-from tests.conftest import AS_AT, PREFECT, REPO, Council, clean_env
+from tests.conftest import AS_AT, PREFECT, REPO, Council, clean_env, stop
 
 pytestmark = pytest.mark.prefect
 
@@ -76,8 +74,7 @@ def worker(officer: dict[str, str], tmp_path: Path) -> Iterator[str]:
     try:
         yield pool
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        stop(process)
         log.close()
 
 

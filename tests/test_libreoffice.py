@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 from demo.names import FORMULA_NAMES
 from publish.keystore import Keystore
 from tests import oracle
-from tests.conftest import Run, free_port
+from tests.conftest import Run, free_port, stop
 from tests.helpers import open_encrypted, sheet_values
 
 READER = Path(__file__).with_name("libreoffice_read.py")
@@ -49,8 +48,7 @@ r.resolve("uno:socket,host=127.0.0.1,port={port};urp;StarOffice.ComponentContext
     try:
         yield port
     finally:
-        os.killpg(soffice.pid, signal.SIGTERM)
-        soffice.wait(timeout=30)
+        stop(soffice)
 
 
 def read(office: str, path: Path, password: str) -> dict[str, object]:

@@ -22,6 +22,7 @@ from publish.keystore import Keystore
 from publish.rotate import rotate_school
 from publish.sftp import SftpStore
 from publish.store import LocalStore, open_store
+from tests.conftest import stop
 from tests.helpers import open_encrypted
 from tests.test_drop import SOURCE, rows, run_info
 
@@ -66,7 +67,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "Subsystem sftp internal-sftp\nLogLevel ERROR\n")
     Path("/run/sshd").mkdir(exist_ok=True)
     daemon = subprocess.Popen([SSHD, "-D", "-e", "-f", str(home / "sshd_config")],
-                              stderr=subprocess.PIPE)
+                              stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -84,8 +85,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(f"sftp://{user}@127.0.0.1:{port}{folder}", folder,
                      str(home / "client_key"), str(home / "known_hosts"))
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
+        stop(daemon)
 
 
 def _connect(server: Server) -> SftpStore:

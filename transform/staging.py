@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from extract import SourceData
+from schemas.source import PERIOD_COLUMNS
 from transform.findings import Findings
 from transform.identity import normalise
 from transform.rules_config import Rules
@@ -59,9 +60,11 @@ def _rename(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
 
 def periods(frame: pd.DataFrame, names: Mapping[str, str], table: str,
             findings: Findings, *, person: str | None = "person_id") -> pd.DataFrame:
-    """A table of dated rows with ``start`` and optional ``end``: rows with no start, or that
-    end before they start, are findings and are dropped."""
-    out = _rename(frame, names)
+    """A table of dated rows, its start and end columns (from ``PERIOD_COLUMNS``) renamed to
+    ``start`` and ``end``: rows with no start, or that end before they start, are findings and
+    are dropped."""
+    start, end = PERIOD_COLUMNS[table]
+    out = _rename(frame, {**names, start: "start", end: "end"})
     for col in out.columns:
         if col == "id" or col.endswith("_id"):
             out[col] = ids(out[col])
@@ -95,10 +98,9 @@ def stage(data: SourceData, rules: Rules, findings: Findings) -> Staged:
                           kind=normalise(r["kind"]), value=normalise(r["value"]))
 
     addresses = periods(data["DM_ADDRESSES"], {
-        "REF_ADDRESSES_PEOPLE_ID": "id", "PERSON_ID": "person_id", "START_DATE": "start",
-        "END_DATE": "end", "ADDRESS": "address", "POST_CODE": "post_code",
-        "ADDRESS_TYPE": "address_type", "IS_CONTACT_ADDRESS": "is_contact",
-        "IS_DISPLAY_ADDRESS": "is_display"},
+        "REF_ADDRESSES_PEOPLE_ID": "id", "PERSON_ID": "person_id", "ADDRESS": "address",
+        "POST_CODE": "post_code", "ADDRESS_TYPE": "address_type",
+        "IS_CONTACT_ADDRESS": "is_contact", "IS_DISPLAY_ADDRESS": "is_display"},
         "DM_ADDRESSES", findings)
     addresses = addresses.assign(
         address=text(addresses["address"]), post_code=text(addresses["post_code"]),
@@ -106,30 +108,26 @@ def stage(data: SourceData, rules: Rules, findings: Findings) -> Staged:
         is_contact=flag(addresses["is_contact"]), is_display=flag(addresses["is_display"]))
 
     referrals = periods(data["DM_CIN_REFERRALS"], {
-        "REFERRAL_ID": "id", "PERSON_ID": "person_id", "REFERRAL_DATE": "start",
-        "CLOSURE_DATE": "end"}, "DM_CIN_REFERRALS", findings)
+        "REFERRAL_ID": "id", "PERSON_ID": "person_id"}, "DM_CIN_REFERRALS", findings)
 
     cp_plans = periods(data["DM_REGISTRATIONS"], {
-        "REGISTRATION_ID": "id", "PERSON_ID": "person_id", "REGISTRATION_START_DATE": "start",
-        "DEREGISTRATION_DATE": "end", "IS_TEMPORARY_CHILD_PROTECTION": "temporary"},
-        "DM_REGISTRATIONS", findings)
+        "REGISTRATION_ID": "id", "PERSON_ID": "person_id",
+        "IS_TEMPORARY_CHILD_PROTECTION": "temporary"}, "DM_REGISTRATIONS", findings)
     cp_plans["temporary"] = flag(cp_plans["temporary"])
 
     care_periods = periods(data["DM_PERIODS_OF_CARE"], {
-        "PERIOD_OF_CARE_ID": "id", "PERSON_ID": "person_id", "START_DATE": "start",
-        "END_DATE": "end"}, "DM_PERIODS_OF_CARE", findings)
+        "PERIOD_OF_CARE_ID": "id", "PERSON_ID": "person_id"}, "DM_PERIODS_OF_CARE", findings)
 
     legal = periods(data["DM_LEGAL_STATUSES"], {
         "LEGAL_STATUS_ID": "id", "PERSON_ID": "person_id", "PERIOD_OF_CARE_ID": "period_id",
-        "LEGAL_STATUS": "code", "START_DATE": "start", "END_DATE": "end",
-        "IS_RESPITE_CARE": "respite"}, "DM_LEGAL_STATUSES", findings)
+        "LEGAL_STATUS": "code", "IS_RESPITE_CARE": "respite"}, "DM_LEGAL_STATUSES", findings)
     legal = legal.assign(code=normalise(legal["code"]), respite=flag(legal["respite"]))
     findings.add("unknown-legal-status", "DM_LEGAL_STATUSES",
                  legal[~legal["code"].isin(rules.legal_statuses).fillna(False)])
 
     allocations = periods(data["DM_ALLOCATED_WORKERS"], {
-        "ALLOCATION_ID": "id", "PERSON_ID": "person_id", "WORKER_ID": "worker_id",
-        "START_DATE": "start", "END_DATE": "end"}, "DM_ALLOCATED_WORKERS", findings)
+        "ALLOCATION_ID": "id", "PERSON_ID": "person_id", "WORKER_ID": "worker_id"},
+        "DM_ALLOCATED_WORKERS", findings)
 
     w = _rename(data["DM_WORKERS"], {"WORKER_ID": "worker_id", "FULL_NAME": "name"})
     workers = w.assign(worker_id=ids(w["worker_id"]), name=text(w["name"]))
@@ -142,8 +140,8 @@ def stage(data: SourceData, rules: Rules, findings: Findings) -> Staged:
                        primary=flag(ph["primary"]))
 
     warnings = periods(data["LA_PERSON_WARNINGS"], {
-        "WARNING_ID": "id", "PERSON_ID": "person_id", "WARNING_TYPE": "code",
-        "START_DATE": "start", "END_DATE": "end"}, "LA_PERSON_WARNINGS", findings)
+        "WARNING_ID": "id", "PERSON_ID": "person_id", "WARNING_TYPE": "code"},
+        "LA_PERSON_WARNINGS", findings)
     warnings["code"] = normalise(warnings["code"])
     findings.add("unknown-warning-type", "LA_PERSON_WARNINGS",
                  warnings[~warnings["code"].isin(list(rules.warning_labels)).fillna(False)])
@@ -161,8 +159,8 @@ def stage(data: SourceData, rules: Rules, findings: Findings) -> Staged:
 
     enrolments = periods(data["EDU_ENROLMENTS"], {
         "ENROLMENT_ID": "id", "EDU_PERSON_ID": "edu_person_id", "UPN": "upn",
-        "SCHOOL_URN": "urn", "ENTRY_DATE": "start", "LEAVING_DATE": "end",
-        "ENROLMENT_STATUS": "status"}, "EDU_ENROLMENTS", findings, person=None)
+        "SCHOOL_URN": "urn", "ENROLMENT_STATUS": "status"}, "EDU_ENROLMENTS", findings,
+        person=None)
     enrolments = enrolments.assign(upn=normalise(enrolments["upn"]), urn=ids(enrolments["urn"]),
                                    status=normalise(enrolments["status"]))
     findings.add("unknown-enrolment-status", "EDU_ENROLMENTS",
