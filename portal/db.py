@@ -1,0 +1,47 @@
+"""The portal's database: one SQLAlchemy metadata for accounts, the ledger and the registers.
+
+SQLite is the embedded default and PostgreSQL is tested; the schema is made and changed only
+by the Alembic migrations in ``portal/migrations``, never by ``create_all`` in production code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+
+class Base(DeclarativeBase):
+    """Every portal table hangs off this one metadata, so one migration history covers all."""
+
+
+def engine_for(url: str, **options: Any) -> Engine:
+    """An engine on which concurrent writers queue instead of failing.
+
+    SQLite: WAL (readers never wait for the writer), a busy timeout, and every transaction
+    begun ``IMMEDIATE``, so two portal workers appending to the ledger take turns for the
+    write lock at the start instead of deadlocking on an upgrade half way through. PostgreSQL
+    needs nothing here: the ledger takes its own transaction-scoped advisory lock.
+    """
+    engine = create_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # let the "begin" hook below own BEGIN
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
