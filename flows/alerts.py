@@ -32,6 +32,13 @@ def message(record: Mapping[str, Any]) -> tuple[str, str]:
     return subject, body
 
 
+def configured(settings: Settings) -> list[str]:
+    """The channels the settings ask for, so a failure of all of them is not mistaken for
+    "no channel configured"."""
+    return ([c for c, on in (("webhook", settings.alert_webhook),
+                             ("email", settings.alert_smtp and settings.alert_email_to)) if on])
+
+
 def send(settings: Settings, record: Mapping[str, Any]) -> list[str]:
     """Send to every configured channel; returns the channels that accepted the message.
     A channel that fails is logged, never raised: an alert must not hide the run's own error."""

@@ -7,12 +7,14 @@ result storage; what is logged and returned is counts, ids and paths.
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast
+from uuid import UUID
 
 from prefect import Task, flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
@@ -22,12 +24,17 @@ from prefect.states import State
 from prefect.task_runners import TaskRunner
 
 from expectations import report
-from expectations.gate import PublishBlocked, Verdict, judge, previous_published, validate_run
+from expectations.frames import balance_frame
+from expectations.gate import PublishBlocked, Verdict, judge, validate_run
 from extract import SourceData, SourceError, read_sources
-from flows import alerts
+from flows import alerts, recovery
+from flows.changes import amendable, compare_latest, nothing_changed, publish_changed, to_render
+from flows.faults import StageFailed, contained, describe
+from flows.runlog import attach_run_log
 from flows.runners import fan_out
-from flows.settings import Settings, load, today_in_london
+from flows.settings import Settings, SettingsError, load, today_in_london
 from publish.drop import (
+    RUN_ID,
     SchoolFile,
     Signing,
     batches,
@@ -35,13 +42,21 @@ from publish.drop import (
     publish_run,
     render_many,
     school_files,
+    school_keys,
 )
+from publish.errors import KeystoreError, PublishError
 from publish.keystore import Keystore
+from publish.previous import Comparison
 from publish.report import write_run_record
 from publish.workbook import RunInfo
+from schemas.changes import MANIFEST_CHANGED
 from transform import Databook, Rules, build_databook
 
 BATCHES_PER_WORKER = 4
+#: Errors whose text is written to be safe (names tables, settings, files, ids; never a value):
+#: they pass a stage's boundary as they are. Anything else is contained (flows.faults).
+SAFE: tuple[type[Exception], ...] = (SourceError, PublishError, KeystoreError, SettingsError,
+                                     PublishBlocked)
 
 
 def _transient(task: Task[..., object], task_run: TaskRun, state: State[object]) -> bool:
@@ -56,6 +71,7 @@ def _transient(task: Task[..., object], task_run: TaskRun, state: State[object])
 
 
 @task(retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
+@contained("extract", SAFE)
 def extract_sources(settings: Settings) -> SourceData:
     data = read_sources(settings.source_url, settings.roll_url, settings.extract_filters())
     get_run_logger().info("extracted %d rows from %d tables", sum(data.row_counts.values()),
@@ -64,6 +80,7 @@ def extract_sources(settings: Settings) -> SourceData:
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
+@contained("transform", SAFE)
 def transform_sources(data: SourceData, rules: Rules) -> Databook:
     book = build_databook(data, rules)
     get_run_logger().info("databook: %s", book.summary())
@@ -71,15 +88,15 @@ def transform_sources(data: SourceData, rules: Rules) -> Databook:
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
+@contained("validate", SAFE)
 def validate_databook(book: Databook, data: SourceData, rules: Rules, settings: Settings,
-                      report_dir: Path, accept_drift: str | None) -> Verdict:
-    outcome = validate_run(book, data, rules, report_dir)
-    keys = Keystore.open(settings.home, settings.master_key).public_keys()
-    store = settings.open_drop()
-    try:
-        previous = previous_published(store, keys)
-    finally:
-        store.close()
+                      report_dir: Path, accept_drift: str | None,
+                      comparison: Comparison) -> Verdict:
+    """The suites (with the Changes sheets' change count) and the drift gate, against the
+    latest run ``compare_latest`` verified."""
+    outcome = validate_run(book, data, rules, report_dir,
+                           balance_frame(comparison.balance_lines()))
+    previous = None if comparison.latest is None else dict(comparison.latest.document)
     verdict = judge(outcome, book, previous, settings.drift, accept_drift)
     get_run_logger().info("validation: %d expectations, %d blocking failure(s), %d warning(s), "
                           "%d drift change(s)", len(outcome.checks),
@@ -89,6 +106,7 @@ def validate_databook(book: Databook, data: SourceData, rules: Rules, settings: 
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
+@contained("render", SAFE)
 def render_batch(batch: list[SchoolFile], run: RunInfo,
                  pool: Executor | None = None) -> list[tuple[str, bytes]]:
     """Render and encrypt a batch of schools' workbooks; only encrypted bytes come back."""
@@ -111,13 +129,18 @@ def render_all(groups: list[list[SchoolFile]], run: RunInfo,
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
-def prepare_files(book: Databook, settings: Settings) -> list[SchoolFile]:
+@contained("prepare", SAFE)
+def prepare_files(book: Databook, settings: Settings, comparison: Comparison,
+                  amend: bool = False) -> list[SchoolFile]:
+    """The files to render, each with its Changes sheet; for an amendment, the changed
+    schools' only."""
     keystore = Keystore.open(settings.home, settings.master_key)
-    passwords = keystore.ensure_passwords(int(u) for u in book.schools["urn"])
-    return list(school_files(book.schools, book.rows, passwords))
+    keys = school_keys(keystore, book.schools["urn"], settings.publish_workers)
+    return to_render(list(school_files(book.schools, book.rows, keys)), comparison, amend)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
+@contained("publish", SAFE)
 def publish_databook(files: list[SchoolFile], encrypted: list[tuple[str, bytes]],
                      settings: Settings, run: RunInfo, source_rows: dict[str, int],
                      extra: dict[str, Any]) -> str:
@@ -137,29 +160,50 @@ def publish_databook(files: list[SchoolFile], encrypted: list[tuple[str, bytes]]
 @flow(name="nightly-databook", persist_result=False, validate_parameters=True)
 def nightly(as_at: date | None = None, accept_drift: str | None = None,
             drift_tolerance: float | None = None, task_runner_kind: str = "auto",
-            dask_address: str | None = None) -> str:
+            dask_address: str | None = None, run_id: str | None = None,
+            changed_only: bool = False) -> str:
     """Publish every open school's databook for ``as_at`` (default: the run's date in
     Europe/London) unless validation or the drift gate blocks it.
+
+    ``changed_only`` publishes an amendment of the latest run of the same date holding new
+    files for the schools whose rows changed (every other file carried over byte for byte),
+    or nothing at all when no school changed;
 
     ``accept_drift`` publishes despite drift, with the reason signed into the manifest;
     ``drift_tolerance`` overrides the county-wide drift threshold (a fraction, e.g. 0.2);
     ``task_runner_kind`` is auto (processes for large councils, threads for small ones),
-    processes, threads, or dask (with ``dask_address``).
+    processes, threads, or dask (with ``dask_address``); ``run_id`` is the id the command line
+    already recorded as running (a scheduled run makes its own).
     """
+    return _run(as_at, accept_drift, drift_tolerance, task_runner_kind, dask_address, run_id,
+                changed_only)
+
+
+@contained("run", SAFE)
+def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | None,
+         task_runner_kind: str, dask_address: str | None, run_id: str | None,
+         changed_only: bool = False) -> str:
     settings = load()
     if drift_tolerance is not None:
         settings = replace(settings, drift=replace(settings.drift, county_change=drift_tolerance))
+    if run_id is not None and not RUN_ID.match(run_id):
+        raise SettingsError("the run id must look like 20261121T020003.512345Z-1a2b3c")
     as_at = as_at or today_in_london()
     rules = settings.rules_for(as_at)
-    run = RunInfo(new_run_id(), as_at, datetime.now(UTC), rules.starting_point_name,
+    run = RunInfo(run_id or new_run_id(), as_at, datetime.now(UTC), rules.starting_point_name,
                   rules.starting_point_phone)
-    logger = get_run_logger()
-    logger.info("run %s for %s", run.run_id, as_at.isoformat())
     report_dir = settings.runs_dir / run.run_id
     started = time.monotonic()
     record: dict[str, Any] = {"run_id": run.run_id, "as_at": as_at.isoformat(),
-                              "started_at": run.extracted_at.isoformat(),
-                              "report": str(report_dir / report.REPORT_FILE)}
+                              "started_at": run.extracted_at.isoformat(), "status": "running",
+                              "report": str(report_dir / report.REPORT_FILE),
+                              **recovery.this_process(), **_engine()}
+    # Recorded before any work, so a run killed at any moment is found by the next one.
+    write_run_record(settings.runs_dir, run.run_id, record)
+    attach_run_log(report_dir)
+    logger = get_run_logger()
+    logger.info("run %s for %s", run.run_id, as_at.isoformat())
+    _mark_orphaned_flow_runs(settings.runs_dir)
     book: Databook | None = None
     verdict: Verdict | None = None
     try:
@@ -170,26 +214,40 @@ def nightly(as_at: date | None = None, accept_drift: str | None = None,
         book = transform_sources(data, rules)
         record["summary"] = book.summary()
         record["findings"] = book.finding_counts()
-        verdict = validate_databook(book, data, rules, settings, report_dir, accept_drift)
+        comparison = compare_latest(book, rules, settings)
+        record["changed_schools"] = len(comparison.changed)
+        verdict = validate_databook(book, data, rules, settings, report_dir, accept_drift,
+                                    comparison)
         record["validation"] = verdict.summary()
         if verdict.blocked:
             raise PublishBlocked(verdict.reason(report_dir / report.REPORT_FILE))
-        files = prepare_files(book, settings)
+        amend = changed_only and amendable(comparison, as_at)
+        files = prepare_files(book, settings, comparison, amend)
+        if amend and not files and not comparison.gone:
+            folder = nothing_changed(settings, comparison)
+            record |= {"status": "unchanged", "folder": folder, "schools_published": 0}
+            return folder
         groups = batches(files, settings.publish_workers * BATCHES_PER_WORKER)
         with fan_out(task_runner_kind, settings.publish_workers, dask_address,
                      schools=len(files)) as (runner, pool):
             encrypted = render_all(groups, run, runner, pool)
-        folder = publish_databook(files, encrypted, settings, run, data.row_counts,
-                                  verdict.manifest_fields(book.summary()))
+        extra = verdict.manifest_fields(book.summary()) | {MANIFEST_CHANGED: comparison.changed}
+        if amend:
+            folder = publish_changed(files, encrypted, settings, run, data.row_counts, extra,
+                                     comparison, [int(u) for u in book.schools["urn"]])
+        else:
+            folder = publish_databook(files, encrypted, settings, run, data.row_counts, extra)
     except PublishBlocked as exc:
         record |= {"status": "blocked", "error": str(exc)}
         raise
     except Exception as exc:
-        record |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        # Only a safe error's own text, else the type and where: never a value from the data.
+        record |= {"status": "failed", "error": describe(exc, (*SAFE, StageFailed))}
         raise
     else:
-        record |= {"status": "published", "folder": folder,
-                   "schools_published": len(book.schools)}
+        record |= {"status": "published", "folder": folder, "schools_published": len(files),
+                   **({"amends": comparison.latest.run_id}
+                      if amend and comparison.latest else {})}
         return folder
     finally:
         record["duration_s"] = round(time.monotonic() - started, 2)
@@ -197,6 +255,53 @@ def nightly(as_at: date | None = None, accept_drift: str | None = None,
         write_run_record(settings.runs_dir, run.run_id, record, findings)
         report.write(report_dir, record, findings,
                      None if verdict is None else verdict.outcome.data_docs)
-        if record.get("status") != "published":
-            sent = alerts.send(settings, record)
-            logger.info("alert sent to: %s", ", ".join(sent) or "no channel configured")
+        if record.get("status") not in ("published", "unchanged"):
+            _alert(settings, record)
+
+
+def _alert(settings: Settings, record: dict[str, Any]) -> None:
+    """Send the failure alert and say where it went, or which configured channels failed."""
+    logger = get_run_logger()
+    sent = alerts.send(settings, record)
+    failed = [c for c in alerts.configured(settings) if c not in sent]
+    if failed:
+        logger.warning("alert NOT sent by: %s (see run.log)%s", ", ".join(failed),
+                       f"; sent by: {', '.join(sent)}" if sent else "")
+    elif sent:
+        logger.info("alert sent to: %s", ", ".join(sent))
+    else:
+        logger.info("no alert channel configured")
+
+
+def _engine() -> dict[str, Any]:
+    """The Prefect flow run id and the temporary API server's process id, if this process
+    started one: what the next run needs to clean up after this one if it is killed."""
+    from prefect.runtime import flow_run
+
+    fields: dict[str, Any] = {"flow_run_id": flow_run.id}
+    server_module = sys.modules.get("prefect.server.api.server")
+    if server_module is not None:
+        for server in list(server_module.SubprocessASGIServer._instances.values()):
+            if server.server_process is not None:
+                fields["server_pid"] = server.server_process.pid
+    return fields
+
+
+def _mark_orphaned_flow_runs(runs_dir: Path) -> None:
+    """Flow runs of crashed runs stay RUNNING in Prefect for ever: mark them Crashed."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    logger = get_run_logger()
+    for run_id, flow_run_id in recovery.orphaned_flow_runs(runs_dir):
+        try:
+            with get_client(sync_client=True) as client:
+                client.set_flow_run_state(UUID(flow_run_id), Crashed(
+                    message="its process ended without finishing; recorded by a later run"),
+                    force=True)
+            logger.info("marked Prefect flow run %s of crashed run %s as Crashed",
+                        flow_run_id, run_id)
+        except Exception as exc:  # another Prefect database, or gone: nothing left to fix
+            logger.warning("could not mark flow run %s of run %s as Crashed (%s)", flow_run_id,
+                           run_id, type(exc).__name__)
+        recovery.note_marked(runs_dir, run_id)

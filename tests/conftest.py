@@ -18,6 +18,10 @@ from sqlalchemy.exc import OperationalError
 from demo import DemoSize, generate
 
 AS_AT = date(2026, 11, 21)
+#: Prefect's temporary server migrates a new database on a cold PREFECT_HOME (~30 s on 2 cores,
+#: against a 20 s default timeout): every test process and every child it starts waits longer.
+STARTUP_TIMEOUT = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
+os.environ.setdefault(*next(iter(STARTUP_TIMEOUT.items())))
 PG_SERVER = os.environ.get("DATABOOK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -90,7 +94,7 @@ def run(council: Council, tmp_path_factory: pytest.TempPathFactory) -> Run:
     home = tmp_path_factory.mktemp("home")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DATABOOK_", "PREFECT_"))}
-    env |= {"DATABOOK_HOME": str(home), "PREFECT_HOME": str(home / "prefect")}
+    env |= {"DATABOOK_HOME": str(home), "PREFECT_HOME": str(home / "prefect"), **STARTUP_TIMEOUT}
     done = databook("run", "--as-at", AS_AT.isoformat(), "--source-url", council.case_url,
                     "--roll-url", council.roll_url, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -127,7 +131,7 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABOOK_", "PREFECT_"))}
-    return env | {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"} | extra
+    return env | {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", **STARTUP_TIMEOUT} | extra
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
+from publish.keystore import Keystore
 from tests.conftest import Council
 
 
@@ -36,8 +37,9 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 
 @pytest.mark.postgres
-def test_unreachable_database(home: Path, council: Council,
+def test_unreachable_database(home: Path, council: Council, monkeypatch: pytest.MonkeyPatch,
                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABOOK_RETRY_DELAYS", "1")  # the retries themselves, not their wait
     before = drop_state(home)
     code, out, err = run_cli(["run", "--source-url",
                               "postgresql+psycopg://mi:hunter2@127.0.0.1:1/mosaic",
@@ -46,6 +48,7 @@ def test_unreachable_database(home: Path, council: Council,
     assert code == 1 and out == ""
     assert last.startswith("databook: error: cannot connect to the case database at 127.0.0.1:1")
     assert "hunter2" not in err
+    assert "Traceback" not in err and "Encountered exception" not in err
     assert drop_state(home) == before
 
 
@@ -84,5 +87,26 @@ def test_an_empty_roll_stops_before_anything_runs(home: Path, council: Council, 
 def test_bad_as_at_and_unknown_school(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["run", "--as-at", "21/11/2026"], capsys)
     assert code == 1 and "--as-at must be a date" in err
+    Keystore.open(home).ensure_passwords([112000])
     code, _, err = run_cli(["keys", "reveal", "999999"], capsys)
     assert code == 1 and "no password for school 999999" in err
+
+
+def test_keys_on_an_empty_home_create_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding 11: a mistyped DATABOOK_HOME must not grow a new master key or keystore."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("DATABOOK_HOME", str(empty))
+    monkeypatch.delenv("DATABOOK_MASTER_KEY", raising=False)
+    for args in (["keys", "reveal", "112000"], ["keys", "public"]):
+        code, out, err = run_cli(args, capsys)
+        assert (code, out) == (1, "")
+        assert err.startswith("databook: error: there is no keystore in") and err.count("\n") == 1
+    assert list(empty.iterdir()) == []
+
+
+def test_usage_errors_exit_2(home: Path) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--no-such-option"])
+    assert exited.value.code == 2

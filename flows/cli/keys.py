@@ -1,0 +1,71 @@
+"""``databook keys``: school passwords, the signing key and the master key."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from flows.settings import Settings, SettingsError, load
+from publish.errors import KeystoreError, PublishError
+
+ERRORS: tuple[type[Exception], ...] = (KeystoreError, PublishError, SettingsError)
+log = logging.getLogger("databook")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    keys = sub.add_parser("keys", help="school passwords and the master key")
+    key_sub = keys.add_subparsers(dest="keys_command", required=True)
+    reveal = key_sub.add_parser("reveal", help="print a school's password (last line)")
+    reveal.add_argument("urn", type=int)
+    key_sub.add_parser("new-master", help="print a new master key for DATABOOK_MASTER_KEY")
+    key_sub.add_parser("public", help="print the manifest signing key (PEM)")
+    rotate = key_sub.add_parser("rotate", help="rotate a school's password or the signing key")
+    which = rotate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--school", type=int, metavar="URN")
+    which.add_argument("--signing", action="store_true")
+    keys.set_defaults(handler=handle)
+
+
+def existing_keystore(settings: Settings) -> None:
+    """Reading keys from a home that has none must not create a master key or a keystore: an
+    officer who mistyped DATABOOK_HOME would otherwise leave a stray key behind."""
+    from publish.keystore import KEYSTORE_FILE
+
+    if not (settings.home / KEYSTORE_FILE).is_file():
+        raise SettingsError(f"there is no keystore in {settings.home} yet (check DATABOOK_HOME; "
+                            "the first run that publishes creates it)")
+
+
+def handle(args: argparse.Namespace) -> int:
+    from cryptography.fernet import Fernet
+
+    from publish.keystore import Keystore
+    from publish.rotate import rotate_school, rotate_signing
+
+    if args.keys_command == "new-master":
+        print(Fernet.generate_key().decode())
+        return 0
+    settings = load()
+    if args.keys_command in ("reveal", "public"):
+        existing_keystore(settings)
+    keystore = Keystore.open(settings.home, settings.master_key)
+    if args.keys_command == "reveal":
+        print(keystore.password(args.urn))
+    elif args.keys_command == "public":
+        print(keystore.signing_key().public_pem, end="")
+    elif args.school is not None:
+        store = settings.open_drop()
+        try:
+            run_id = rotate_school(store, keystore, args.school, settings.keep_runs)
+        finally:
+            store.close()
+        log.info("school %s has a new password; run %s re-publishes its file under it (older "
+                 "runs keep the old password until retention deletes them)", args.school, run_id)
+        print(run_id)
+    else:
+        store = settings.open_drop()
+        try:
+            print(rotate_signing(store, keystore))
+        finally:
+            store.close()
+    return 0

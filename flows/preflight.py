@@ -1,0 +1,136 @@
+"""Everything a run needs, checked before the flow starts and before any real work: a bad
+setting, a wrong master key or a drop that cannot be written is one line within a second, not
+a traceback after half a minute of extracting and validating.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from flows.settings import Settings, SettingsError, parse_as_at, today_in_london
+
+log = logging.getLogger("databook.preflight")
+PRIVATE = 0o700
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What the checks settled: the run's date and its options for the flow."""
+    as_at: date
+    accept_drift: str | None
+    drift_tolerance: float | None
+    task_runner_kind: str
+    dask_address: str | None
+    #: Publish only the schools whose rows changed, as an amendment of the latest run.
+    changed_only: bool = False
+
+
+def make_private_tree(path: Path) -> Path:
+    """Create ``path`` and any missing parents, each new folder 0700; an existing folder's mode
+    is the operator's and is left alone."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise SettingsError(f"{probe} is a file, so the folder {path} cannot be created there")
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise SettingsError(f"cannot create the folder {folder}: {exc.strerror}") from None
+        os.chmod(folder, PRIVATE)
+    return path
+
+
+def check_as_at(text: str | None) -> date:
+    as_at = parse_as_at(text)
+    today = today_in_london()
+    if as_at > today:
+        raise SettingsError(f"--as-at {as_at.isoformat()} is in the future (today is "
+                            f"{today.isoformat()} in London)")
+    return as_at
+
+
+def check_tolerance(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and 0 <= value <= 1):
+        raise SettingsError(f"--drift-tolerance must be a fraction from 0 to 1, like 0.2, "
+                            f"not {value}")
+    return value
+
+
+def check_local_drop(drop: Path) -> None:
+    """The drop must be a folder we can write, or creatable; it is never created here (the
+    run creates it private when it publishes) and an existing one's mode is left alone."""
+    probe = drop
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise SettingsError(f"the drop {drop} cannot be used: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise SettingsError(f"the drop {drop} cannot be written: {probe} is not writable by "
+                            "this user")
+
+
+def check_drop(settings: Settings) -> None:
+    if settings.drop.startswith("sftp://"):
+        settings.open_drop().close()  # connects and checks the host key; its errors are lines
+    else:
+        check_local_drop(Path(settings.drop))
+
+
+def check_master_key(settings: Settings) -> None:
+    """Opening the keystore proves the master key: a wrong or missing key stops here. With no
+    keystore and no key yet (a first demo run) there is nothing to check, and nothing is
+    written: the run makes the demo key only once everything else has passed."""
+    from publish.keystore import KEYSTORE_FILE, MASTER_KEY_FILE, Keystore
+
+    home = settings.home
+    if settings.master_key or (home / KEYSTORE_FILE).exists() or \
+            (home / MASTER_KEY_FILE).exists():
+        Keystore.open(home, settings.master_key)
+
+
+def check_sources(settings: Settings) -> None:
+    from extract import SourceError
+    from extract.read import check_sources as check
+
+    try:
+        check(settings.source_url, settings.roll_url)
+    except SourceError as exc:
+        if not exc.transient:
+            raise
+        log.warning("%s; the run will retry it", exc)
+
+
+def prepare_home(settings: Settings) -> Path:
+    """The state folder and Prefect's home under it, created with their parents, private."""
+    make_private_tree(settings.runs_dir)
+    prefect_home = Path(os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect")))
+    make_private_tree(prefect_home.expanduser())
+    return settings.home
+
+
+def plan(settings: Settings, as_at: str | None, accept_drift: str | None,
+         drift_tolerance: float | None, task_runner_kind: str,
+         dask_address: str | None) -> RunPlan:
+    """Check everything, cheapest first; raise the first problem as a one-line error."""
+    checked = RunPlan(check_as_at(as_at), accept_drift, check_tolerance(drift_tolerance),
+                      task_runner_kind, dask_address)
+    if task_runner_kind == "dask" and not dask_address:
+        raise SettingsError("--task-runner dask needs --dask-address tcp://HOST:PORT")
+    prepare_home(settings)
+    check_drop(settings)
+    check_master_key(settings)
+    check_sources(settings)
+    return checked
