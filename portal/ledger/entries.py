@@ -1,0 +1,112 @@
+"""What an entry may say, and its canonical bytes.
+
+Every kind has a closed list of fields, so a caller cannot slip a child's details (or anything
+else unplanned) into the permanent, unerasable log: ``record`` refuses anything else.
+
+Free text typed by a person (a download's reason, a leaver's reason) could name a child. An
+entry can never be changed or removed without breaking every later proof, so the text goes in
+``ledger_reason_texts`` keyed by the entry's index, and the entry holds only
+SHA-256(salt || text). The salt (16 random bytes, kept with the text) stops anyone holding the
+log from confirming a guess at the text; the commitment still proves, for as long as the text
+is kept, that it is exactly what was typed; and the text can be erased under a retention rule
+without touching the tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import datetime
+from typing import Any
+
+FieldValue = str | int | bool | None
+
+#: Fields every kind may carry besides its own. ``time`` and ``kind`` are set by ``record``.
+COMMON = frozenset({"actor_id", "actor_email", "client", "user_agent", "session"})
+
+#: Free-text fields: stored apart, committed to by ``<name>_commitment`` in the entry.
+TEXT_FIELDS = frozenset({"reason_text"})
+
+SIGNIN_FAILED_REASONS = frozenset({"password", "second_factor", "locked", "unknown_user",
+                                   "disabled", "expired", "bad_input"})
+
+KINDS: dict[str, frozenset[str]] = {
+    "signin_ok": frozenset({"method"}),
+    "signin_failed": frozenset({"reason", "method"}),
+    "signout": frozenset({"why"}),
+    "lockout": frozenset({"until", "failures"}),
+    "enrolled": frozenset({"method"}),
+    "enrolment_failed": frozenset({"reason"}),
+    "second_factor_added": frozenset({"method"}),
+    "agreement_accepted": frozenset({"version"}),
+    "download": frozenset({"urn", "run_id", "file_sha256", "as_at", "reason_code",
+                           "reason_text"}),
+    "refused": frozenset({"what", "path", "urn", "run_id", "status"}),
+    "user_added": frozenset({"target_id", "target_email", "urn", "role"}),
+    "user_left": frozenset({"target_id", "target_email", "reason_text"}),
+    "user_reset": frozenset({"target_id", "target_email"}),
+    "user_suspended": frozenset({"target_id", "target_email", "reason_text"}),
+    "council_action": frozenset({"action", "target", "urn"}),
+    "register_changed": frozenset({"urn", "what", "rows"}),
+}
+
+INT_FIELDS = frozenset({"actor_id", "urn", "target_id", "failures", "rows", "status"})
+
+
+def check(kind: str, fields: dict[str, FieldValue]) -> None:
+    """ValueError naming the first thing wrong; never echoes a value."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown ledger entry kind {kind!r}")
+    allowed = KINDS[kind] | COMMON
+    for name, value in fields.items():
+        if name not in allowed:
+            raise ValueError(f"field {name!r} is not allowed in a {kind} entry")
+        if value is not None and not isinstance(value, str | int | bool):
+            raise ValueError(f"field {name!r} must be text, a number, true/false or null")
+        if name in INT_FIELDS and value is not None and (
+                isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"field {name!r} must be a whole number")
+    if kind == "signin_failed" and fields.get("reason") not in SIGNIN_FAILED_REASONS:
+        raise ValueError("signin_failed needs a reason from: "
+                         + ", ".join(sorted(SIGNIN_FAILED_REASONS)))
+
+
+def commitment(salt: bytes, text: str) -> str:
+    return hashlib.sha256(salt + text.encode()).hexdigest()
+
+
+def new_salt() -> bytes:
+    return secrets.token_bytes(16)
+
+
+def canonical(obj: dict[str, Any]) -> bytes:
+    """Sorted keys, no spaces, UTF-8: one object has exactly one byte string."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode()
+
+
+def build(index: int, kind: str, at: datetime, fields: dict[str, FieldValue],
+          salts: dict[str, bytes]) -> bytes:
+    """The entry bytes; free text replaced by its commitment (``salts`` holds the salts)."""
+    body: dict[str, Any] = {"index": index, "kind": kind,
+                            "time": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    for name, value in fields.items():
+        if name in TEXT_FIELDS:
+            if value is None:
+                continue
+            body[name.removesuffix("_text") + "_commitment"] = commitment(salts[name], str(value))
+        else:
+            body[name] = value
+    return canonical(body)
+
+
+def parse(body: bytes) -> dict[str, Any]:
+    """An entry's object, if the bytes are canonical JSON; ValueError otherwise."""
+    try:
+        obj = json.loads(body.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("not JSON") from None
+    if not isinstance(obj, dict) or canonical(obj) != body:
+        raise ValueError("not canonical")
+    return obj

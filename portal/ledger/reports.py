@@ -1,0 +1,249 @@
+"""The council officer's reports, read from the ledger's signed entry bytes (never from the
+unsigned copies of their fields) and the drop's manifests.
+
+Everything here returns rows of counts, URNs, ids, user emails and pseudonyms: a child's details
+are never read, except by ``child``, which an officer runs for one child (a subject access
+request or a breach) and which shows only that child's files and who downloaded them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.ledger.config import LedgerConfig
+from portal.ledger.models import LedgerEntry, LedgerReasonText
+
+LONDON = ZoneInfo("Europe/London")
+
+
+@dataclass(frozen=True)
+class Event:
+    index: int
+    kind: str
+    at: datetime  # UTC
+    fields: Mapping[str, Any]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+
+def _at(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def events(db: Session, kinds: tuple[str, ...] | None = None,
+           since: datetime | None = None) -> Iterator[Event]:
+    """Entries in index order, parsed from their signed bytes."""
+    query = select(LedgerEntry.idx, LedgerEntry.body).order_by(LedgerEntry.idx)
+    if kinds:
+        query = query.where(LedgerEntry.kind.in_(kinds))
+    if since is not None:
+        query = query.where(LedgerEntry.at >= since)
+    for idx, body in db.execute(query.execution_options(yield_per=10_000)):
+        obj = json.loads(bytes(body))
+        yield Event(int(idx), str(obj["kind"]), _at(obj["time"]), obj)
+
+
+def _local(at: datetime) -> str:
+    return at.astimezone(LONDON).isoformat(timespec="seconds")
+
+
+def since_date(text: str | None) -> datetime | None:
+    """A ``--since`` date, as the start of that day in London."""
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--since must be a date like 2026-11-21, not {text!r}") from None
+    return datetime(day.year, day.month, day.day, tzinfo=LONDON).astimezone(UTC)
+
+
+DOWNLOAD_COLUMNS = ("index", "time", "user", "urn", "run_id", "reason_code")
+
+
+def downloads(db: Session, urn: int | None = None, user: str | None = None,
+              since: datetime | None = None) -> list[dict[str, Any]]:
+    rows = []
+    for e in events(db, ("download",), since):
+        if urn is not None and e.get("urn") != urn:
+            continue
+        if user is not None and str(e.get("actor_email", "")).lower() != user.lower():
+            continue
+        rows.append({"index": e.index, "time": _local(e.at), "user": e.get("actor_email"),
+                     "urn": e.get("urn"), "run_id": e.get("run_id"),
+                     "reason_code": e.get("reason_code")})
+    return rows
+
+
+def usage(db: Session, manifests: Mapping[str, Mapping[str, Any]],
+          phases: Mapping[int, str]) -> list[dict[str, Any]]:
+    """Seed 000 Appendix A, per month (London time): downloads, distinct schools that
+    downloaded, downloads by school phase, and the distinct children in the files downloaded
+    (by the manifests' pseudonyms; a file whose run has been pruned from the drop is counted
+    in ``files_not_in_drop`` rather than guessed)."""
+    months: dict[str, dict[str, Any]] = {}
+    for e in events(db, ("download",)):
+        month = e.at.astimezone(LONDON).strftime("%Y-%m")
+        m = months.setdefault(month, {"downloads": 0, "schools": set(), "phases": Counter(),
+                                      "children": set(), "missing": 0})
+        urn = int(e.get("urn") or 0)
+        m["downloads"] += 1
+        m["schools"].add(urn)
+        m["phases"][phases.get(urn, "unknown")] += 1
+        school = _school_in(manifests.get(str(e.get("run_id"))), urn)
+        if school is None:
+            m["missing"] += 1
+        else:
+            m["children"].update(school.get("members", []))
+    out = []
+    for month, m in sorted(months.items()):
+        row: dict[str, Any] = {"month": month, "downloads": m["downloads"],
+                               "schools": len(m["schools"]), "children": len(m["children"]),
+                               "files_not_in_drop": m["missing"]}
+        row.update({f"phase:{p}": n for p, n in sorted(m["phases"].items())})
+        out.append(row)
+    return out
+
+
+def _school_in(manifest: Mapping[str, Any] | None, urn: int) -> Mapping[str, Any] | None:
+    if manifest is None:
+        return None
+    for school in manifest.get("schools", []):
+        if int(school["urn"]) == urn:
+            return dict(school)
+    return None
+
+
+def _outside_hours(at: datetime, config: LedgerConfig) -> bool:
+    local = at.astimezone(LONDON)
+    return local.weekday() >= 5 or not (
+        config.school_day_start <= local.time() < config.school_day_end)
+
+
+def irregular(db: Session, config: LedgerConfig,
+              manifests: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each finding: index, time, user, what. See README "Download ledger and audit"."""
+    found: list[dict[str, Any]] = []
+
+    def flag(e: Event, what: str) -> None:
+        found.append({"index": e.index, "time": e.at.astimezone(LONDON).isoformat(
+            timespec="seconds"), "user": e.get("actor_email"), "what": what})
+
+    recent: dict[Any, list[datetime]] = defaultdict(list)
+    failures: Counter[tuple[Any, date]] = Counter()
+    agreed: dict[Any, str] = {}
+    signed_in: set[Any] = set()
+    left: set[Any] = set()
+    locked_until: dict[Any, datetime] = {}
+    published = _published_order(manifests)
+    for e in events(db):
+        who = e.get("actor_id")
+        if e.kind == "signin_failed":
+            key = (e.get("actor_email") or who, e.at.astimezone(LONDON).date())
+            failures[key] += 1
+            if failures[key] == config.failed_signins:
+                flag(e, f"{config.failed_signins} failed sign-ins in one day")
+        elif e.kind == "lockout" and e.get("until"):
+            locked_until[who] = datetime.strptime(str(e.get("until")), "%Y-%m-%dT%H:%M:%SZ"
+                                                  ).replace(tzinfo=UTC)
+        elif e.kind == "signin_ok":
+            signed_in.add(who)
+            if who in left:
+                flag(e, "impossible: a user who left signed in")
+            if who in locked_until and e.at < locked_until[who]:
+                flag(e, "impossible: signed in while locked")
+        elif e.kind == "agreement_accepted":
+            agreed[who] = str(e.get("version"))
+        elif e.kind == "user_left":
+            left.add(e.get("target_id"))
+        elif e.kind == "download":
+            _download_checks(e, config, flag, recent[who], agreed.get(who), published,
+                             leaver=who in left, signed_in=who in signed_in)
+    return found
+
+
+def _download_checks(e: Event, config: LedgerConfig, flag: Any, recent: list[datetime],
+                     agreed: str | None, published: list[tuple[datetime, str]],
+                     leaver: bool, signed_in: bool) -> None:
+    if _outside_hours(e.at, config):
+        flag(e, "download outside school hours")
+    recent.append(e.at)
+    window = timedelta(seconds=config.burst_window_s)
+    while recent and e.at - recent[0] > window:
+        recent.pop(0)
+    if len(recent) == config.burst_downloads + 1:
+        flag(e, f"more than {config.burst_downloads} downloads by one user within "
+                f"{config.burst_window_s // 60} minutes")
+    if agreed is None:
+        flag(e, "impossible: a download by a user with no accepted agreement")
+    elif config.agreement_version and agreed != config.agreement_version:
+        flag(e, f"download on agreement {agreed}, not the current {config.agreement_version}")
+    if leaver:
+        flag(e, "impossible: a download by a user who left")
+    if not signed_in:
+        flag(e, "impossible: a download with no sign-in before it")
+    newer = [run for at, run in published if at <= e.at]
+    if newer and str(e.get("run_id")) != newer[-1]:
+        flag(e, f"download of run {e.get('run_id')}, superseded by {newer[-1]}")
+
+
+def _published_order(manifests: Mapping[str, Mapping[str, Any]]) -> list[tuple[datetime, str]]:
+    out = []
+    for run_id, manifest in manifests.items():
+        try:
+            at = datetime.strptime(str(manifest["generated_at"]), "%Y-%m-%dT%H:%M:%SZ")
+        except (KeyError, ValueError):
+            continue
+        out.append((at.replace(tzinfo=UTC), run_id))
+    return sorted(out)
+
+
+def uncollected(db: Session, manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Schools in the latest run whose current file nobody has downloaded since it was
+    published (since the school's rows last changed, where the manifest says)."""
+    generated = datetime.strptime(str(manifest["generated_at"]), "%Y-%m-%dT%H:%M:%SZ"
+                                  ).replace(tzinfo=UTC)
+    since: dict[int, datetime] = {}
+    for school in manifest.get("schools", []):
+        changed = school.get("updated_at") or ""
+        at = (datetime.strptime(changed, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+              if changed else generated)
+        since[int(school["urn"])] = at
+    collected = {int(e.get("urn")) for e in events(db, ("download",), min(since.values(),
+                                                                         default=generated))
+                 if e.get("urn") in since and e.at >= since[int(e.get("urn"))]}
+    return [{"urn": int(s["urn"]), "name": s.get("name", "")}
+            for s in manifest.get("schools", []) if int(s["urn"]) not in collected]
+
+
+def child(db: Session, pseudonym: str, manifests: Mapping[str, Mapping[str, Any]]
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(files that held the child, downloads of those files with when and why)."""
+    files = []
+    for run_id, manifest in sorted(manifests.items()):
+        for school in manifest.get("schools", []):
+            if pseudonym in school.get("members", []):
+                files.append({"run_id": run_id, "urn": int(school["urn"]),
+                              "name": school.get("name", ""), "sha256": school.get("sha256")})
+    wanted = {(f["run_id"], f["urn"]) for f in files}
+    hits = [e for e in events(db, ("download",))
+            if (str(e.get("run_id")), e.get("urn")) in wanted]
+    texts = {int(i): t for i, t in db.execute(
+        select(LedgerReasonText.idx, LedgerReasonText.text).where(
+            LedgerReasonText.idx.in_([e.index for e in hits])))} if hits else {}
+    downloads = [{"index": e.index,
+                  "time": e.at.astimezone(LONDON).isoformat(timespec="seconds"),
+                  "user": e.get("actor_email"), "urn": e.get("urn"), "run_id": e.get("run_id"),
+                  "reason_code": e.get("reason_code"), "reason_text": texts.get(e.index, "")}
+                 for e in hits]
+    return files, downloads

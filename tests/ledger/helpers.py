@@ -1,0 +1,33 @@
+"""Filling a ledger with a plausible day of portal events (synthetic: ids and emails only)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from portal.ledger import log
+
+from .conftest import Ledger
+
+T0 = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
+
+
+def fill(ledger: Ledger, count: int, checkpoints_at: tuple[int, ...] = (),
+         start: datetime = T0) -> None:
+    """``count`` entries, one transaction each, signing a checkpoint after each size listed."""
+    with ledger.session() as db:
+        for i in range(count):
+            at = start + timedelta(minutes=i)
+            if i % 3 == 0:
+                log.append(db, "signin_ok", {"actor_id": 1 + i % 4,
+                                             "actor_email": f"dsl{1 + i % 4}@school.example",
+                                             "method": "totp"}, now=at)
+            else:
+                log.append(db, "download", {
+                    "actor_id": 1 + i % 4, "actor_email": f"dsl{1 + i % 4}@school.example",
+                    "urn": 112000 + i % 4, "run_id": "20261123T020000Z-abc123",
+                    "file_sha256": "ab" * 32, "reason_code": "concern",
+                    "reason_text": f"reason number {i}"}, now=at)
+            db.commit()
+            if i + 1 in checkpoints_at:
+                log.checkpoint(db, ledger.config, force=True, now=at)
+                db.commit()
