@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup system-deps demo test lint bench clean portal
 
 setup: $(STAMP)
 
@@ -17,6 +17,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: setup
 	$(BIN)/databook demo
+
+# The school portal on http://localhost:8000 with two demo DSLs (their sign-in is printed):
+# makes the demo council and a published run first if there is none.
+portal: setup
+	$(BIN)/databook portal demo --check || $(BIN)/databook demo
+	$(BIN)/databook portal demo
+	$(BIN)/databook portal serve --host 127.0.0.1 --port 8000
 
 # Tests use a real OpenSSH server (the SFTP drop), a real headless Chromium (the data-quality
 # report) and LibreOffice (an independent reader of the encrypted workbooks); install them

@@ -1,0 +1,210 @@
+"""The ONE place that decides who may reach what. Every route depends on a function here.
+
+A request is checked against an ordered list of rules; the first that objects refuses it.
+Rules are plain functions of a ``Check`` (who, which school, what for), so a new rule (the
+school has a current signed protocol; the school confirmed the user this term) is one
+function appended to a list, applied everywhere at once, and tested on its own.
+
+A refusal of a signed-in user is written to the ledger (``refused``) before the response goes
+out. A visitor with no session is sent to the sign-in page and not recorded: anyone on the
+internet could otherwise fill the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.context import PortalContext, ctx, origin
+from portal.events import record
+from portal.models import AgreementAcceptance, User, WebSession
+from portal.security import sessions
+from portal.security.tokens import csrf_token
+
+PRE_COOKIE = "databook_pre"  # binds an anonymous visitor's CSRF token (sign-in, enrolment)
+
+
+class Denied(Exception):
+    """A refusal: ``status`` and a message safe to show; ``what`` is the ledger's word for
+    it (None: do not record); ``redirect`` sends the browser somewhere instead of a page."""
+
+    def __init__(self, status: int, message: str, *, what: str | None = None,
+                 redirect: str | None = None, urn: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.what, self.redirect, self.urn = status, what, redirect, urn
+
+
+@dataclass
+class Viewer:
+    """The signed-in person, as this request sees them."""
+
+    user_id: int
+    email: str
+    name: str
+    role: str
+    state: str
+    stage: str
+    token: str
+    schools: frozenset[int]
+    agreed_versions: frozenset[str]
+    csrf: str
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    viewer: Viewer
+    context: PortalContext
+    db: Session
+    urn: int | None = None
+    purpose: str = "page"  # page | download
+
+
+Rule = Callable[[Check], Denied | None]
+
+
+def account_active(check: Check) -> Denied | None:
+    if check.viewer.state != "active":
+        return Denied(403, "This account is not active. Ask the council.", what="inactive")
+    return None
+
+
+def fully_signed_in(check: Check) -> Denied | None:
+    if check.viewer.stage != "full":
+        return Denied(303, "Finish signing in first.", redirect="/signin")
+    return None
+
+
+def agreement_current(check: Check) -> Denied | None:
+    if check.context.portal.agreement_version not in check.viewer.agreed_versions:
+        return Denied(303, "Accept the current agreement first.", redirect="/agreement")
+    return None
+
+
+def own_school(check: Check) -> Denied | None:
+    """Another school's URN gets the same answer as a school that does not exist, so the
+    portal never confirms which schools exist."""
+    if check.urn is None or check.urn not in check.viewer.schools:
+        return Denied(404, "There is no such page.", what="other_school", urn=check.urn)
+    return None
+
+
+def registers_allow(check: Check) -> Denied | None:
+    """Issue 11: the school has signed the current access protocol, and has confirmed this
+    user as its DSL this term (``portal.registers.gate``), read fresh at the moment of use."""
+    from portal.registers.config import policy_for
+    from portal.registers.gate import refusal, today
+
+    if check.urn is None:
+        return None
+    found = refusal(check.db, check.viewer.user_id, check.urn, today(),
+                    policy_for(check.context.portal))
+    if found is None:
+        return None
+    return Denied(403, found.message, what=found.code, urn=check.urn)
+
+
+#: Every page behind sign-in (the agreement page itself uses only these).
+ACCOUNT_RULES: list[Rule] = [fully_signed_in, account_active]
+#: Every page about the person's own account or schools.
+AGREED_RULES: list[Rule] = [*ACCOUNT_RULES, agreement_current]
+#: Every page or action about one school.
+SCHOOL_RULES: list[Rule] = [*AGREED_RULES, own_school]
+#: Serving a file: checked again at that moment, on the server (issue 11 appends here).
+DOWNLOAD_RULES: list[Rule] = [*SCHOOL_RULES, registers_allow]
+
+
+def apply(rules: list[Rule], check: Check) -> None:
+    for rule in rules:
+        denied = rule(check)
+        if denied is not None:
+            raise denied
+
+
+def session_token(request: Request) -> str | None:
+    return request.cookies.get(ctx(request).portal.cookie_name)
+
+
+def load_viewer(request: Request, db: Session) -> Viewer | None:
+    """The session's user, or None; cached on the request so the rules and the page agree."""
+    if hasattr(request.state, "viewer"):
+        cached: Viewer | None = request.state.viewer
+        return cached
+    context = ctx(request)
+    token = session_token(request)
+    viewer = None
+    row = sessions.find(db, token, idle=timedelta(minutes=context.portal.idle_minutes),
+                        absolute=timedelta(hours=context.portal.absolute_hours))
+    if row is not None and token is not None:
+        user = db.get(User, row.user_id)
+        if user is not None:
+            agreed = db.scalars(select(AgreementAcceptance.version).where(
+                AgreementAcceptance.user_id == user.id))
+            viewer = Viewer(user.id, user.email, user.name, user.role, user.state, row.stage,
+                            token, frozenset(s.urn for s in user.schools), frozenset(agreed),
+                            csrf_token(context.hmac_key, token))
+    request.state.viewer = viewer
+    return viewer
+
+
+def session_row(request: Request, db: Session) -> WebSession | None:
+    token = session_token(request)
+    if token is None:
+        return None
+    context = ctx(request)
+    return sessions.find(db, token, idle=timedelta(minutes=context.portal.idle_minutes),
+                         absolute=timedelta(hours=context.portal.absolute_hours))
+
+
+def checked(request: Request, rules: list[Rule], urn: int | None = None,
+            purpose: str = "page") -> Viewer:
+    context = ctx(request)
+    with context.transaction() as db:
+        viewer = load_viewer(request, db)
+        if viewer is None:
+            raise Denied(303, "Please sign in.", redirect="/signin")
+        apply(rules, Check(viewer, context, db, urn, purpose))
+    return viewer
+
+
+def record_refusal(request: Request, denied: Denied) -> None:
+    """Write the ``refused`` entry for a signed-in user's refused request."""
+    viewer: Viewer | None = getattr(request.state, "viewer", None)
+    if denied.what is None or viewer is None:
+        return
+    context = ctx(request)
+    with context.transaction() as db:
+        record(db, "refused", origin(request).as_user(viewer.user_id, viewer.email),
+               what=denied.what, path=request.url.path[:300], urn=denied.urn,
+               status=denied.status)
+
+
+# The dependencies routes use -------------------------------------------------------------
+
+def signed_in(request: Request) -> Viewer:
+    """Signed in with both factors, active (the agreement page)."""
+    return checked(request, ACCOUNT_RULES)
+
+
+def agreed(request: Request) -> Viewer:
+    """Signed in and on the current agreement (the home page, the school list)."""
+    return checked(request, AGREED_RULES)
+
+
+def school_viewer(urn: int, request: Request) -> Viewer:
+    return checked(request, SCHOOL_RULES, urn)
+
+
+def school_downloader(urn: int, request: Request) -> Viewer:
+    return checked(request, DOWNLOAD_RULES, urn, "download")
+
+
+SignedIn = Depends(signed_in)
+Agreed = Depends(agreed)
+SchoolViewer = Depends(school_viewer)
+SchoolDownloader = Depends(school_downloader)

@@ -1,0 +1,133 @@
+"""Proving who someone is: password, then a second factor, with the lockout.
+
+Lockout (Cyber Essentials 4.2.1 / NCSC): ``lockout_attempts`` failures (password or second
+factor) within ``lockout_minutes`` lock the account for ``lockout_minutes``; while locked,
+even the right password is refused (and costs no hash). Counts live in the database, so every
+worker sees the same number. Every attempt, good or bad, is a ledger entry.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.context import PortalContext
+from portal.events import Origin, record
+from portal.models import Credential, SigninAttempt, User, WebSession
+from portal.security import passkeys, sessions, totp
+
+
+class SigninRefused(Exception):
+    """Shown to the person as it is; ``reason`` is the ledger's word for it."""
+
+    def __init__(self, reason: str, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        self.reason, self.status = reason, status
+
+
+WRONG = "The email address or password is not right."
+
+
+def locked(user: User) -> bool:
+    return user.locked_until is not None and sessions.aware(user.locked_until) > sessions.now()
+
+
+def _failure(db: Session, context: PortalContext, user: User | None, reason: str,
+             method: str, origin: Origin) -> None:
+    """Record a failed attempt, and lock the account when it is one too many."""
+    who = origin if user is None else origin.as_user(user.id, user.email)
+    record(db, "signin_failed", who, reason=reason, method=method)
+    if user is None:
+        return
+    moment = sessions.now()
+    db.add(SigninAttempt(user_id=user.id, at=moment, ok=False, reason=reason))
+    db.flush()
+    window = timedelta(minutes=context.portal.lockout_minutes)
+    failures = db.scalar(select(func.count(SigninAttempt.id)).where(
+        SigninAttempt.user_id == user.id, SigninAttempt.ok.is_(False),
+        SigninAttempt.at > moment - window)) or 0
+    if failures >= context.portal.lockout_attempts and not locked(user):
+        user.locked_until = moment + window
+        record(db, "lockout", who, until=user.locked_until.strftime("%Y-%m-%dT%H:%M:%SZ"),
+               failures=int(failures))
+
+
+def check_password(db: Session, context: PortalContext, email: str, password: str,
+                   origin: Origin) -> User:
+    """The user, if the password is right and the account may sign in; else SigninRefused
+    (recorded in ``db``, which the caller must commit even though it refuses)."""
+    user = db.scalar(select(User).where(User.email == email))
+    if user is not None and locked(user):
+        record(db, "signin_failed", origin.as_user(user.id, user.email), reason="locked",
+               method="password")
+        raise SigninRefused("locked", "Too many failed attempts: this account is locked for "
+                            f"up to {context.portal.lockout_minutes} minutes.", 429)
+    good = context.hashing.verify_sync(user.password_hash if user else None, password)
+    if user is None:
+        _failure(db, context, None, "unknown_user", "password", origin)
+        raise SigninRefused("unknown_user", WRONG)
+    if user.state == "left":
+        _failure(db, context, user, "disabled", "password", origin)
+        raise SigninRefused("disabled", WRONG)
+    if not good:
+        _failure(db, context, user, "password", "password", origin)
+        raise SigninRefused("password", WRONG)
+    return user
+
+
+def refuse_factor(db: Session, context: PortalContext, user: User, method: str,
+                  origin: Origin, message: str) -> SigninRefused:
+    _failure(db, context, user, "second_factor", method, origin)
+    return SigninRefused("second_factor", message)
+
+
+def check_totp(db: Session, context: PortalContext, user: User, code: str,
+               origin: Origin) -> None:
+    """Accept a code from one of the user's own TOTP credentials, once per time step."""
+    if locked(user):
+        record(db, "signin_failed", origin.as_user(user.id, user.email), reason="locked",
+               method="totp")
+        raise SigninRefused("locked", "This account is locked for now.", 429)
+    for credential in db.scalars(select(Credential).where(
+            Credential.user_id == user.id, Credential.kind == "totp")):
+        secret = context.totp.decrypt(credential.totp_secret or b"").decode()
+        step = totp.matching_step(secret, code, credential.last_totp_step)
+        if step is not None:
+            credential.last_totp_step = step
+            return
+    raise refuse_factor(db, context, user, "totp", origin,
+                        "That code is not right, or has already been used. Wait for the next "
+                        "code and try again.")
+
+
+def check_passkey(db: Session, context: PortalContext, user: User, row: WebSession,
+                  body: str, origin: Origin) -> None:
+    """Accept an assertion only from a passkey registered to THIS user, for the challenge
+    this session was given (single use)."""
+    challenge, row.challenge = row.challenge, None
+    try:
+        credential_id = passkeys.credential_id_of(body)
+    except passkeys.PasskeyRejected as exc:
+        raise refuse_factor(db, context, user, "passkey", origin, str(exc)) from None
+    credential = db.scalar(select(Credential).where(Credential.credential_id == credential_id,
+                                                    Credential.kind == "passkey"))
+    if credential is None or credential.user_id != user.id or challenge is None:
+        raise refuse_factor(db, context, user, "passkey", origin,
+                            "That passkey is not registered to this account.")
+    try:
+        credential.sign_count = passkeys.verify_authentication(
+            body, challenge=challenge, rp_id=context.portal.rp_id, origin=context.portal.origin,
+            public_key=credential.public_key or b"", sign_count=credential.sign_count)
+    except passkeys.PasskeyRejected as exc:
+        raise refuse_factor(db, context, user, "passkey", origin, str(exc)) from None
+
+
+def signed_in(db: Session, user: User, row: WebSession, method: str,
+              origin: Origin) -> str:
+    """Both factors passed: a NEW token at full privilege, the old one gone."""
+    db.add(SigninAttempt(user_id=user.id, at=sessions.now(), ok=True, reason="ok"))
+    record(db, "signin_ok", origin.as_user(user.id, user.email), method=method)
+    token, _ = sessions.start(db, user.id, "full", replacing=row)
+    return token

@@ -1,0 +1,107 @@
+"""``databook users``: a council officer adds, lists, resets and removes portal users.
+
+``add`` prints the single-use enrolment link as its LAST line (send it to that person only);
+each change is a ledger entry made in the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from flows.settings import SettingsError, load
+from portal.accounts import AccountError
+from portal.config import PortalConfigError
+
+ERRORS: tuple[type[Exception], ...] = (AccountError, SettingsError, PortalConfigError)
+
+
+def register(sub: Any) -> None:
+    users = sub.add_parser("users", help="the school portal's named users")
+    cmds = users.add_subparsers(dest="users_command", required=True)
+    add = cmds.add_parser("add", help="add a named user (or another school for one); prints "
+                          "the enrolment link last")
+    add.add_argument("--school", type=int, metavar="URN", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--email", required=True)
+    add.add_argument("--role", choices=("dsl", "deputy", "council"), default="dsl")
+    add.set_defaults(handler=add_user)
+    listing = cmds.add_parser("list", help="users, their state and schools")
+    listing.add_argument("--school", type=int, metavar="URN")
+    listing.set_defaults(handler=list_users)
+    leave = cmds.add_parser("leave", help="disable a user at once: sessions ended, second "
+                            "factors removed")
+    leave.add_argument("email")
+    leave.add_argument("--reason", required=True)
+    leave.set_defaults(handler=leave_user)
+    reset = cmds.add_parser("reset", help="a new link to set a new password (the second "
+                            "factor is still asked for)")
+    reset.add_argument("email")
+    reset.set_defaults(handler=reset_user)
+
+
+def _db() -> Any:
+    from portal.app import portal_settings
+    from portal.migrate import ready
+
+    settings = load()
+    portal = portal_settings(settings)
+    return portal, ready(portal.database_url)
+
+
+def add_user(args: argparse.Namespace) -> int:
+    from portal import accounts
+    from portal.events import COMMAND_LINE
+
+    portal, sessions = _db()
+    with sessions.begin() as db:
+        user, link = accounts.add_user(db, portal, urn=args.school, name=args.name,
+                                       email=args.email, role=args.role, origin=COMMAND_LINE)
+        schools = ", ".join(str(s.urn) for s in user.schools)
+        email = user.email
+    print(f"{email} may collect for school(s) {schools}")
+    if link is None:
+        print("the user already had an account: no new link (use `databook users reset` if "
+              "they need one)")
+        return 0
+    print(f"send this single-use link to {email} only; it works until {link.expires}:")
+    print(link.url)
+    return 0
+
+
+def list_users(args: argparse.Namespace) -> int:
+    from portal import accounts
+
+    _, sessions = _db()
+    with sessions() as db:
+        rows = accounts.listing(db, args.school)
+        print(f"{'email':40} {'role':8} {'state':8} schools")
+        for user, urns in rows:
+            print(f"{user.email:40} {user.role:8} {user.state:8} "
+                  f"{' '.join(str(u) for u in urns) or '-'}")
+    return 0
+
+
+def leave_user(args: argparse.Namespace) -> int:
+    from portal import accounts
+    from portal.events import COMMAND_LINE
+
+    _, sessions = _db()
+    with sessions.begin() as db:
+        user = accounts.leave(db, args.email, args.reason, COMMAND_LINE)
+        email = user.email
+    print(f"{email} has left: signed out everywhere, second factors removed, no school")
+    return 0
+
+
+def reset_user(args: argparse.Namespace) -> int:
+    from portal import accounts
+    from portal.events import COMMAND_LINE
+
+    portal, sessions = _db()
+    with sessions.begin() as db:
+        link = accounts.reset(db, args.email, portal, COMMAND_LINE)
+    print(f"signed out everywhere; the link works until {link.expires} and the user must "
+          "still confirm with a passkey or code they already hold:")
+    print(link.url)
+    return 0

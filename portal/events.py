@@ -1,0 +1,48 @@
+"""The one door from the portal to the ledger: every event the portal produces goes through
+``record`` here, so the entry kinds and fields it uses are visible in one place.
+
+``reason_text`` (free text a person typed) is handed to the ledger, which keeps it apart from
+the signed entry and stores only a commitment in it. Nothing here ever carries a child's
+details: the portal does not hold any.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from portal.ledger.entries import FieldValue
+
+MAX_AGENT = 200
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who and where an event came from: the request's client address and browser."""
+
+    client: str | None = None
+    user_agent: str | None = None
+    actor_id: int | None = None
+    actor_email: str | None = None
+
+    def fields(self) -> dict[str, FieldValue]:
+        values: dict[str, FieldValue] = {
+            "client": self.client, "user_agent": (self.user_agent or "")[:MAX_AGENT] or None,
+            "actor_id": self.actor_id, "actor_email": self.actor_email}
+        return {k: v for k, v in values.items() if v is not None}
+
+    def as_user(self, user_id: int, email: str) -> Origin:
+        return Origin(self.client, self.user_agent, user_id, email)
+
+
+COMMAND_LINE = Origin(client="command-line")
+
+
+def record(db: Session, kind: str, origin: Origin, **fields: FieldValue) -> int:
+    """Append one entry in the caller's transaction; returns its index."""
+    from portal.ledger import record as ledger_record
+
+    values = origin.fields() | {k: v for k, v in fields.items() if v is not None}
+    index: int = ledger_record(db, kind, **values)
+    return index

@@ -1,0 +1,97 @@
+"""Download with a reason: the school's encrypted workbook exactly as published, from the
+drop's ``latest`` run, served only after the signed manifest and the file's SHA-256 check
+out, and only once the ``download`` entry is in the ledger (no entry, no file).
+
+Nothing the browser sends chooses a file: the URN is checked against the user's schools by
+``portal.access``, the run must be the one ``latest`` names (an older, unknown or made-up
+run id is refused), and the file name comes from the signed manifest.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from portal.access import Denied, Viewer, school_downloader, school_viewer
+from portal.app import render
+from portal.context import ctx, origin
+from portal.events import record
+from portal.published import SchoolFile, Unavailable
+from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
+
+router = APIRouter()
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _unavailable(request: Request, viewer: Viewer, urn: int, exc: Unavailable) -> Response:
+    """Never serve: record the refusal, tell the council, show a plain page."""
+    context = ctx(request)
+    with context.transaction() as db:
+        record(db, "refused", origin(request).as_user(viewer.user_id, viewer.email),
+               what=exc.what, path=request.url.path, urn=urn, status=503)
+    if exc.what not in ("missing", "not_published"):
+        context.alert({"run_id": "portal", "status": "refused",
+                       "error": f"the portal refused to serve school {urn}'s databook: {exc}",
+                       "report": "databook manifest verify (on the council's side)"})
+    return render(request, "error.html", {
+        "message": "Your school's databook cannot be served just now: it did not pass the "
+                   "portal's checks. Nothing was downloaded. The council has been told; "
+                   "please try again later or ring the council."}, 503)
+
+
+def _form(request: Request, current: SchoolFile, error: str = "", status: int = 200,
+          code: str = "", text: str = "") -> Response:
+    return render(request, "download.html", {"current": current, "reasons": REASONS,
+                                             "error": error, "code": code, "text": text,
+                                             "max_text": MAX_TEXT}, status)
+
+
+@router.get("/schools/{urn}/download")
+def download_page(request: Request, urn: int) -> Response:
+    viewer = school_viewer(urn, request)
+    try:
+        current = ctx(request).published.current(urn)
+    except Unavailable as exc:
+        return _unavailable(request, viewer, urn, exc)
+    return _form(request, current)
+
+
+@router.post("/schools/{urn}/download")
+def download(request: Request, urn: int, run_id: Annotated[str, Form(max_length=64)],
+             reason: Annotated[str, Form(max_length=20)],
+             reason_text: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    viewer = school_downloader(urn, request)
+    context, who = ctx(request), origin(request).as_user(viewer.user_id, viewer.email)
+    try:
+        current = context.published.current(urn)
+    except Unavailable as exc:
+        return _unavailable(request, viewer, urn, exc)
+    if run_id != current.run_id:
+        raise Denied(404, "That databook is not the current one. Go back to your school's "
+                          "page for the current databook.", what="unknown_run", urn=urn)
+    text = " ".join(reason_text.split())
+    problem = ("Choose a reason from the list." if reason not in REASONS
+               else "Say why in the box (this reason needs a few words)."
+               if reason in NEEDS_TEXT and not text
+               else f"Keep the reason to {MAX_TEXT} characters." if len(text) > MAX_TEXT
+               else "")
+    if problem:
+        with context.transaction() as db:
+            record(db, "refused", who, what="bad_input", path=request.url.path, urn=urn,
+                   status=400)
+        return _form(request, current, problem, 400, reason[:20], text[:MAX_TEXT])
+    try:
+        data = context.published.read(current)
+    except Unavailable as exc:
+        return _unavailable(request, viewer, urn, exc)
+    with context.transaction() as db:
+        record(db, "download", who, urn=urn, run_id=current.run_id, file_sha256=current.sha256,
+               as_at=current.as_at, reason_code=reason, reason_text=text or None)
+    name = current.download_name
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
+    return Response(data, media_type=XLSX, headers={
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; "
+                               f"filename*=UTF-8''{quote(name)}"})

@@ -1,0 +1,131 @@
+"""Sign in: email and password, then a passkey or an authenticator code; sign out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from portal import authn
+from portal.access import Denied, session_row
+from portal.accounts import AccountError, normal_email
+from portal.app import render
+from portal.context import ctx, origin
+from portal.events import record
+from portal.models import Credential
+from portal.routers.common import MAX_EMAIL, MAX_PASSWORD, go, go_json, json_error, pending
+from portal.security import passkeys, sessions
+
+router = APIRouter()
+
+
+@router.get("/signin")
+def signin_page(request: Request) -> Response:
+    return render(request, "signin.html")
+
+
+@router.post("/signin")
+def signin(request: Request, email: Annotated[str, Form(max_length=MAX_EMAIL)],
+           password: Annotated[str, Form(max_length=MAX_PASSWORD)]) -> Response:
+    context, where = ctx(request), origin(request)
+    refused: authn.SigninRefused | None = None
+    with context.transaction() as db:
+        try:
+            try:
+                address = normal_email(email)
+            except AccountError:
+                record(db, "signin_failed", where, reason="bad_input", method="password")
+                raise authn.SigninRefused("bad_input", authn.WRONG, 400) from None
+            user = authn.check_password(db, context, address, password, where)
+            has_factor = db.scalar(select(Credential.id).where(
+                Credential.user_id == user.id).limit(1)) is not None
+            stage = "second_factor" if has_factor else "enrolling"
+            token, _ = sessions.start(db, user.id, stage, replacing=session_row(request, db))
+        except authn.SigninRefused as exc:
+            refused = exc
+    if refused is not None:
+        return render(request, "signin.html", {"error": str(refused), "email": email[:100]},
+                      refused.status)
+    return go(request, "/signin/second" if stage == "second_factor" else "/enrol/factor", token)
+
+
+@router.get("/signin/second")
+def second_page(request: Request) -> Response:
+    with ctx(request).transaction() as db:
+        _, user = pending(request, db, ("second_factor",))
+        kinds = set(db.scalars(select(Credential.kind).where(Credential.user_id == user.id)))
+    return render(request, "second.html", {"passkey": "passkey" in kinds,
+                                           "totp": "totp" in kinds})
+
+
+@router.post("/signin/totp")
+def signin_totp(request: Request, code: Annotated[str, Form(max_length=12)]) -> Response:
+    context, where = ctx(request), origin(request)
+    refused: authn.SigninRefused | None = None
+    with context.transaction() as db:
+        row, user = pending(request, db, ("second_factor",))
+        try:
+            authn.check_totp(db, context, user, code, where)
+            token = authn.signed_in(db, user, row, "totp", where)
+        except authn.SigninRefused as exc:
+            refused = exc
+    if refused is not None:
+        return render(request, "second.html", {"error": str(refused), "totp": True,
+                                               "passkey": False}, refused.status)
+    return go(request, "/", token)
+
+
+@router.post("/signin/passkey/options")
+def signin_passkey_options(request: Request) -> Response:
+    context = ctx(request)
+    with context.transaction() as db:
+        row, user = pending(request, db, ("second_factor",))
+        allowed = [c for c in db.scalars(select(Credential.credential_id).where(
+            Credential.user_id == user.id, Credential.kind == "passkey")) if c]
+        row.challenge = passkeys.new_challenge()
+        options = passkeys.authentication_options(rp_id=context.portal.rp_id,
+                                                  challenge=row.challenge, allowed=allowed)
+    return Response(options, media_type="application/json")
+
+
+@router.post("/signin/passkey/verify")
+async def signin_passkey_verify(request: Request) -> Response:
+    body = (await request.body()).decode("utf-8", "replace")
+    return await anyio.to_thread.run_sync(_passkey_verify, request, body)
+
+
+def _passkey_verify(request: Request, body: str) -> Response:
+    context, where = ctx(request), origin(request)
+    refused: authn.SigninRefused | None = None
+    with context.transaction() as db:
+        try:
+            row, user = pending(request, db, ("second_factor",))
+        except Denied:
+            return json_error("Please sign in again.", 401)
+        try:
+            authn.check_passkey(db, context, user, row, body, where)
+            token = authn.signed_in(db, user, row, "passkey", where)
+        except authn.SigninRefused as exc:
+            refused = exc
+    if refused is not None:
+        return json_error(str(refused), 403 if refused.reason == "second_factor" else
+                          refused.status)
+    return go_json(request, "/", token)
+
+
+@router.post("/signout")
+def signout(request: Request) -> Response:
+    context = ctx(request)
+    with context.transaction() as db:
+        row, user = pending(request, db, ("enrolling", "second_factor", "full"))
+        db.delete(row)
+        record(db, "signout", origin(request).as_user(user.id, user.email), why="user")
+    response = go(request, "/signin")
+    response.delete_cookie(context.portal.cookie_name, path="/",
+                           secure=context.portal.cookie_secure, httponly=True,
+                           samesite="strict")
+    return response
+

@@ -1,0 +1,69 @@
+"""Server-side sessions: the cookie holds an opaque 256-bit token, the database its SHA-256.
+
+A session is one row, so ending it (sign-out, a leaver, a reset) is deleting rows and takes
+effect at the very next request, in every worker. A new token is issued at every change of
+privilege (password accepted, second factor accepted), so a token planted before sign-in is
+worthless after it. Idle and absolute limits are checked on every request.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from portal.models import WebSession
+from portal.security.tokens import digest, new_token
+
+STAGES = ("enrolling", "second_factor", "full")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns; they were stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def start(db: Session, user_id: int, stage: str, *, replacing: WebSession | None = None
+          ) -> tuple[str, WebSession]:
+    """A new session (and token); the one it replaces, if any, is deleted."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown session stage {stage}")
+    if replacing is not None:
+        db.delete(replacing)
+    token = new_token()
+    moment = now()
+    row = WebSession(token_hash=digest(token), user_id=user_id, stage=stage,
+                     created_at=moment, last_seen_at=moment)
+    db.add(row)
+    db.flush()
+    return token, row
+
+
+def find(db: Session, token: str | None, *, idle: timedelta, absolute: timedelta
+         ) -> WebSession | None:
+    """The live session for a cookie, touched; an expired one is deleted and None returned.
+    Half-way stages (enrolling, second factor) get the idle limit as their whole life."""
+    if not token or len(token) > 100:
+        return None
+    row = db.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
+    if row is None:
+        return None
+    moment = now()
+    limit = absolute if row.stage == "full" else idle
+    if moment - aware(row.last_seen_at) > idle or moment - aware(row.created_at) > limit:
+        db.delete(row)
+        db.flush()
+        return None
+    if moment - aware(row.last_seen_at) > timedelta(seconds=30):  # fewer writes per page
+        row.last_seen_at = moment
+    return row
+
+
+def end_all(db: Session, user_id: int) -> int:
+    result = db.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,174 @@
+"""The portal in a real Chromium against a real uvicorn: enrol with a (virtual) passkey,
+accept the agreement, download with a reason and compare the bytes with the drop; sign in
+with the passkey and with TOTP; another school refused; a leaver's open session ends at the
+next request; lockout. One server and one browser for the module."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal import accounts
+from portal.app import portal_settings
+from portal.events import COMMAND_LINE
+from portal.migrate import ready
+from tests.conftest import free_port, stop
+from tests.portal.helpers import PASSWORD, Env, add_user, make_env
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+A, B = 100001, 100002
+GOOD = "heron meadow copper 1987"
+
+
+@dataclass
+class Served:
+    env: Env
+    url: str
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    port = free_port()
+    url = f"http://localhost:{port}"  # WebAuthn needs a host name, not an IP address
+    env = make_env(tmp_path_factory.mktemp("portal-browser"), base_url=url)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DATABOOK_")}
+    environ |= env.environ() | {"DATABOOK_PORTAL_BASE_URL": url}
+    log = (env.home / "server.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "portal.asgi:app",
+                               "--host", "127.0.0.1", "--port", str(port)], env=environ,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/signin", timeout=2).close()
+            break
+        except OSError:
+            assert server.poll() is None, (env.home / "server.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the portal did not start"
+            time.sleep(0.3)
+    try:
+        yield Served(env, url)
+    finally:
+        stop(server)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(served: Served) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (make test installs it)")
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def passkey_page(browser: Any) -> tuple[Any, Any]:
+    """A fresh context with a virtual platform authenticator (Chrome DevTools)."""
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True,
+        "automaticPresenceSimulation": True}})
+    return context, page
+
+
+def link_for(env: Env, email: str, urn: int) -> str:
+    portal = portal_settings(env.settings)
+    with ready(portal.database_url).begin() as db:
+        _, link = accounts.add_user(db, portal, urn=urn, name="Test Lead", email=email,
+                                    role="dsl", origin=COMMAND_LINE)
+    assert link is not None
+    return link.url
+
+
+def password_in(page: Any, url: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(f"{url}/signin")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("form[action='/signin'] button")
+
+
+def test_passkey_enrolment_agreement_download_and_passkey_sign_in(served: Served,
+                                                                   browser: Any) -> None:
+    env, url = served.env, served.url
+    context, page = passkey_page(browser)
+    page.goto(link_for(env, "kim.passkey@alder.example", A))
+    page.fill("#password", GOOD)
+    page.fill("#confirm", GOOD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{url}/enrol/factor")
+    page.click("#passkey")
+    page.wait_for_url(f"{url}/agreement")
+    page.check("#accept")
+    page.click("form[action='/agreement'] button")
+    page.wait_for_url(f"{url}/schools/{A}")
+    assert page.inner_text("#as-at") == "2026-11-21"
+    page.click("#download")
+    page.check("#reason-conference")
+    with page.expect_download() as caught:
+        page.click("#get-file")
+    got = caught.value
+    assert got.suggested_filename == "Alder Primary School safeguarding databook 2026-11-21.xlsx"
+    assert Path(got.path()).read_bytes() == (env.drop / env.run_id / f"{A}.xlsx").read_bytes()
+    # another school's page and file: refused, nothing served
+    response = page.goto(f"{url}/schools/{B}/download")
+    assert response.status == 404 and "Birch" not in page.content()
+    # sign out, sign in again with the passkey
+    page.goto(f"{url}/schools/{A}")
+    page.click(".signout button")
+    password_in(page, url, "kim.passkey@alder.example", GOOD)
+    page.wait_for_url(f"{url}/signin/second")
+    page.click("#passkey")
+    page.wait_for_url(f"{url}/schools/{A}")
+    assert "ledger entry" in page.inner_text("#history")
+    context.close()
+
+
+def test_totp_sign_in_and_a_leaver_is_signed_out_at_the_next_request(served: Served,
+                                                                      browser: Any) -> None:
+    env, url = served.env, served.url
+    secret = add_user(env, "lee.totp@alder.example", [A], agreed=True)
+    context = browser.new_context()
+    page = context.new_page()
+    password_in(page, url, "lee.totp@alder.example")
+    page.wait_for_url(f"{url}/signin/second")
+    page.fill("#code", env.next_code(secret))
+    page.click("form[action='/signin/totp'] button")
+    page.wait_for_url(f"{url}/schools/{A}")
+    with ready(portal_settings(env.settings).database_url).begin() as db:
+        accounts.leave(db, "lee.totp@alder.example", "left in July", COMMAND_LINE)
+    page.reload()
+    assert page.url == f"{url}/signin"
+    page.goto(f"{url}/schools/{A}/download")
+    assert page.url == f"{url}/signin"
+    context.close()
+
+
+def test_lockout_in_the_browser(served: Served, browser: Any) -> None:
+    env, url = served.env, served.url
+    add_user(env, "max.locked@alder.example", [A], agreed=True)
+    context = browser.new_context()
+    page = context.new_page()
+    for _ in range(10):
+        password_in(page, url, "max.locked@alder.example", "not the password at all")
+        assert "not right" in page.inner_text(".error")
+    password_in(page, url, "max.locked@alder.example")
+    assert "locked" in page.inner_text(".error")
+    assert page.url == f"{url}/signin"
+    context.close()
