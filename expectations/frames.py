@@ -13,7 +13,9 @@ import pandas as pd
 
 from extract import SourceData
 from schemas import codes
+from schemas.changes import BALANCE_COLUMNS
 from transform import Databook, Rules
+from transform.findings import BLOCKING
 from transform.identity import normalise, upn_check_letter_valid, upn_well_formed
 
 MASK = "*"
@@ -66,3 +68,17 @@ def databook_frame(book: Databook, data: SourceData, rules: Rules) -> pd.DataFra
 
 def source_frame(data: SourceData, table: str, columns: list[str]) -> pd.DataFrame:
     return data[table].loc[:, columns]
+
+
+def findings_frame(book: Databook) -> pd.DataFrame:
+    """One row: how many findings of each blocking rule the transform made. Rule names and
+    counts only, so Great Expectations sees no id, let alone a child's details."""
+    counts = book.findings["rule"].value_counts()
+    return pd.DataFrame({rule: [int(counts.get(rule, 0))] for rule in BLOCKING},
+                        dtype="int64")
+
+
+def balance_frame(lines: list[dict[str, int]]) -> pd.DataFrame:
+    """The change-count check's frame: counts per school (``transform.changes.balance``),
+    never a child's details; empty when no school has a previous databook."""
+    return pd.DataFrame(lines, columns=list(BALANCE_COLUMNS)).astype("int64")

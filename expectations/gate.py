@@ -13,8 +13,7 @@ from expectations import frames, suites
 from expectations.drift import Change, Thresholds, compare, totals
 from expectations.gx_run import Outcome, validate
 from extract import SourceData
-from publish import manifest
-from publish.drop import latest
+from publish.baseline import NO_PREVIOUS, Baseline, newest_signed_run
 from publish.store import DropStore
 from transform import Databook, Rules
 
@@ -29,6 +28,9 @@ class Verdict:
     changes: list[Change] = field(default_factory=list)
     accepted_drift: str | None = None
     previous_run: str | None = None
+    #: Why the comparison is with ``previous_run`` (or with nothing), when it is not simply
+    #: the run ``latest`` names; shown in the report, the log and the manifest.
+    baseline_note: str = ""
 
     @property
     def blocked(self) -> bool:
@@ -49,37 +51,53 @@ class Verdict:
 
     def manifest_fields(self, summary: Mapping[str, int]) -> dict[str, Any]:
         extra: dict[str, Any] = {"totals": totals(summary)}
+        drift: dict[str, Any] = {}
         if self.changes and self.accepted_drift:
-            extra["drift"] = {"accepted": self.accepted_drift, "since": self.previous_run,
-                              "changes": [c.as_dict() for c in self.changes]}
+            drift = {"accepted": self.accepted_drift, "since": self.previous_run,
+                     "changes": [c.as_dict() for c in self.changes]}
+        if self.baseline_note:
+            drift |= {"since": self.previous_run, "note": self.baseline_note}
+        if drift:
+            extra["drift"] = drift
         return extra
 
     def summary(self) -> dict[str, Any]:
-        return {**self.outcome.summary(), "drift": [c.text for c in self.changes],
-                "accepted_drift": self.accepted_drift}
+        noted = [self.baseline_note] if self.baseline_note else []
+        return {**self.outcome.summary(), "drift": noted + [c.text for c in self.changes],
+                "accepted_drift": self.accepted_drift, "drift_since": self.previous_run}
 
 
-def validate_run(book: Databook, data: SourceData, rules: Rules, report_dir: Path) -> Outcome:
+def validate_run(book: Databook, data: SourceData, rules: Rules, report_dir: Path,
+                 balance: pd.DataFrame | None = None) -> Outcome:
+    """Every suite in one Great Expectations context; ``balance`` (``frames.balance_frame``)
+    adds the change-count check of the Changes sheets."""
     databook = frames.databook_frame(book, data, rules)
     batches = [(s, databook) for s in suites.load("databook", rules)]
+    batches += [(s, frames.findings_frame(book)) for s in suites.load("findings", rules)]
+    if balance is not None:
+        batches += [(s, balance) for s in suites.load("changes", rules)]
     batches += [(s, frames.source_frame(data, s.batch.removeprefix("source."), s.columns))
                 for s in suites.load("source", rules)]
     return validate(batches, {"as_at": pd.Timestamp(rules.as_at)}, report_dir)
 
 
-def previous_published(store: DropStore, public_keys: Mapping[str, str]) -> dict[str, Any] | None:
-    """The manifest of the run ``latest`` names, checked against its signature first: a drop
-    that does not verify must be looked at before anything more is published."""
-    run_id = latest(store)
-    return None if run_id is None else manifest.verify(store, run_id, public_keys)
+def previous_published(store: DropStore, public_keys: Mapping[str, str]) -> Baseline:
+    """The run to compare with (``publish.baseline``): the one ``latest`` names, verified;
+    else the newest run whose signature verifies; else none, said so."""
+    return newest_signed_run(store, public_keys)
 
 
-def judge(outcome: Outcome, book: Databook, previous: Mapping[str, Any] | None,
-          limits: Thresholds, accept_drift: str | None) -> Verdict:
+def judge(outcome: Outcome, book: Databook, previous: Mapping[str, Any] | Baseline | None,
+          limits: Thresholds, accept_drift: str | None, note: str = "") -> Verdict:
+    """The verdict against ``previous`` (a verified manifest, or a ``Baseline`` with its
+    note). With nothing to compare with, the verdict says so rather than passing silently."""
+    if isinstance(previous, Baseline):
+        note = previous.note or note
+        previous = previous.document
     if previous is None:
-        return Verdict(outcome, accepted_drift=accept_drift)
+        return Verdict(outcome, accepted_drift=accept_drift, baseline_note=note or NO_PREVIOUS)
     sizes = book.rows.groupby("urn").size()
     per_school = {int(str(u)): int(n) for u, n in sizes.items()}
     per_school |= {int(u): 0 for u in book.schools["urn"] if int(u) not in per_school}
     changes = compare(previous, totals(book.summary()), per_school, limits)
-    return Verdict(outcome, changes, accept_drift, str(previous["run_id"]))
+    return Verdict(outcome, changes, accept_drift, str(previous["run_id"]), note)

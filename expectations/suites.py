@@ -16,8 +16,10 @@ from typing import Any
 
 from extract.queries import CASE_COLUMNS, ROLL_COLUMNS
 from schemas import codes
+from schemas.changes import BALANCE_COLUMNS, BALANCE_COUNTS
 from schemas.databook import DATE_KEYS, FLAG_DATES, FLAG_KEYS, KEYS, ROUTING_KEYS
 from schemas.source import PERIOD_COLUMNS, primary_key
+from transform.findings import BLOCKING
 from transform.rules_config import Rules
 
 #: Columns the validation frame adds to the published rows (see ``frames.py``).
@@ -26,6 +28,8 @@ CHECK_COLUMNS = ("check_on_roll", "check_address_withheld", "check_not_disclosed
                  "check_looked_after_at_home")
 VALIDATED_COLUMNS = (*ROUTING_KEYS, *KEYS, *CHECK_COLUMNS)
 EXTRACTED = {**CASE_COLUMNS, **ROLL_COLUMNS}
+#: Suites (other than the per-table source suites) whose frame is not the databook frame.
+BATCH_COLUMNS: dict[str, tuple[str, ...]] = {"changes": BALANCE_COLUMNS, "findings": BLOCKING}
 CRITICAL = "critical"
 
 
@@ -59,6 +63,7 @@ def vocabulary(rules: Rules) -> dict[str, Any]:
         "yes_no": [codes.YES, codes.NO],
         "case_statuses": [codes.OPEN, codes.CLOSED],
         "validated_columns": list(VALIDATED_COLUMNS),
+        "balance_columns": list(BALANCE_COLUMNS),
         "warning_codes": list(rules.warning_labels),
         "legal_statuses": sorted(rules.legal_statuses),
         "enrolment_statuses": sorted(rules.enrolment_statuses),
@@ -73,6 +78,8 @@ def foreach_items(name: str) -> list[dict[str, str]]:
         "indicator_dates": [{"column": k} for k in KEYS if k in DATE_KEYS
                             and k != "date_of_birth"],
         "tables": [{"table": t, "key": primary_key(t)} for t in EXTRACTED],
+        "balance_counts": [{"column": c} for c in BALANCE_COUNTS],
+        "blocking_findings": [{"rule": r} for r in BLOCKING],
         "period_tables": [{"table": t, "start": s, "end": e}
                           for t, (s, e) in PERIOD_COLUMNS.items() if t in EXTRACTED],
     }
@@ -116,7 +123,8 @@ def resolve(name: str, document: Mapping[str, Any], rules: Rules) -> list[Suite]
         for spec in _expand(raw, words):
             table = spec.pop("table", None)
             batch = f"source.{table}" if table else name
-            known = EXTRACTED.get(table, ()) if table else VALIDATED_COLUMNS
+            known = EXTRACTED.get(table, ()) if table else BATCH_COLUMNS.get(
+                name, VALIDATED_COLUMNS)
             if table and table not in EXTRACTED:
                 raise SuiteError(f"{name}.json names table {table}, which is not extracted")
             _check_columns(spec, known, f"{name}.json ({batch})")

@@ -4,6 +4,6 @@ Plain functions, no orchestration: the flow in ``flows/`` decides when they run.
 """
 
 from extract.errors import SourceError
-from extract.read import CASE, ROLL, SourceData, read_sources
+from extract.read import CASE, ROLL, SourceData, SourceIssue, read_sources
 
-__all__ = ["CASE", "ROLL", "SourceData", "SourceError", "read_sources"]
+__all__ = ["CASE", "ROLL", "SourceData", "SourceError", "SourceIssue", "read_sources"]

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, Table, select, union
+from sqlalchemy import ColumnElement, DateTime, Select, Table, select, type_coerce, union
 from sqlalchemy.sql.expression import CompoundSelect
+from sqlalchemy.types import NullType
 
 from schemas import codes
 from schemas import source as s
@@ -68,7 +69,12 @@ def needed_columns(columns: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[st
 
 
 def _columns(table: Table, names: Mapping[str, tuple[str, ...]]) -> Select[tuple[object, ...]]:
-    return select(*(table.c[name] for name in names[table.name]))
+    """The named columns; dates come back as the driver gives them (no type conversion), so a
+    council view holding text in a date column reaches the extract's own lenient parse, which
+    names the row, instead of failing inside the driver layer with the value in its message."""
+    return select(*(type_coerce(table.c[name], NullType()).label(name)
+                    if isinstance(table.c[name].type, DateTime) else table.c[name]
+                    for name in names[table.name]))
 
 
 def case_people() -> CompoundSelect[tuple[object, ...]]:
@@ -115,6 +121,20 @@ def case_queries(filters: ExtractFilters) -> dict[str, Select[tuple[object, ...]
         "LA_POLICE_NOTIFICATIONS": for_case_people(notes).where(
             notes.c.NOTIFICATION_TYPE.in_(sorted(filters.dv_types))),
     }
+
+
+def personless_queries() -> dict[str, Select[tuple[object, ...]]]:
+    """The primary keys of rows that name no person, in the tables read only for case people.
+
+    Those rows never match the case-people filter, so without these queries they would vanish
+    unseen: a ``DM_PERSONS`` row with a NULL ``PERSON_ID`` is a child whose referrals and plans
+    then belong to nobody. Only ids are read (for ``DM_PERSONS`` the key is the missing value
+    itself, so each row reads as one ``None``)."""
+    return {table.name: select(table.c[s.primary_key(table.name)]).where(
+                table.c.PERSON_ID.is_(None))
+            for table in (s.DM_PERSONS, s.DM_PERSON_REFERENCES, s.DM_ADDRESSES,
+                          s.DM_ALLOCATED_WORKERS, s.LA_PERSON_WARNINGS,
+                          s.LA_POLICE_NOTIFICATIONS)}
 
 
 def roll_queries() -> dict[str, Select[tuple[object, ...]]]:

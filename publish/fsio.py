@@ -10,8 +10,21 @@ FILE_MODE = 0o600
 
 
 def make_private_dir(path: Path) -> Path:
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    os.chmod(path, DIR_MODE)
+    """Create ``path`` and any missing parents, each new folder owner-only (``DIR_MODE``).
+
+    A folder that already exists keeps its mode: an operator may have frozen a drop read-only
+    or given a collection group read access on purpose, and a run must not undo that. (If the
+    mode stops the run writing, the write fails with a clear error instead.)
+    """
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, DIR_MODE)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: theirs, so its mode is theirs too
+        os.chmod(folder, DIR_MODE)  # exactly 0700, whatever the umask
+    if not path.is_dir():
+        raise FileExistsError(f"{path} exists and is not a folder")
     return path
 
 

@@ -192,3 +192,41 @@ TABLES: dict[str, Table] = {**case_metadata.tables, **roll_metadata.tables}
 def primary_key(table: str) -> str:
     (column,) = TABLES[table].primary_key.columns
     return str(column.name)
+
+
+def date_columns(table: str) -> tuple[str, ...]:
+    """The table's date columns (``DATETIME`` in the contract; the time part is ignored)."""
+    return tuple(str(c.name) for c in TABLES[table].columns if isinstance(c.type, DateTime))
+
+
+def text_lengths(table: str) -> dict[str, int]:
+    """Each text column's declared length: a longer value cannot have come from the contract's
+    column, so it means a view that joins or pads text it should not."""
+    return {str(c.name): int(c.type.length) for c in TABLES[table].columns
+            if isinstance(c.type, String) and c.type.length}
+
+
+#: Id columns a row hangs on besides its primary key, and whether an empty or unreadable one
+#: can lose a child (then it blocks publishing; otherwise the row is left out and listed).
+#: ``EDU_PERSON_ID`` may be NULL (the UPN identifies the pupil) but never text.
+LINK_COLUMNS: dict[str, dict[str, bool]] = {
+    "DM_PERSON_REFERENCES": {"PERSON_ID": True},
+    "DM_ADDRESSES": {"PERSON_ID": False},
+    "DM_CIN_REFERRALS": {"PERSON_ID": True},
+    "DM_REGISTRATIONS": {"PERSON_ID": True},
+    "DM_PERIODS_OF_CARE": {"PERSON_ID": True},
+    "DM_LEGAL_STATUSES": {"PERSON_ID": False, "PERIOD_OF_CARE_ID": False},
+    "DM_ALLOCATED_WORKERS": {"PERSON_ID": False, "WORKER_ID": False},
+    "LA_WORKER_TELEPHONE_NUMBERS": {"WORKER_ID": False},
+    "LA_PERSON_WARNINGS": {"PERSON_ID": True},  # an address-withholding caution must not drop
+    "LA_POLICE_NOTIFICATIONS": {"PERSON_ID": False},
+    "EDU_ENROLMENTS": {"SCHOOL_URN": True, "EDU_PERSON_ID": True},
+}
+#: Link columns that may be empty (the row is identified another way).
+NULLABLE_LINKS: frozenset[tuple[str, str]] = frozenset({("EDU_ENROLMENTS", "EDU_PERSON_ID")})
+#: Tables whose dates decide whether a child appears, or what a school is told about them
+#: (on roll, in need, on a plan, looked after, address withheld): an unreadable date there
+#: blocks publishing; elsewhere the row is left out.
+DECIDING_DATE_TABLES: frozenset[str] = frozenset({
+    "EDU_ENROLMENTS", "DM_CIN_REFERRALS", "DM_REGISTRATIONS", "DM_PERIODS_OF_CARE",
+    "LA_PERSON_WARNINGS"})

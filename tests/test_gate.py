@@ -66,8 +66,9 @@ def test_a_blocking_failure_stops_publishing_and_the_report_says_why(
     assert done.returncode == BLOCKED, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     expectation = "source.DM_PERSONS: expect_column_values_to_be_unique(PERSON_ID)"
-    assert last.startswith("databook: publishing blocked: 1 blocking expectation(s) failed: ")
+    assert last.startswith("databook: publishing blocked: 2 blocking expectation(s) failed: ")
     assert expectation in last and "report: " in last
+    assert "findings: expect_column_values_to_be_between(duplicate-key)" in last
     assert drop_bytes(state) == before
 
     shown = databook("report", "--latest", env=env)
@@ -103,3 +104,41 @@ def test_drift_blocks_until_an_officer_accepts_it_with_a_reason(
     assert document["drift"]["since"] == previous
     assert document["totals"]["cp_current"] == 0
     assert any(c["measure"] == "cp_current" for c in document["drift"]["changes"])
+
+
+def test_a_child_whose_person_row_lost_its_id_blocks_publishing(
+        home: tuple[Path, dict[str, str]], council: Council, tmp_path: Path) -> None:
+    """Issue 8, finding 3: a DM_PERSONS row with a NULL PERSON_ID used to drop the child
+    silently and publish with exit 0."""
+    state, env = home
+    before = drop_bytes(state)
+    no_id = broken_case(
+        council, tmp_path, "ALTER TABLE DM_PERSONS RENAME TO P0",
+        "CREATE TABLE DM_PERSONS AS SELECT * FROM P0", "DROP TABLE P0",
+        "UPDATE DM_PERSONS SET PERSON_ID = NULL WHERE PERSON_ID = "
+        "(SELECT PERSON_ID FROM DM_CIN_REFERRALS ORDER BY REFERRAL_ID LIMIT 1)")
+    done = run_with(env, no_id, council.roll_url)
+    assert done.returncode == BLOCKED, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert "findings: expect_column_values_to_be_between(case-of-unknown-person)" in last
+    assert drop_bytes(state) == before
+    record = Path(last.rsplit("report: ", 1)[1]).parent
+    findings = (record / "findings.csv").read_text()
+    assert "case-of-unknown-person,DM_CIN_REFERRALS," in findings
+    assert "missing-key,DM_PERSONS.PERSON_ID," in findings
+
+
+@pytest.mark.xfail(strict=True, reason="needs the flow to take its drift baseline from "
+                   "publish.baseline.newest_signed_run (see the h8b note to the lead)")
+def test_drift_is_still_caught_when_latest_is_deleted(
+        home: tuple[Path, dict[str, str]], council: Council, tmp_path: Path) -> None:
+    """Issue 8, finding 2: with ``latest`` gone the gate compares with the newest signed run
+    instead of failing open."""
+    state, env = home
+    (state / "drop" / "latest").unlink()
+    before = drop_bytes(state)
+    no_plans = broken_case(council, tmp_path, "DELETE FROM DM_REGISTRATIONS")
+    blocked = run_with(env, no_plans, council.roll_url)
+    assert blocked.returncode == BLOCKED, blocked.stderr[-2000:]
+    assert "cp_current" in blocked.stderr.strip().splitlines()[-1]
+    assert drop_bytes(state) == before

@@ -10,6 +10,7 @@ from extract import SourceData
 from schemas import codes
 from schemas.databook import FLAG_DATES, FLAG_KEYS, KEYS, ROUTING_KEYS
 from transform import address, care, contact, need, protection, safety
+from transform.errors import DataError
 from transform.findings import Findings
 from transform.matching import match, on_roll
 from transform.periods import started_by, timestamp
@@ -110,10 +111,20 @@ def build_databook(data: SourceData, rules: Rules) -> Databook:
     staged = stage(data, rules, findings)
     as_at = timestamp(rules.as_at)
     people = case_people(staged, as_at)
+    if people.empty:
+        raise DataError(f"no referral, child protection plan or period of care in the case "
+                        f"database had started by the as-at date {as_at:%Y-%m-%d}")
 
     roll = on_roll(staged.enrolments, staged.schools, rules, findings)
+    if roll.empty:
+        raise DataError(f"no pupil is on the roll of an open school on the as-at date "
+                        f"{as_at:%Y-%m-%d} (EDU_ENROLMENTS, EDU_SCHOOLS)")
     known = staged.persons[staged.persons["person_id"].isin(people)]
     placed = match(roll, known, staged.references, findings)
+    if placed.empty:
+        raise DataError("no pupil on the roll matches any case person by UPN or education "
+                        "id (EDU_ENROLMENTS.UPN, EDU_PERSON_ID against DM_PERSONS and "
+                        "DM_PERSON_REFERENCES): check the identifiers in both sources")
 
     table = indicators(staged, people, rules)
     age = (as_at - table["date_of_birth"]).dt.days / 365.25

@@ -30,7 +30,44 @@ RULES: dict[str, str] = {
                     "both databooks.",
     "open-case-not-on-roll": "Open case of compulsory school age (or unknown age) with no "
                              "matching pupil on any school roll (possibly missing education).",
+    # Bad input (README "Bad input"): ``table`` is TABLE.COLUMN where a column is at fault.
+    "missing-key": "A key is empty or not a whole number where a child could be lost (a "
+                   "primary key, or the person, pupil or school a row belongs to); publishing "
+                   "is blocked.",
+    "duplicate-key": "A primary key occurs on more than one row; publishing is blocked.",
+    "case-of-unknown-person": "A referral, child protection plan or period of care names a "
+                              "person missing from DM_PERSONS (or whose PERSON_ID is empty "
+                              "there): the child would be lost, so publishing is blocked.",
+    "deciding-date-not-a-date": "A date that decides whether a child is on roll, in need, on a "
+                                "plan, looked after or has their address withheld is not a "
+                                "date; publishing is blocked.",
+    "missing-link": "A row's person, worker or period of care is empty or not a whole number; "
+                    "it cannot be linked and was left out.",
+    "not-a-date": "A date column holds something that is not a date; the row was left out "
+                  "(a date of birth is published blank).",
+    "negative-id": "An id is zero or negative (kept; check the extract).",
+    "placeholder-date": "A date before 1901, usually a placeholder for 'unknown' (kept as "
+                        "read; check it).",
+    "text-too-long": "A text is longer than the source column allows (kept as read; check the "
+                     "extract's view).",
+    "date-of-birth-after-as-at": "Date of birth is after the as-at date (published as read).",
+    "age-over-25": "Date of birth is more than 25 years before the as-at date (published as "
+                   "read; over 100 years is almost certainly a placeholder).",
+    "missing-name": "Person has neither a first nor a last name (empty or spaces only); "
+                    "published with the name blank.",
+    "school-without-urn": "An open school's URN is empty or not a whole number: it cannot be "
+                          "published and its pupils would be lost, so publishing is blocked "
+                          "(its DfE number is in the run log).",
+    "school-without-dfe-number": "An open school has no DfE number (published with it blank).",
 }
+
+#: Findings that stop publishing: each can lose a child from the databooks, or show an
+#: address that should be withheld. The ``findings`` suite makes them blocking expectations.
+BLOCKING: tuple[str, ...] = ("missing-key", "duplicate-key", "case-of-unknown-person",
+                             "deciding-date-not-a-date", "school-without-urn")
+#: Findings the demo council does not produce (it must publish); tests/test_bad_input.py
+#: damages copies of it to produce each one.
+BAD_INPUT: tuple[str, ...] = tuple(RULES)[tuple(RULES).index("missing-key"):]
 
 
 class Findings:
@@ -52,7 +89,7 @@ class Findings:
         self._parts.append(pd.DataFrame({
             "rule": rule, "table": table, "record_id": col(record_id),
             "person_id": col(person_id), "upn": col(upn),
-        }))
+        }, index=pd.RangeIndex(len(rows))))
 
     def frame(self) -> pd.DataFrame:
         if not self._parts:

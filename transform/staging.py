@@ -16,6 +16,15 @@ from extract import SourceData
 from schemas.source import PERIOD_COLUMNS
 from transform.findings import Findings
 from transform.identity import normalise
+from transform.integrity import (
+    check_case_people,
+    check_people,
+    check_schools,
+    check_source,
+    unreadable_rows,
+    whole_ids,
+)
+from transform.periods import timestamp
 from transform.rules_config import Rules
 
 
@@ -51,7 +60,7 @@ def text(values: pd.Series) -> pd.Series:
 
 
 def ids(values: pd.Series) -> pd.Series:
-    return pd.to_numeric(values, errors="coerce").astype("Int64")
+    return whole_ids(values)
 
 
 def _rename(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
@@ -59,10 +68,12 @@ def _rename(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
 
 
 def periods(frame: pd.DataFrame, names: Mapping[str, str], table: str,
-            findings: Findings, *, person: str | None = "person_id") -> pd.DataFrame:
+            findings: Findings, *, person: str | None = "person_id",
+            unreadable: set[int] | None = None) -> pd.DataFrame:
     """A table of dated rows, its start and end columns (from ``PERIOD_COLUMNS``) renamed to
     ``start`` and ``end``: rows with no start, or that end before they start, are findings and
-    are dropped."""
+    are dropped. So are ``unreadable`` rows (a start or end that was not a date, already a
+    finding): an end that could not be read must not make a closed plan look open."""
     start, end = PERIOD_COLUMNS[table]
     out = _rename(frame, {**names, start: "start", end: "end"})
     for col in out.columns:
@@ -70,14 +81,22 @@ def periods(frame: pd.DataFrame, names: Mapping[str, str], table: str,
             out[col] = ids(out[col])
     out["start"] = dates(out["start"])
     out["end"] = dates(out["end"])
-    no_start = out["start"].isna()
+    unread = out["id"].isin(unreadable or set()).fillna(False).astype(bool)
+    no_start = out["start"].isna() & ~unread
     findings.add("missing-start-date", table, out[no_start], person_id=person)
     backwards = out["end"].notna() & (out["end"] < out["start"])
     findings.add("end-before-start", table, out[backwards], person_id=person)
-    return out[~no_start & ~backwards].reset_index(drop=True)
+    return out[~no_start & ~backwards & ~unread].reset_index(drop=True)
 
 
 def stage(data: SourceData, rules: Rules, findings: Findings) -> Staged:
+    check_source(data, findings)
+
+    def dated(frame: pd.DataFrame, names: Mapping[str, str], table: str,
+              person: str | None = "person_id") -> pd.DataFrame:
+        return periods(frame, names, table, findings, person=person,
+                       unreadable=unreadable_rows(data, table))
+
     p = _rename(data["DM_PERSONS"], {
         "PERSON_ID": "person_id", "FIRST_NAME": "first_name", "LAST_NAME": "last_name",
         "DATE_OF_BIRTH": "date_of_birth", "RESTRICTED": "restricted", "UPN_ID": "upn",
@@ -88,8 +107,10 @@ def stage(data: SourceData, rules: Rules, findings: Findings) -> Staged:
         restricted=flag(p["restricted"]), upn=normalise(p["upn"]),
         former_upn=normalise(p["former_upn"]),
     ).drop_duplicates("person_id")
-    findings.add("missing-date-of-birth", "DM_PERSONS", persons[persons["date_of_birth"].isna()],
-                 record_id="person_id")
+    unread_dob = persons["person_id"].isin(unreadable_rows(data, "DM_PERSONS")).fillna(False)
+    findings.add("missing-date-of-birth", "DM_PERSONS",
+                 persons[persons["date_of_birth"].isna() & ~unread_dob], record_id="person_id")
+    check_people(persons, timestamp(rules.as_at), findings)
 
     r = _rename(data["DM_PERSON_REFERENCES"], {
         "REFERENCE_ID": "id", "PERSON_ID": "person_id", "REFERENCE_TYPE": "kind",
@@ -97,37 +118,37 @@ def stage(data: SourceData, rules: Rules, findings: Findings) -> Staged:
     references = r.assign(id=ids(r["id"]), person_id=ids(r["person_id"]),
                           kind=normalise(r["kind"]), value=normalise(r["value"]))
 
-    addresses = periods(data["DM_ADDRESSES"], {
+    addresses = dated(data["DM_ADDRESSES"], {
         "REF_ADDRESSES_PEOPLE_ID": "id", "PERSON_ID": "person_id", "ADDRESS": "address",
         "POST_CODE": "post_code", "ADDRESS_TYPE": "address_type",
         "IS_CONTACT_ADDRESS": "is_contact", "IS_DISPLAY_ADDRESS": "is_display"},
-        "DM_ADDRESSES", findings)
+        "DM_ADDRESSES")
     addresses = addresses.assign(
         address=text(addresses["address"]), post_code=text(addresses["post_code"]),
         address_type=normalise(addresses["address_type"]),
         is_contact=flag(addresses["is_contact"]), is_display=flag(addresses["is_display"]))
 
-    referrals = periods(data["DM_CIN_REFERRALS"], {
-        "REFERRAL_ID": "id", "PERSON_ID": "person_id"}, "DM_CIN_REFERRALS", findings)
+    referrals = dated(data["DM_CIN_REFERRALS"], {
+        "REFERRAL_ID": "id", "PERSON_ID": "person_id"}, "DM_CIN_REFERRALS")
 
-    cp_plans = periods(data["DM_REGISTRATIONS"], {
+    cp_plans = dated(data["DM_REGISTRATIONS"], {
         "REGISTRATION_ID": "id", "PERSON_ID": "person_id",
-        "IS_TEMPORARY_CHILD_PROTECTION": "temporary"}, "DM_REGISTRATIONS", findings)
+        "IS_TEMPORARY_CHILD_PROTECTION": "temporary"}, "DM_REGISTRATIONS")
     cp_plans["temporary"] = flag(cp_plans["temporary"])
 
-    care_periods = periods(data["DM_PERIODS_OF_CARE"], {
-        "PERIOD_OF_CARE_ID": "id", "PERSON_ID": "person_id"}, "DM_PERIODS_OF_CARE", findings)
+    care_periods = dated(data["DM_PERIODS_OF_CARE"], {
+        "PERIOD_OF_CARE_ID": "id", "PERSON_ID": "person_id"}, "DM_PERIODS_OF_CARE")
 
-    legal = periods(data["DM_LEGAL_STATUSES"], {
+    legal = dated(data["DM_LEGAL_STATUSES"], {
         "LEGAL_STATUS_ID": "id", "PERSON_ID": "person_id", "PERIOD_OF_CARE_ID": "period_id",
-        "LEGAL_STATUS": "code", "IS_RESPITE_CARE": "respite"}, "DM_LEGAL_STATUSES", findings)
+        "LEGAL_STATUS": "code", "IS_RESPITE_CARE": "respite"}, "DM_LEGAL_STATUSES")
     legal = legal.assign(code=normalise(legal["code"]), respite=flag(legal["respite"]))
     findings.add("unknown-legal-status", "DM_LEGAL_STATUSES",
                  legal[~legal["code"].isin(rules.legal_statuses).fillna(False)])
 
-    allocations = periods(data["DM_ALLOCATED_WORKERS"], {
+    allocations = dated(data["DM_ALLOCATED_WORKERS"], {
         "ALLOCATION_ID": "id", "PERSON_ID": "person_id", "WORKER_ID": "worker_id"},
-        "DM_ALLOCATED_WORKERS", findings)
+        "DM_ALLOCATED_WORKERS")
 
     w = _rename(data["DM_WORKERS"], {"WORKER_ID": "worker_id", "FULL_NAME": "name"})
     workers = w.assign(worker_id=ids(w["worker_id"]), name=text(w["name"]))
@@ -139,9 +160,9 @@ def stage(data: SourceData, rules: Rules, findings: Findings) -> Staged:
                        number=text(ph["number"]), kind=normalise(ph["kind"]),
                        primary=flag(ph["primary"]))
 
-    warnings = periods(data["LA_PERSON_WARNINGS"], {
+    warnings = dated(data["LA_PERSON_WARNINGS"], {
         "WARNING_ID": "id", "PERSON_ID": "person_id", "WARNING_TYPE": "code"},
-        "LA_PERSON_WARNINGS", findings)
+        "LA_PERSON_WARNINGS")
     warnings["code"] = normalise(warnings["code"])
     findings.add("unknown-warning-type", "LA_PERSON_WARNINGS",
                  warnings[~warnings["code"].isin(list(rules.warning_labels)).fillna(False)])
@@ -150,16 +171,19 @@ def stage(data: SourceData, rules: Rules, findings: Findings) -> Staged:
         "NOTIFICATION_ID": "id", "PERSON_ID": "person_id", "NOTIFICATION_DATE": "date"})
     dv = n.assign(id=ids(n["id"]), person_id=ids(n["person_id"]), date=dates(n["date"]))
     dv = dv[dv["date"].notna()].reset_index(drop=True)
+    check_case_people(persons, {"DM_CIN_REFERRALS": referrals, "DM_REGISTRATIONS": cp_plans,
+                                "DM_PERIODS_OF_CARE": care_periods}, findings)
 
     s = _rename(data["EDU_SCHOOLS"], {
         "SCHOOL_URN": "urn", "DFE_NUMBER": "dfe_number", "SCHOOL_NAME": "name",
         "PHASE": "phase", "IS_OPEN": "is_open"})
     schools = s.assign(urn=ids(s["urn"]), dfe_number=text(s["dfe_number"]), name=text(s["name"]),
                        phase=text(s["phase"]), is_open=flag(s["is_open"]))
+    check_schools(schools, data["EDU_SCHOOLS"], findings)
 
-    enrolments = periods(data["EDU_ENROLMENTS"], {
+    enrolments = dated(data["EDU_ENROLMENTS"], {
         "ENROLMENT_ID": "id", "EDU_PERSON_ID": "edu_person_id", "UPN": "upn",
-        "SCHOOL_URN": "urn", "ENROLMENT_STATUS": "status"}, "EDU_ENROLMENTS", findings,
+        "SCHOOL_URN": "urn", "ENROLMENT_STATUS": "status"}, "EDU_ENROLMENTS",
         person=None)
     enrolments = enrolments.assign(upn=normalise(enrolments["upn"]), urn=ids(enrolments["urn"]),
                                    status=normalise(enrolments["status"]))
