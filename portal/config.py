@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +53,16 @@ class PortalSettings:
     sharing_agreement_version: str = "1.0"
     dsl_confirmation_days: int = 21
     governance_contact: str = "the council's information governance team"
+    # The download ledger (portal.ledger.config): the checkpoints' origin line and the witness's
+    # key name (C2SP note names), minutes between checkpoints while entries arrive, the school
+    # day ``audit irregular`` holds downloads to (London time), and whether the nightly run
+    # witnesses the ledger (false where the nightly host cannot reach the portal database).
+    ledger_origin: str = "databook.invalid/portal-ledger"
+    ledger_checkpoint_minutes: int = 10
+    school_day_start: time = time(7, 0)
+    school_day_end: time = time(19, 0)
+    ledger_witness_name: str = "databook.invalid/council-witness"
+    witness: bool = True
 
     @property
     def rp_id(self) -> str:
@@ -94,10 +105,16 @@ ENV = {
     "DATABOOK_PORTAL_SHARING_AGREEMENT_VERSION": "sharing_agreement_version",
     "DATABOOK_PORTAL_DSL_CONFIRMATION_DAYS": "dsl_confirmation_days",
     "DATABOOK_PORTAL_GOVERNANCE_CONTACT": "governance_contact",
+    "DATABOOK_PORTAL_LEDGER_ORIGIN": "ledger_origin",
+    "DATABOOK_PORTAL_LEDGER_CHECKPOINT_MINUTES": "ledger_checkpoint_minutes",
+    "DATABOOK_PORTAL_SCHOOL_DAY_START": "school_day_start",
+    "DATABOOK_PORTAL_SCHOOL_DAY_END": "school_day_end",
+    "DATABOOK_PORTAL_LEDGER_WITNESS_NAME": "ledger_witness_name",
+    "DATABOOK_PORTAL_WITNESS": "witness",
 }
 _NUMBERS = {"idle_minutes": 24 * 60, "absolute_hours": 24 * 7, "lockout_attempts": 1000,
             "lockout_minutes": 24 * 60, "enrolment_hours": 24 * 30, "hash_concurrency": 64,
-            "dsl_confirmation_days": 365}
+            "dsl_confirmation_days": 365, "ledger_checkpoint_minutes": 24 * 60}
 _LISTS = ("trusted_proxies", "shared_mailboxes", "public_keys")
 
 
@@ -112,7 +129,7 @@ def _number(key: str, raw: Any) -> int:
     return value
 
 
-def _flag(raw: Any) -> bool:
+def _flag(raw: Any, key: str = "cookie_secure") -> bool:
     if isinstance(raw, bool):
         return raw
     text = str(raw).strip().lower()
@@ -120,7 +137,7 @@ def _flag(raw: Any) -> bool:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise PortalConfigError("portal setting cookie_secure must be true or false")
+    raise PortalConfigError(f"portal setting {key} must be true or false")
 
 
 def _items(key: str, raw: Any) -> tuple[str, ...]:
@@ -190,6 +207,7 @@ def load_portal(table: Any, environ: Mapping[str, str], home: Path) -> PortalSet
             raise PortalConfigError(f"portal setting agreement_file: "
                                     f"{values['agreement_file']} does not exist")
     values.update(_governance(raw))
+    values.update(_ledger(raw))
     return PortalSettings(**values)
 
 
@@ -209,6 +227,38 @@ def _governance(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise PortalConfigError("portal setting governance_contact must be short text, "
                                     "like the Service Desk on 01629 537777")
         values["governance_contact"] = contact
+    return values
+
+
+def _clock(key: str, raw: Any) -> time:
+    text = raw.strftime("%H:%M") if isinstance(raw, time) else str(raw).strip()
+    if not re.fullmatch(r"\d{2}:\d{2}", text):
+        raise PortalConfigError(f"portal setting {key} must be a time like 07:00")
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise PortalConfigError(f"portal setting {key} must be a time like 07:00") from None
+
+
+def _ledger(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Names go into every checkpoint and cosignature line, which C2SP signed notes allow only
+    without spaces or '+'; the school day must be a span within one day."""
+    values: dict[str, Any] = {}
+    for key in ("ledger_origin", "ledger_witness_name"):
+        if key in raw:
+            name = str(raw[key]).strip()
+            if not re.fullmatch(r"[\x21-\x2a\x2c-\x7e]{1,100}", name):
+                raise PortalConfigError(f"portal setting {key} must be a name like "
+                                        "council.example/databook-ledger (no spaces or '+')")
+            values[key] = name
+    for key in ("school_day_start", "school_day_end"):
+        if key in raw:
+            values[key] = _clock(key, raw[key])
+    start = values.get("school_day_start", PortalSettings.school_day_start)
+    if values.get("school_day_end", PortalSettings.school_day_end) <= start:
+        raise PortalConfigError("portal setting school_day_end must be after school_day_start")
+    if "witness" in raw:
+        values["witness"] = _flag(raw["witness"], "witness")
     return values
 
 

@@ -3,10 +3,12 @@ process worker, publishing a signed run folder."""
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -38,7 +40,7 @@ def test_a_dropped_connection_is_retried_and_a_missing_table_is_not() -> None:
 
 def test_deployment_names_the_nightly_flow_on_a_london_schedule() -> None:
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
-    (deployment,) = spec["deployments"]
+    deployment = _deployment(spec, "nightly")
     module, name = deployment["entrypoint"].split(":")
     assert (module, name) == ("flows/nightly.py", nightly.fn.__name__)
     assert deployment["schedules"] == [{"cron": "0 2 * * *", "timezone": "Europe/London"}]
@@ -46,6 +48,38 @@ def test_deployment_names_the_nightly_flow_on_a_london_schedule() -> None:
     assert deployment["parameters"]["as_at"] is None  # the run's own date
     assert deployment["parameters"]["drift_tolerance"] == 0.2
     assert all("git" not in str(step) for step in spec["pull"])  # nothing from the internet
+    assert "changed_only" not in deployment["parameters"]  # the nightly run is a full run
+
+
+def _deployment(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [d for d in spec["deployments"] if d["name"] == name]
+    return cast(dict[str, Any], found)
+
+
+def test_changed_only_deployment_runs_hourly_on_london_weekdays() -> None:
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    hourly, nightly_run = _deployment(spec, "changed-only"), _deployment(spec, "nightly")
+    assert [d["name"] for d in spec["deployments"]] == ["nightly", "changed-only",
+                                                         "uncollected-alert"]
+    assert hourly["entrypoint"] == nightly_run["entrypoint"]
+    assert hourly["schedules"] == [{"cron": "0 9-17 * * 1-5", "timezone": "Europe/London"}]
+    assert hourly["parameters"]["changed_only"] is True
+    assert hourly["work_pool"] == nightly_run["work_pool"]
+    assert "changed_only" in inspect.signature(nightly.fn).parameters
+
+
+def test_uncollected_alert_runs_at_half_past_eight_on_london_weekdays() -> None:
+    from prefect.flows import load_flow_from_entrypoint
+
+    from flows.collection import uncollected_alert
+
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    alert, nightly_run = _deployment(spec, "uncollected-alert"), _deployment(spec, "nightly")
+    assert alert["schedules"] == [{"cron": "30 8 * * 1-5", "timezone": "Europe/London"}]
+    assert alert["work_pool"] == nightly_run["work_pool"]
+    assert not alert.get("parameters")  # nothing for Prefect to store
+    loaded: Any = load_flow_from_entrypoint(str(REPO / alert["entrypoint"]))
+    assert loaded.name == uncollected_alert.name == "uncollected-databooks"
 
 
 @pytest.fixture

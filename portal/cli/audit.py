@@ -173,36 +173,18 @@ def check_receipt(args: argparse.Namespace) -> int:
 
 
 def witness(_args: argparse.Namespace) -> int:
-    from portal.ledger.config import load_signer
-    from portal.ledger.sources import ledger_engine, session, witness_signer
-    from portal.ledger.witness import witness as run_witness
+    from portal.ledger import witnessing
 
     settings, config = _context()
-    signer = witness_signer(settings, config)
-    engine = ledger_engine(config)
-    try:
-        with session(engine) as db:
-            try:
-                done = run_witness(db, signer, settings.home / "witness" / "ledger.json",
-                                   load_signer(config, create=False).verifier)
-            except WitnessError as exc:
-                alert(settings, "ledger witness", "failed", str(exc))
-                raise
-    finally:
-        engine.dispose()
-    if done is None:
-        print("the ledger has no checkpoint yet: nothing to co-sign")
-    else:
-        print(f"co-signed checkpoint {done.size} (previously {done.previous_size})")
+    print(witnessing.run(settings, config, skip_unreachable=False).message)
     return 0
 
 
 def alert(settings: Any, what: str, status: str, error: str, report: str = "") -> list[str]:
     """Send to the configured alert channels (flows.alerts) a record-like message."""
-    from flows.alerts import send
+    from portal.ledger.witnessing import send_alert
 
-    return send(settings, {"run_id": what, "status": status, "error": error,
-                           "report": report or "databook audit verify"})
+    return send_alert(settings, what, status, error, report)
 
 
 def downloads(args: argparse.Namespace) -> int:
@@ -274,21 +256,8 @@ def irregular(args: argparse.Namespace) -> int:
 
 
 def uncollected(args: argparse.Namespace) -> int:
-    from portal.ledger import reports
-    from portal.ledger.sources import latest_manifest, ledger_engine, session
+    from portal.ledger.collection import check
 
     settings, config = _context()
-    run_id, manifest = latest_manifest(settings)
-    engine = ledger_engine(config)
-    try:
-        with session(engine) as db:
-            rows = reports.uncollected(db, manifest)
-    finally:
-        engine.dispose()
-    _print_rows(rows)
-    if rows and args.alert:
-        listed = "; ".join(f"{r['urn']} {r['name']}" for r in rows)
-        alert(settings, run_id, "not collected",
-              f"{len(rows)} schools have not downloaded their latest databook: {listed}",
-              "databook audit uncollected")
+    _print_rows(check(settings, config, alert=args.alert).schools)
     return 0

@@ -1,8 +1,8 @@
 """Where the ledger lives and how it behaves, read once from the one settings object.
 
-The portal's own settings (database URL, state folder) are added to ``flows.settings`` by the
-portal; until a setting exists there this module falls back to ``$DATABOOK_HOME/portal/``, so
-this is the one place to repoint.
+Every value comes from ``PortalSettings`` (``[portal]`` in ``databook.toml`` or
+``DATABOOK_PORTAL_*``, checked there with one-line errors); without portal settings (a bare
+``Settings`` in a test) the portal's defaults under ``$DATABOOK_HOME/portal/`` apply.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class LedgerConfig:
     failed_signins: int = 5  # this many failed sign-ins for one account in a day is irregular
     witness_name: str = "databook.invalid/council-witness"
     agreement_version: str | None = None  # the individual agreement users must have accepted
+    witness: bool = True  # the nightly run co-signs the ledger (portal setting ``witness``)
 
     @property
     def key_path(self) -> Path:
@@ -65,6 +66,7 @@ def from_settings(settings: Any) -> LedgerConfig:
         school_day_end=_get(portal, "school_day_end", defaults.school_day_end),
         witness_name=str(_get(portal, "ledger_witness_name", defaults.witness_name)),
         agreement_version=_get(portal, "agreement_version", None),
+        witness=bool(getattr(portal, "witness", defaults.witness)),
     )
 
 

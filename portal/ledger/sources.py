@@ -7,11 +7,14 @@ touches the keystore and ``audit child`` never reads more than one person's iden
 
 from __future__ import annotations
 
-import json
+import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy import ColumnElement, Engine, create_engine, inspect, or_, select
 from sqlalchemy.orm import Session
 
@@ -38,35 +41,96 @@ def ledger_engine(config: LedgerConfig) -> Engine:
     return engine
 
 
-def manifests(settings: Any) -> dict[str, dict[str, Any]]:
-    """Every run still in the drop, by run id: its manifest (runs pruned from the drop are
-    simply absent)."""
-    from publish.drop import runs
-    from publish.manifest import MANIFEST
+def manifest_keys(settings: Any) -> dict[str, str]:
+    """The manifest keys an audit trusts, by key id: the keystore's (every signing key ever
+    used) where the keystore is, else the portal's configured and ``trust-key`` keys. Never a
+    key found in the drop: whoever could change a manifest there could change that key too."""
+    from publish.keystore import KEYSTORE_FILE, Keystore
+    from publish.manifest import key_id_of
 
+    if (Path(settings.home) / KEYSTORE_FILE).exists():
+        return Keystore.open(settings.home, settings.master_key).public_keys()
+    portal = getattr(settings, "portal", None)
+    files = list(getattr(portal, "public_keys", ()))
+    folder = getattr(portal, "trusted_keys_dir", None)
+    if folder is not None and Path(folder).is_dir():
+        files += sorted(Path(folder).glob("*.pem"))
+    keys = {}
+    for path in files:
+        pem = Path(path).read_text("ascii")
+        keys[key_id_of(pem)] = pem
+    if not keys:
+        raise AuditError("no trusted manifest key here: run this where the keystore is, or "
+                         "trust the council's key (databook portal trust-key)")
+    return keys
+
+
+#: run id -> (digest of the manifest's and signature's bytes, the verified document): each
+#: run's signature is checked once per process, and again only if its bytes change.
+_VERIFIED: dict[str, tuple[bytes, dict[str, Any]]] = {}
+_VERIFIED_LOCK = threading.Lock()
+
+
+def signed_manifest(store: Any, run_id: str, keys: dict[str, str]) -> dict[str, Any]:
+    """A run's manifest, trusted only once its signature verifies with ``keys``. Only the
+    signature: the reports need the manifest's members, not the workbooks, so the files'
+    hashes are ``databook manifest verify``'s job."""
+    from publish.manifest import MANIFEST, SIGNATURE, parse
+
+    try:
+        data = store.read(f"{run_id}/{MANIFEST}")
+        signature = store.read(f"{run_id}/{SIGNATURE}")
+    except FileNotFoundError:
+        raise AuditError(f"run {run_id} in the drop has no signed manifest") from None
+    digest = hashlib.sha256(hashlib.sha256(data).digest() + signature).digest()
+    with _VERIFIED_LOCK:
+        cached = _VERIFIED.get(run_id)
+    if cached is not None and cached[0] == digest:
+        return cached[1]
+    try:
+        document = parse(data)
+        key_id = str(document["signing_key_id"])
+    except (ValueError, KeyError, TypeError):
+        raise AuditError(f"run {run_id}'s manifest is not a valid manifest") from None
+    pem = keys.get(key_id)
+    key = None if pem is None else load_pem_public_key(pem.encode())
+    if not isinstance(key, Ed25519PublicKey):
+        raise AuditError(f"run {run_id}'s manifest is signed by key {key_id}, which is not "
+                         "trusted here")
+    try:
+        key.verify(signature, data)
+    except InvalidSignature:
+        raise AuditError(f"run {run_id}'s manifest does not match its signature: nothing in "
+                         f"it is trusted (databook manifest verify {run_id})") from None
+    with _VERIFIED_LOCK:
+        _VERIFIED[run_id] = (digest, document)
+    return document
+
+
+def manifests(settings: Any) -> dict[str, dict[str, Any]]:
+    """Every run still in the drop, by run id: its signature-checked manifest (runs pruned
+    from the drop are simply absent; a manifest that fails its signature stops the report)."""
+    from publish.drop import runs
+
+    keys = manifest_keys(settings)
     store = settings.open_drop()
     try:
-        out = {}
-        for run_id in runs(store):
-            try:
-                out[run_id] = json.loads(store.read(f"{run_id}/{MANIFEST}"))
-            except (FileNotFoundError, ValueError):
-                continue
-        return out
+        return {run_id: signed_manifest(store, run_id, keys) for run_id in runs(store)}
     finally:
         store.close()
 
 
 def latest_manifest(settings: Any) -> tuple[str, dict[str, Any]]:
+    """The run ``latest`` names, with its signature-checked manifest."""
     from publish.drop import latest
-    from publish.manifest import MANIFEST
 
+    keys = manifest_keys(settings)
     store = settings.open_drop()
     try:
         run_id = latest(store)
         if run_id is None:
             raise AuditError(f"the drop {store.describe()} has no published run yet")
-        return run_id, json.loads(store.read(f"{run_id}/{MANIFEST}"))
+        return run_id, signed_manifest(store, run_id, keys)
     finally:
         store.close()
 

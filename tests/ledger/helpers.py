@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete
+
 from portal.ledger import log
+from portal.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
 
 from .conftest import Ledger
 
@@ -31,3 +34,15 @@ def fill(ledger: Ledger, count: int, checkpoints_at: tuple[int, ...] = (),
             if i + 1 in checkpoints_at:
                 log.checkpoint(db, ledger.config, force=True, now=at)
                 db.commit()
+
+
+def truncate(ledger: Ledger, keep: int = 5) -> None:
+    """What an insider holding the ledger's key could do: delete the newest entries (and the
+    stored nodes and checkpoints over them) and sign a fresh, shorter checkpoint."""
+    with ledger.session() as db:
+        db.execute(delete(LedgerEntry).where(LedgerEntry.idx >= keep))
+        db.execute(delete(LedgerCheckpoint))
+        db.execute(delete(LedgerNode).where(LedgerNode.idx >= keep // 2))
+        db.commit()
+        log.checkpoint(db, ledger.config, force=True)
+        db.commit()

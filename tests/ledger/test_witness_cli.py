@@ -4,24 +4,20 @@ ledger's own key), and the ``databook audit`` commands keep the CLI contract."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from flows.cli import main
 from portal.ledger import log
 from portal.ledger.config import load_signer
-from portal.ledger.models import LedgerCheckpoint, LedgerCosignature, LedgerEntry, LedgerNode
+from portal.ledger.models import LedgerCosignature
 from portal.ledger.note import ALG_COSIGNATURE_V1, new_signer, verify_cosignature
 from portal.ledger.witness import WitnessError, witness
 
 from .conftest import Ledger, make_ledger
-from .helpers import fill
+from .helpers import fill, truncate
 
 
 def _fork(tmp_path: Path, ledger: Ledger, count: int, name: str) -> Ledger:
@@ -62,44 +58,6 @@ def test_witness_cosigns_growth_and_refuses_every_rewrite(sqlite_ledger: Ledger,
     assert json.loads(state.read_text())["size"] == 17  # the witness's memory is unchanged
 
 
-class _Hook(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict[str, object]]] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        self.received.append(json.loads(self.rfile.read(length)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, object]]]]:
-    server = HTTPServer(("127.0.0.1", 0), _Hook)
-    _Hook.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/", _Hook.received
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ledger:
-    """A DATABOOK_HOME whose portal database is where the settings' defaults put it."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("DATABOOK_HOME", str(home))
-    for name in ("DATABOOK_CONFIG", "DATABOOK_PORTAL_DATABASE_URL", "DATABOOK_PORTAL_STATE_DIR",
-                 "DATABOOK_MASTER_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    (home / "portal").mkdir(parents=True)
-    made = make_ledger(f"sqlite:///{home / 'portal' / 'portal.sqlite'}",
-                       home / "portal" / "state")
-    return made
-
-
 def test_audit_commands_verify_receipt_and_fail_in_one_line(
         home: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         webhook: tuple[str, list[dict[str, object]]],
@@ -124,13 +82,7 @@ def test_audit_commands_verify_receipt_and_fail_in_one_line(
     assert main(["audit", "witness"]) == 0
     assert "co-signed checkpoint 9" in capsys.readouterr().out
 
-    with home.session() as db:  # an insider deletes the newest entries and re-signs
-        db.execute(delete(LedgerEntry).where(LedgerEntry.idx >= 5))
-        db.execute(delete(LedgerCheckpoint))
-        db.execute(delete(LedgerNode).where(LedgerNode.idx >= 2))
-        db.commit()
-        log.checkpoint(db, home.config, force=True)
-        db.commit()
+    truncate(home)  # an insider deletes the newest entries and re-signs
     assert main(["audit", "witness"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("databook: error: ") and "truncated" in err[0]
