@@ -109,6 +109,14 @@ def registers_allow(check: Check) -> Denied | None:
     return Denied(403, found.message, what=found.code, urn=check.urn)
 
 
+def council_role(check: Check) -> Denied | None:
+    """Issue 11: the council officer's pages are for the ``council`` role only. A school user
+    is refused (and recorded) on every one of them, whatever school a URL names."""
+    if check.viewer.role != "council":
+        return Denied(403, "This page is for council officers only.", what="not_council")
+    return None
+
+
 #: Every page behind sign-in (the agreement page itself uses only these).
 ACCOUNT_RULES: list[Rule] = [fully_signed_in, account_active]
 #: Every page about the person's own account or schools.
@@ -117,6 +125,8 @@ AGREED_RULES: list[Rule] = [*ACCOUNT_RULES, agreement_current]
 SCHOOL_RULES: list[Rule] = [*AGREED_RULES, own_school]
 #: Serving a file: checked again at that moment, on the server (issue 11 appends here).
 DOWNLOAD_RULES: list[Rule] = [*SCHOOL_RULES, registers_allow]
+#: The council officer's pages and exports (signed in with both factors, active, council).
+COUNCIL_RULES: list[Rule] = [*ACCOUNT_RULES, council_role]
 
 
 def apply(rules: list[Rule], check: Check) -> None:
@@ -204,7 +214,14 @@ def school_downloader(urn: int, request: Request) -> Viewer:
     return checked(request, DOWNLOAD_RULES, urn, "download")
 
 
+def council_officer(request: Request) -> Viewer:
+    """A council officer (``portal.routers.council_common`` puts this on every council
+    route as a router dependency, so it runs before any form is read)."""
+    return checked(request, COUNCIL_RULES)
+
+
 SignedIn = Depends(signed_in)
 Agreed = Depends(agreed)
 SchoolViewer = Depends(school_viewer)
 SchoolDownloader = Depends(school_downloader)
+CouncilOfficer = Depends(council_officer)

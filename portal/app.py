@@ -177,14 +177,15 @@ def _viewer_if_any(request: Request) -> None:
 
 
 def create_app(settings: Any) -> FastAPI:
-    from portal.routers import download, enrol, school, signin
+    from portal.routers import council, download, enrol, school, signin
 
     context = build_context(settings)
     app = FastAPI(title="Safeguarding Databook", docs_url=None, redoc_url=None,
                   openapi_url=None, dependencies=[Depends(csrf_guard), Depends(checkpoint_after)])
     app.state.portal = context
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for router in (signin.router, enrol.router, school.router, download.router):
+    for router in (signin.router, enrol.router, school.router, download.router,
+                   council.router):
         app.include_router(router)
     _install_handlers(app)
     app.add_middleware(SecurityHeaders, hsts=context.portal.cookie_secure)

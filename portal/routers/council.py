@@ -1,0 +1,149 @@
+"""The council officer's pages (issue 11): every school's protocol and agreement, its named
+users, its last download and whether today's file is still uncollected; the escalation list.
+
+The reports (``council_reports``) and user management (``council_users``) are sub-routers
+included here, so ``portal.app`` includes one router. Every route of all three is made by
+``council_router``: council role only, checked before anything else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.context import ctx
+from portal.ledger import reports
+from portal.ledger.models import LedgerEntry
+from portal.models import User, UserSchool
+from portal.registers import escalation, rules, store
+from portal.registers.config import policy_for, urns_with_dsl
+from portal.registers.gate import today
+from portal.registers.record import SchoolRecord, Versions
+from portal.routers import council_reports, council_users
+from portal.routers.council_common import (
+    PREFIX,
+    council_router,
+    csv_response,
+    latest_manifest,
+    page,
+)
+from schemas.registers import ESCALATION_COLUMNS
+
+router = council_router(PREFIX)
+router.include_router(council_reports.router)
+router.include_router(council_users.router)
+
+
+@dataclass
+class SchoolRow:
+    """One line of the schools page: status words the officer reads, never a child's data."""
+
+    urn: int
+    name: str = ""
+    protocol: str = "not on the register"
+    may_download: bool = False
+    agreement: str = "not on the register"
+    agreement_ok: bool = False
+    users: list[str] = field(default_factory=list)
+    last_download: str = ""
+    uncollected: bool | None = None  # None: not in the latest run
+
+
+def _protocol(record: SchoolRecord, versions: Versions) -> tuple[str, bool]:
+    if record.protocol_signed_on is None:
+        return "not signed", False
+    ok = rules.protocol_current(record, versions)
+    text = f"signed {record.protocol_signed_on.isoformat()}, version {record.protocol_version}"
+    return (text if ok else f"{text} (out of date)"), ok
+
+
+def _agreement(record: SchoolRecord, day: date, versions: Versions) -> tuple[str, bool]:
+    if record.agreement_signed_on is None:
+        return "not signed", False
+    review = record.agreement_review_on.isoformat() if record.agreement_review_on else "none"
+    problems = rules.agreement_problems(record, day, versions)
+    text = (f"signed {record.agreement_signed_on.isoformat()}, version "
+            f"{record.agreement_version}, review {review}")
+    return (f"{text} ({'; '.join(problems)})" if problems else text), not problems
+
+
+def last_downloads(db: Session) -> dict[int, str]:
+    """Each school's newest download, "when by whom". The entries are picked by the indexed
+    columns (one query, however long the ledger) and shown from their signed bytes."""
+    newest = (select(func.max(LedgerEntry.idx)).where(LedgerEntry.kind == "download")
+              .group_by(LedgerEntry.urn))
+    found: dict[int, str] = {}
+    for body in db.scalars(select(LedgerEntry.body).where(LedgerEntry.idx.in_(newest))):
+        entry = json.loads(bytes(body))
+        at = datetime.strptime(str(entry["time"]), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        found[int(entry["urn"])] = (f"{at.astimezone(reports.LONDON):%Y-%m-%d %H:%M} by "
+                                    f"{entry.get('actor_email', '')}")
+    return found
+
+
+def school_rows(db: Session, day: date, versions: Versions,
+                latest: tuple[str, dict[str, Any]] | None) -> list[SchoolRow]:
+    """Every school the council knows of: on the register, in the latest run, or with users."""
+    rows: dict[int, SchoolRow] = {}
+    for record in store.load_all(db):
+        row = rows[record.urn] = SchoolRow(record.urn, record.name)
+        row.protocol, row.may_download = _protocol(record, versions)
+        row.agreement, row.agreement_ok = _agreement(record, day, versions)
+    named = (select(UserSchool.urn, User.email, User.role, User.state).join(User)
+             .where(User.state != "left").order_by(UserSchool.urn, User.email))
+    for urn, email, role, state in db.execute(named):
+        rows.setdefault(int(urn), SchoolRow(int(urn))).users.append(f"{email} ({role}, {state})")
+    for urn, text in last_downloads(db).items():
+        if urn in rows:
+            rows[urn].last_download = text
+    if latest is not None:
+        manifest = latest[1]
+        waiting = {int(r["urn"]) for r in reports.uncollected(db, manifest)}
+        for school in manifest.get("schools", []):
+            row = rows.setdefault(int(school["urn"]), SchoolRow(int(school["urn"])))
+            row.name = row.name or str(school.get("name", ""))
+            row.uncollected = row.urn in waiting
+    return [rows[urn] for urn in sorted(rows)]
+
+
+@router.get("")
+def schools_page(request: Request) -> Response:
+    context = ctx(request)
+    versions = policy_for(context.portal).versions
+    latest, problem = latest_manifest(request)
+    with context.transaction() as db:
+        rows = school_rows(db, today(), versions, latest)
+    return page(request, "schools.html", {
+        "rows": rows, "run_id": latest[0] if latest else None, "versions": versions,
+        "problem": problem, "waiting": sum(1 for r in rows if r.uncollected)})
+
+
+def _escalation(request: Request) -> list[escalation.Line]:
+    context = ctx(request)
+    with context.transaction() as db:
+        records = store.load_all(db)
+        named = urns_with_dsl(db)
+    return escalation.report(records, today(), policy_for(context.portal).versions, named)
+
+
+@router.get("/escalation")
+def escalation_page(request: Request) -> Response:
+    return page(request, "escalation.html", {"columns": ESCALATION_COLUMNS,
+                                             "lines": [x.cells() for x in _escalation(request)],
+                                             "today": today().isoformat()})
+
+
+@router.get("/escalation.csv")
+def escalation_csv(request: Request) -> Response:
+    """The same list as ``databook schools escalation --format csv``, for the Board (through
+    ``csv_response``, so a school name can never run as a formula in the Board's copy)."""
+    rows = [dict(zip(ESCALATION_COLUMNS, line.cells(), strict=True))
+            for line in _escalation(request)]
+    return csv_response(rows, f"escalation-{today().isoformat()}.csv", ESCALATION_COLUMNS)

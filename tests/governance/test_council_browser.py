@@ -1,0 +1,146 @@
+"""The council officer's pages in a real Chromium against a real uvicorn: an officer signs in
+with a second factor and runs the week (schools, add a DSL, a leaver with the rotation note,
+the escalation CSV); a school user is refused on every council route the app has. One server
+and one browser for the module; two tests, to keep CI short."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal.app import create_app
+from tests.conftest import free_port, stop
+from tests.governance.council_support import A, B, add_officer, council_routes, fill, user_rows
+from tests.portal.helpers import PASSWORD, SCHOOLS, Env, add_user, make_env
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+OFFICER = "olu.officer@council.example"
+
+
+@dataclass
+class Served:
+    env: Env
+    url: str
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    port = free_port()
+    url = f"http://localhost:{port}"
+    env = make_env(tmp_path_factory.mktemp("council-browser"), base_url=url)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DATABOOK_")}
+    environ |= env.environ() | {"DATABOOK_PORTAL_BASE_URL": url}
+    log = (env.home / "server.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "portal.asgi:app",
+                               "--host", "127.0.0.1", "--port", str(port)], env=environ,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/signin", timeout=2).close()
+            break
+        except OSError:
+            assert server.poll() is None, (env.home / "server.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the portal did not start"
+            time.sleep(0.3)
+    try:
+        yield Served(env, url)
+    finally:
+        stop(server)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(served: Served) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (make test installs it)")
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def sign_in(page: Any, served: Served, email: str, secret: str) -> None:
+    page.goto(f"{served.url}/signin")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("form[action='/signin'] button")
+    page.wait_for_url(f"{served.url}/signin/second")
+    page.fill("#code", served.env.next_code(secret))
+    page.click("form[action='/signin/totp'] button")
+    page.wait_for_load_state()
+
+
+def test_an_officer_runs_the_week_in_the_browser(served: Served, browser: Any) -> None:
+    env, url = served.env, served.url
+    secret = add_officer(env, OFFICER)
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    sign_in(page, served, OFFICER, secret)
+    page.click("#council-nav")
+    page.wait_for_url(f"{url}/council")
+    assert page.inner_text(f"#school-{A}").startswith(str(A))
+    assert "nobody named" in page.inner_text(f"#school-{B}")
+    # a new DSL: the link is shown once
+    page.click("nav.council >> text=Users")
+    page.fill("#add-school", str(A))
+    page.fill("#add-name", "Ada Lead")
+    page.fill("#add-email", "ada.lead@alder.example")
+    page.click("#add button")
+    assert page.inner_text("#link").startswith(f"{url}/enrol/")
+    assert ("ada.lead@alder.example", "dsl", "invited", (A,)) in user_rows(env)
+    # a leaver, with the school's password to change on the nightly host
+    page.goto(f"{url}/council/users")
+    page.fill("#leave-email", "ada.lead@alder.example")
+    page.fill("#leave-reason", "left the school")
+    page.check("#leave-rotate")
+    page.click("#leave button")
+    assert page.inner_text("#commands").strip() == f"databook keys rotate --school {A}"
+    assert ("ada.lead@alder.example", "dsl", "left", ()) in user_rows(env)
+    # the escalation list as CSV for the Board
+    page.click("nav.council >> text=Escalation")
+    with page.expect_download() as caught:
+        page.click("#csv")
+    text = Path(caught.value.path()).read_text()
+    assert text.startswith("list,urn,name,") and f"no_named_dsl,{B}," in text
+    context.close()
+
+
+def test_a_school_user_is_refused_on_every_council_route_in_the_browser(
+        served: Served, browser: Any) -> None:
+    env, url = served.env, served.url
+    secret = add_user(env, "sam.dsl@alder.example", [A], agreed=True)
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, served, "sam.dsl@alder.example", secret)
+    page.wait_for_url(f"{url}/schools/{A}")
+    assert page.locator("#council-nav").count() == 0
+    csrf = page.get_attribute("meta[name=csrf-token]", "content")
+    tried = council_routes(create_app(env.settings))
+    for method, path in tried:
+        target = f"{url}{fill(path, B)}"
+        if method == "GET":
+            response = page.goto(f"{target}?school={B}")
+            assert response.status == 403, target
+            text = page.content()
+        else:
+            response = page.request.post(target, form={
+                "csrf": csrf, "school": str(B), "email": "mallory@birch.example",
+                "name": "Mallory", "reason": "x", "pseudonym": "a" * 64})
+            assert response.status == 403, target
+            text = response.text()
+        assert "council officers only" in text and SCHOOLS[B] not in text
+    assert not [r for r in user_rows(env) if r[0].startswith("mallory")]
+    context.close()
