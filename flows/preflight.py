@@ -15,7 +15,6 @@ from pathlib import Path
 from flows.settings import Settings, SettingsError, parse_as_at, today_in_london
 
 log = logging.getLogger("databook.preflight")
-PRIVATE = 0o700
 
 
 @dataclass(frozen=True)
@@ -31,26 +30,18 @@ class RunPlan:
 
 
 def make_private_tree(path: Path) -> Path:
-    """Create ``path`` and any missing parents, each new folder 0700; an existing folder's mode
-    is the operator's and is left alone."""
-    missing = []
-    probe = path
-    while not probe.exists():
-        missing.append(probe)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise SettingsError(f"{probe} is a file, so the folder {path} cannot be created there")
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=PRIVATE)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise SettingsError(f"cannot create the folder {folder}: {exc.strerror}") from None
-        os.chmod(folder, PRIVATE)
-    return path
+    """``publish.fsio.make_private_dir`` (new folders 0700 with their parents, an existing
+    folder's mode left alone: one rule for every folder the product makes), with its failure
+    as one line for the command: the path and the system's reason, nothing else."""
+    from publish.fsio import make_private_dir
+
+    try:
+        return make_private_dir(path)
+    except OSError as exc:
+        blocker = next((p for p in (path, *path.parents) if p.exists()), path)
+        why = (f"{blocker} is a file" if blocker.exists() and not blocker.is_dir()
+               else exc.strerror or type(exc).__name__)
+        raise SettingsError(f"cannot create the folder {path}: {why}") from None
 
 
 def check_as_at(text: str | None) -> date:

@@ -80,6 +80,21 @@ def terminal_handler() -> logging.Handler:
     return _tagged(handler, "terminal")
 
 
+def detach_run_log() -> None:
+    """A new command starts with no run log (in a process that ran a command before, the
+    earlier run's log must not collect this command's lines)."""
+    _remove("run-log")
+
+
+def attached_run_log() -> Path | None:
+    """The run log this process writes to, if a run attached one (so the command's last line
+    can say where the details of a failure are)."""
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, _TAG, None) == "run-log":
+            return Path(getattr(handler, "baseFilename", ""))
+    return None
+
+
 def attach_run_log(folder: Path) -> Path:
     """Send every log record (Prefect's included) to ``folder/run.log`` (mode 0600) for the
     rest of this process; idempotent, and replaces a run log attached for an earlier run."""

@@ -21,8 +21,8 @@ import pandas as pd
 from msoffcrypto.exceptions import InvalidKeyError
 from openpyxl import load_workbook
 
-from publish import manifest
-from publish.drop import SchoolFile, latest, plain_rows
+from publish.baseline import newest_signed_run
+from publish.drop import SchoolFile, plain_rows
 from publish.encrypt import decrypt, decrypt_with_key
 from publish.errors import PublishError
 from publish.keystore import Keystore
@@ -84,6 +84,9 @@ class Comparison:
     schools: Mapping[int, SchoolComparison] = field(default_factory=dict)
     #: Each open school's number of rows today.
     counts: Mapping[int, int] = field(default_factory=dict)
+    #: Why ``latest`` is not simply the run the ``latest`` file names (that file missing or
+    #: unusable: the newest signed run instead, or none); for the report and the log.
+    note: str = ""
 
     @property
     def changed(self) -> list[int]:
@@ -191,13 +194,16 @@ def drop_reader(store: DropStore, keystore: Keystore, run_id: str) -> ReadWorkbo
 def compare_with_latest(store: DropStore, keystore: Keystore, rows: pd.DataFrame,
                         urns: Sequence[int], withheld: str) -> Comparison:
     """Today's rows of every open school in ``urns`` against the run ``latest`` names, whose
-    manifest is verified first (signature, then every file's hash)."""
-    run_id = latest(store)
-    document = None if run_id is None else manifest.verify(store, run_id, keystore.public_keys())
+    manifest is verified first (signature, then every file's hash); with ``latest`` missing or
+    unusable, against the newest run whose signature verifies (``publish.baseline``), so the
+    drift gate never fails open by comparing with nothing."""
+    baseline = newest_signed_run(store, keystore.public_keys())
+    document = baseline.document
     current = None if document is None else Latest.from_manifest(document)
     today = rows_by_school(rows, urns)
     read = drop_reader(store, keystore, current.run_id if current else "")
-    return compare(current, today, read, keystore.pseudonymiser().digest_key(), withheld)
+    compared = compare(current, today, read, keystore.pseudonymiser().digest_key(), withheld)
+    return replace(compared, note=baseline.note)
 
 
 def attach(files: Sequence[SchoolFile], comparison: Comparison,

@@ -128,8 +128,6 @@ def test_a_child_whose_person_row_lost_its_id_blocks_publishing(
     assert "missing-key,DM_PERSONS.PERSON_ID," in findings
 
 
-@pytest.mark.xfail(strict=True, reason="needs the flow to take its drift baseline from "
-                   "publish.baseline.newest_signed_run (see the h8b note to the lead)")
 def test_drift_is_still_caught_when_latest_is_deleted(
         home: tuple[Path, dict[str, str]], council: Council, tmp_path: Path) -> None:
     """Issue 8, finding 2: with ``latest`` gone the gate compares with the newest signed run
@@ -140,5 +138,8 @@ def test_drift_is_still_caught_when_latest_is_deleted(
     no_plans = broken_case(council, tmp_path, "DELETE FROM DM_REGISTRATIONS")
     blocked = run_with(env, no_plans, council.roll_url)
     assert blocked.returncode == BLOCKED, blocked.stderr[-2000:]
-    assert "cp_current" in blocked.stderr.strip().splitlines()[-1]
+    last = blocked.stderr.strip().splitlines()[-1]
+    assert "cp_current" in last
     assert drop_bytes(state) == before
+    record = json.loads((Path(last.rsplit("report: ", 1)[1]).parent / "run.json").read_text())
+    assert "`latest` is missing; compared with run" in record["validation"]["drift"][0]

@@ -147,3 +147,30 @@ def test_an_existing_folders_mode_is_left_alone(tmp_path: Path) -> None:
     make_private_tree(shared / "new" / "deeper")
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755
     assert stat.S_IMODE((shared / "new").stat().st_mode) == 0o700
+
+
+def test_a_home_under_a_file_is_one_line_naming_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for name in list(os.environ):
+        if name.startswith(("DATABOOK_", "PREFECT_HOME")):
+            monkeypatch.delenv(name)
+    blocker = tmp_path / "srv"
+    blocker.write_bytes(b"a file where a folder should be")
+    monkeypatch.setenv("DATABOOK_HOME", str(blocker / "databook"))
+    err = one_line_error(["run"], capsys)
+    assert f"cannot create the folder {blocker / 'databook' / 'runs'}: {blocker} is a file" \
+        in err
+    assert blocker.read_bytes() == b"a file where a folder should be"
+
+
+def test_preflight_makes_folders_by_the_one_rule_in_publish_fsio() -> None:
+    """Issue 8: preflight had its own copy of the folder rule, which also chmod'ed a folder
+    someone else made meanwhile; folders are made in one place only."""
+    import inspect
+
+    from flows import preflight
+
+    source = inspect.getsource(preflight)
+    assert "make_private_dir" in source
+    assert "mkdir" not in source and "chmod" not in source

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from flows.faults import location
+from flows.faults import location, safe_description
 
 #: Group modules, in the order their commands appear in ``databook --help``.
 GROUPS: list[str] = [
@@ -72,8 +72,9 @@ def prepare_environment() -> None:
 def _configure_logging() -> None:
     """Progress on stderr, one line per message and never a traceback: details of a failure go
     to the run's own log file (see flows.runlog), not the terminal."""
-    from flows.runlog import terminal_handler
+    from flows.runlog import detach_run_log, terminal_handler
 
+    detach_run_log()
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     root.addHandler(terminal_handler())
@@ -101,10 +102,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("databook: interrupted; nothing was published by this run", file=sys.stderr)
         return INTERRUPTED
     except Exception as exc:  # a fault in databook itself: say where, never what it said
-        log.debug("unexpected exception", exc_info=True)
-        print(f"databook: error: unexpected {type(exc).__name__} at {location(exc)} (a fault in "
-              "databook, not in your input; please report it)", file=sys.stderr)
+        print(f"databook: error: {_unexpected(exc)}", file=sys.stderr)
         return ERROR
+
+
+def _unexpected(exc: Exception) -> str:
+    """The line for a fault in databook itself: type and place only. When a run log is
+    attached, its type and frames (never its text) go there first, and the line says so."""
+    from flows.runlog import attached_run_log
+
+    where = attached_run_log()
+    if where is not None:  # ERROR: kept by the run log, never shown on the terminal
+        log.error("the command failed: %s", safe_description(exc))
+    details = f"details in {where}; " if where is not None else ""
+    return (f"unexpected {type(exc).__name__} at {location(exc)} ({details}a fault in "
+            "databook, not in your input; please report it)")
 
 
 def _one_line(exc: BaseException) -> str:

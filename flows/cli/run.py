@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -14,12 +16,13 @@ from extract import SourceError
 from flows.faults import StageFailed
 from flows.settings import Settings, SettingsError, load
 from publish.errors import KeystoreError, PublishError
+from transform.errors import DataError
 
 if TYPE_CHECKING:
     from flows.preflight import RunPlan
 
-ERRORS: tuple[type[Exception], ...] = (SourceError, PublishError, KeystoreError, SettingsError,
-                                       StageFailed)
+ERRORS: tuple[type[Exception], ...] = (SourceError, DataError, PublishError, KeystoreError,
+                                       SettingsError, StageFailed)
 BLOCKED_ERRORS: tuple[type[Exception], ...] = (PublishBlocked,)
 log = logging.getLogger("databook")
 
@@ -35,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="county-wide drift threshold for this run, 0 to 1 (default 0.2)")
     run.add_argument("--task-runner", choices=("auto", "processes", "threads", "dask"),
                      default="auto", help="where the per-school work runs (auto: processes "
-                     "for 40 schools or more, else threads)")
+                     "for 2,000 schools or more, else threads)")
     run.add_argument("--dask-address", metavar="tcp://HOST:PORT",
                      help="an existing Dask scheduler, with --task-runner dask")
     run.add_argument("--changed-only", action="store_true",
@@ -117,6 +120,7 @@ def start(settings: Settings, plan: RunPlan) -> str:
         "started_at": datetime.now(UTC).isoformat(), **recovery.this_process()})
     log_path = attach_run_log(folder)
     log.info("run %s: details in %s", run_id, log_path)
+    server_ready = warm_prefect_server()
     # The flow reads its settings from the environment inside the run, so URLs holding
     # passwords are never sent to Prefect as parameters.
     os.environ.update({"DATABOOK_HOME": str(settings.home), "DATABOOK_SOURCE_URL":
@@ -124,7 +128,33 @@ def start(settings: Settings, plan: RunPlan) -> str:
                        "DATABOOK_DROP": str(settings.drop)})
     from flows.nightly import nightly
 
+    server_ready()
     return nightly(as_at=plan.as_at, accept_drift=plan.accept_drift,
                    drift_tolerance=plan.drift_tolerance, task_runner_kind=plan.task_runner_kind,
                    dask_address=plan.dask_address, run_id=run_id,
                    changed_only=plan.changed_only)
+
+
+def warm_prefect_server() -> Callable[[], None]:
+    """Start Prefect's temporary API server now, in the background, so its start-up (~5 s on
+    2 cores: a second Python process importing Prefect's server) overlaps importing the flow;
+    returns the wait for it. The flow then finds it running. Nothing to do with a configured
+    API URL (a real server). If the start fails, the flow's own start tries again and reports
+    it as it always did."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return lambda: None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+
+    def boot() -> None:
+        try:
+            server.start()
+        except Exception:  # the flow's own start tries again and reports it
+            log.debug("early start of Prefect's temporary server failed", exc_info=True)
+
+    thread = threading.Thread(target=boot, name="prefect-server-start", daemon=True)
+    thread.start()
+    return thread.join
