@@ -13,7 +13,7 @@ from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from prefect import Task, flow, get_run_logger, task, unmapped
@@ -22,17 +22,27 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.futures import PrefectFuture
 from prefect.states import State
 from prefect.task_runners import TaskRunner
+from prefect.utilities.annotations import quote
 
 from expectations import report
 from expectations.frames import balance_frame
 from expectations.gate import PublishBlocked, Verdict, judge, validate_run
 from extract import SourceData, SourceError, read_sources
 from flows import alerts, recovery
-from flows.changes import amendable, compare_latest, nothing_changed, publish_changed, to_render
+from flows.changes import (
+    amendable,
+    compare_latest,
+    nothing_changed,
+    nothing_to_publish,
+    publish_changed,
+    tell_schools,
+    to_render,
+)
 from flows.faults import StageFailed, contained, describe
 from flows.runlog import attach_run_log
 from flows.runners import fan_out
 from flows.settings import Settings, SettingsError, load, today_in_london
+from portal.ledger.witness import WitnessError
 from publish.drop import (
     RUN_ID,
     SchoolFile,
@@ -51,12 +61,13 @@ from publish.report import write_run_record
 from publish.workbook import RunInfo
 from schemas.changes import MANIFEST_CHANGED
 from transform import Databook, Rules, build_databook
+from transform.errors import DataError
 
 BATCHES_PER_WORKER = 4
 #: Errors whose text is written to be safe (names tables, settings, files, ids; never a value):
 #: they pass a stage's boundary as they are. Anything else is contained (flows.faults).
-SAFE: tuple[type[Exception], ...] = (SourceError, PublishError, KeystoreError, SettingsError,
-                                     PublishBlocked)
+SAFE: tuple[type[Exception], ...] = (SourceError, DataError, PublishError, KeystoreError,
+                                     SettingsError, PublishBlocked)
 
 
 def _transient(task: Task[..., object], task_run: TaskRun, state: State[object]) -> bool:
@@ -93,11 +104,13 @@ def validate_databook(book: Databook, data: SourceData, rules: Rules, settings: 
                       report_dir: Path, accept_drift: str | None,
                       comparison: Comparison) -> Verdict:
     """The suites (with the Changes sheets' change count) and the drift gate, against the
-    latest run ``compare_latest`` verified."""
+    run ``compare_latest`` verified (``latest``'s, else the newest signed one, with a note
+    saying so for the report)."""
     outcome = validate_run(book, data, rules, report_dir,
                            balance_frame(comparison.balance_lines()))
     previous = None if comparison.latest is None else dict(comparison.latest.document)
-    verdict = judge(outcome, book, previous, settings.drift, accept_drift)
+    verdict = judge(outcome, book, previous, settings.drift, accept_drift,
+                    note=comparison.note)
     get_run_logger().info("validation: %d expectations, %d blocking failure(s), %d warning(s), "
                           "%d drift change(s)", len(outcome.checks),
                           len(outcome.blocking_failures), len(outcome.warnings),
@@ -113,6 +126,15 @@ def render_batch(batch: list[SchoolFile], run: RunInfo,
     return render_many(batch, run, pool)
 
 
+T = TypeVar("T")
+
+
+def opaque(value: T) -> T:
+    """A task argument Prefect passes on without looking inside: it otherwise visits every
+    element of every argument (each value of each row of ~50,000 rows, about 7 s a night)."""
+    return cast(T, quote(value))
+
+
 def render_all(groups: list[list[SchoolFile]], run: RunInfo,
                runner: TaskRunner[PrefectFuture[Any]],
                pool: Executor | None) -> list[tuple[str, bytes]]:
@@ -123,7 +145,8 @@ def render_all(groups: list[list[SchoolFile]], run: RunInfo,
     with runner.duplicate() as active:
         # The base TaskRunner.map is typed for async tasks only; this task is synchronous.
         mapped = active.map(render_batch,  # type: ignore[arg-type]
-                            {"batch": groups, "run": unmapped(run), "pool": unmapped(pool)})
+                            {"batch": quote(groups), "run": unmapped(run),
+                             "pool": unmapped(pool)})
         futures = cast(list[PrefectFuture[list[tuple[str, bytes]]]], mapped)
         return [pair for future in futures for pair in future.result()]
 
@@ -155,6 +178,36 @@ def publish_databook(files: list[SchoolFile], encrypted: list[tuple[str, bytes]]
     get_run_logger().info("published %d school files and a signed manifest to %s",
                           len(files), folder)
     return folder
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+@contained("witness", (*SAFE, WitnessError))
+def witness_ledger(settings: Settings) -> str:
+    """Co-sign the portal ledger's latest checkpoint with the keystore's witness key, after
+    checking it extends the last one co-signed (``portal.ledger.witnessing``). Skipped, and
+    says why, where the portal database is not reachable or ``witness = false``; a rewritten,
+    truncated or forked ledger fails this task (one line, and an alert)."""
+    from portal.ledger.config import from_settings
+    from portal.ledger.witnessing import run as run_witness
+
+    outcome = run_witness(settings, from_settings(settings), skip_unreachable=True)
+    get_run_logger().info("%s", outcome.message)
+    return outcome.status
+
+
+def _witness(settings: Settings) -> str:
+    """The witness, whatever became of the databook: its failure is recorded and alerted but
+    never undoes a publish nor hides the run's own error."""
+    try:
+        state = witness_ledger(settings, return_state=True)
+        outcome = state.result(raise_on_failure=False)
+    except Exception as exc:
+        outcome = exc
+    if isinstance(outcome, BaseException):
+        line = describe(outcome, (*SAFE, WitnessError, StageFailed))
+        get_run_logger().error("ledger witness failed: %s", line)
+        return f"failed: {line}"
+    return str(outcome)
 
 
 @flow(name="nightly-databook", persist_result=False, validate_parameters=True)
@@ -216,27 +269,30 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
         record["findings"] = book.finding_counts()
         comparison = compare_latest(book, rules, settings)
         record["changed_schools"] = len(comparison.changed)
+        amend = changed_only and amendable(comparison, as_at)
+        if amend and nothing_to_publish(book, comparison):
+            folder = nothing_changed(settings, comparison)
+            record |= {"status": "unchanged", "folder": folder, "schools_published": 0}
+            return folder
         verdict = validate_databook(book, data, rules, settings, report_dir, accept_drift,
                                     comparison)
         record["validation"] = verdict.summary()
         if verdict.blocked:
             raise PublishBlocked(verdict.reason(report_dir / report.REPORT_FILE))
-        amend = changed_only and amendable(comparison, as_at)
         files = prepare_files(book, settings, comparison, amend)
-        if amend and not files and not comparison.gone:
-            folder = nothing_changed(settings, comparison)
-            record |= {"status": "unchanged", "folder": folder, "schools_published": 0}
-            return folder
         groups = batches(files, settings.publish_workers * BATCHES_PER_WORKER)
         with fan_out(task_runner_kind, settings.publish_workers, dask_address,
                      schools=len(files)) as (runner, pool):
             encrypted = render_all(groups, run, runner, pool)
         extra = verdict.manifest_fields(book.summary()) | {MANIFEST_CHANGED: comparison.changed}
         if amend:
-            folder = publish_changed(files, encrypted, settings, run, data.row_counts, extra,
+            folder = publish_changed(opaque(files), opaque(encrypted), settings, run,
+                                     data.row_counts, extra,
                                      comparison, [int(u) for u in book.schools["urn"]])
         else:
-            folder = publish_databook(files, encrypted, settings, run, data.row_counts, extra)
+            folder = publish_databook(opaque(files), opaque(encrypted), settings, run,
+                                      data.row_counts, extra)
+        tell_schools(settings, files, comparison)
     except PublishBlocked as exc:
         record |= {"status": "blocked", "error": str(exc)}
         raise
@@ -251,6 +307,8 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
         return folder
     finally:
         record["duration_s"] = round(time.monotonic() - started, 2)
+        if not isinstance(sys.exc_info()[1], KeyboardInterrupt | SystemExit):  # not on Ctrl-C
+            record["witness"] = _witness(settings)
         findings = None if book is None else book.findings
         write_run_record(settings.runs_dir, run.run_id, record, findings)
         report.write(report_dir, record, findings,

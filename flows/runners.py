@@ -1,9 +1,9 @@
 """Where the per-school work runs, chosen per run: on this machine, or on an existing Dask
 cluster through prefect-dask.
 
-On this machine the batches fan out as Prefect tasks on a thread pool, and each task hands its
-schools' encryption to one shared pool of worker processes: the password hashing holds the
-GIL, and Prefect's own process task runner costs about 10 s of start-up on a 2-core machine
+On this machine the batches fan out as Prefect tasks on a thread pool; with ``processes`` each
+task hands its schools to one shared pool of worker processes (rendering holds the GIL), and
+Prefect's own process task runner costs about 10 s of start-up on a 2-core machine
 (each process imports Prefect) against about 1 s for a forkserver pool. On Dask the tasks
 already run in the cluster's worker processes.
 """
@@ -22,9 +22,11 @@ from publish.drop import process_pool
 
 KINDS = ("auto", "processes", "threads", "dask")
 
-#: Below this many schools, starting worker processes costs more than it saves: each file's
-#: encryption is about 60 ms of single-threaded password hashing.
-PROCESSES_FROM_SCHOOLS = 40
+#: Below this many schools, worker processes cost more than they save: with each school's key
+#: derivation cached, a file is ~4 ms of rendering and encrypting, and on 2 cores a 600-school
+#: run measured 31.5 s and 880 MiB on threads against 32-35 s and 1,114 MiB with two worker
+#: processes (their start-up, and a copy of the imports in each).
+PROCESSES_FROM_SCHOOLS = 2000
 
 
 @contextmanager

@@ -10,6 +10,7 @@ processes; only encrypted bytes come back to be written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -18,17 +19,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from publish import manifest
-from publish.encrypt import encrypt
+from publish.encrypt import SchoolKey, encrypt, rekey
 from publish.errors import PublishError
 from publish.keystore import Keystore, Pseudonymiser, SigningKey
 from publish.store import DropStore
 from publish.workbook import RunInfo, School, Value, render
 from schemas.databook import DATE_KEYS, KEYS
+
+if TYPE_CHECKING:
+    from transform.changes import SchoolChanges
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +46,14 @@ DEFAULT_KEEP = 14
 class SchoolFile:
     school: School
     rows: tuple[tuple[Value, ...], ...]
-    password: str
+    key: SchoolKey | str  # the school's cached key; a bare password is derived (slow)
     person_ids: tuple[int, ...] = ()
+    #: The Changes sheet's content (``publish.previous``); None renders no Changes sheet.
+    changes: SchoolChanges | None = None
+    #: The keyed digest of ``rows`` and, when the rows did not change, the latest run's
+    #: "updated at" for the school (empty: this run's time). Both go into the manifest.
+    rows_digest: str = ""
+    updated_at: str = ""
 
     @property
     def file_name(self) -> str:
@@ -57,10 +67,23 @@ class Signing:
     key: SigningKey
     pseudonymise: Pseudonymiser
     public_keys: Mapping[str, str]
+    keystore: Keystore | None = None
 
     @classmethod
     def from_keystore(cls, keystore: Keystore) -> Signing:
-        return cls(keystore.signing_key(), keystore.pseudonymiser(), keystore.public_keys())
+        return cls(keystore.signing_key(), keystore.pseudonymiser(), keystore.public_keys(),
+                   keystore)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[Signing]:
+        """This signing as of now, with the keystore held still while a run is written: a
+        ``keys rotate`` meanwhile waits, and one that came before is seen (its new signing
+        key signs; a school whose password it rotated gets its file re-keyed)."""
+        if self.keystore is None:
+            yield self
+            return
+        with self.keystore.locked() as keystore:
+            yield Signing.from_keystore(keystore)
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -70,38 +93,61 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 def plain_rows(frame: pd.DataFrame) -> list[tuple[Value, ...]]:
-    """Schema columns only, as Python values: ``str``, ``date`` or ``None``."""
-    columns: list[list[Value]] = []
-    for key in KEYS:
-        col = frame[key]
-        if key in DATE_KEYS:
-            columns.append([None if pd.isna(v) else v.date() for v in col])
-        else:
-            columns.append([None if pd.isna(v) else str(v) for v in col])
+    """Schema columns only, as Python values: ``str``, ``date`` or ``None``. Column by column
+    (each converted once for the whole county), not value by value."""
+    columns = [_plain_column(frame[key], key in DATE_KEYS) for key in KEYS]
     return list(zip(*columns, strict=True))
 
 
+def _plain_column(col: pd.Series, is_date: bool) -> list[Value]:
+    missing = col.isna().to_numpy()
+    if is_date and pd.api.types.is_datetime64_any_dtype(col.dtype):
+        days = col.to_numpy().astype("datetime64[D]").astype(object)  # datetime.date
+        return [None if gone else day for day, gone in zip(days, missing, strict=True)]
+    if is_date:
+        return [None if gone else v.date() for v, gone in zip(col, missing, strict=True)]
+    return [None if gone else v if isinstance(v, str) else str(v)
+            for v, gone in zip(col.to_numpy(dtype=object), missing, strict=True)]
+
+
+def school_keys(keystore: Keystore, urns: Iterable[int], workers: int = 1
+                ) -> dict[int, SchoolKey]:
+    """Each school's cached key; the first run (or a keystore from before the cache) derives
+    them once, in worker processes when there are many."""
+    wanted = [int(u) for u in urns]
+    missing = sum(1 for u in wanted if keystore.current_key(u) is None)
+    if workers <= 1 or missing < 8:
+        return keystore.ensure_keys(wanted)
+    with process_pool(workers) as pool:
+        return keystore.ensure_keys(wanted, pool.map)
+
+
 def school_files(schools: pd.DataFrame, rows: pd.DataFrame,
-                 passwords: Mapping[int, str]) -> Iterator[SchoolFile]:
+                 keys: Mapping[int, SchoolKey | str]) -> Iterator[SchoolFile]:
     """One file per open school. A row whose school is not in ``schools`` is an error: it
     would otherwise be silently dropped or, worse, land in another school's file."""
     stray = set(rows["urn"]) - set(schools["urn"])
     if stray:
         raise PublishError(f"{len(stray)} school(s) in the rows are not open schools")
-    by_school = {int(str(urn)): group for urn, group in rows.groupby("urn", sort=False)}
+    plain = plain_rows(rows)
+    row_urns = rows["urn"].astype(int).tolist()
+    person_ids = rows["person_id"].astype(int).tolist()
+    by_school: dict[int, list[int]] = {}
+    for i, urn in enumerate(row_urns):
+        by_school.setdefault(urn, []).append(i)
     for urn, dfe_number, name in zip(schools["urn"].astype(int).tolist(),
                                      schools["dfe_number"].fillna("").astype(str).tolist(),
                                      schools["name"].fillna("").astype(str).tolist(), strict=True):
-        group = by_school.get(urn, rows.iloc[0:0])
-        if not (group["urn"] == urn).all():
+        mine = by_school.get(urn, [])
+        if any(row_urns[i] != urn for i in mine):
             raise PublishError(f"rows for another school reached school {urn}'s file")
-        yield SchoolFile(School(urn, dfe_number, name), tuple(plain_rows(group)), passwords[urn],
-                         tuple(int(p) for p in group["person_id"]))
+        yield SchoolFile(School(urn, dfe_number, name), tuple(plain[i] for i in mine), keys[urn],
+                         tuple(person_ids[i] for i in mine))
 
 
 def render_encrypted(job: tuple[SchoolFile, RunInfo]) -> tuple[str, bytes]:
     item, run = job
-    return item.file_name, encrypt(render(item.school, item.rows, run), item.password)
+    return item.file_name, encrypt(render(item.school, item.rows, run, item.changes), item.key)
 
 
 def batches(files: Sequence[SchoolFile], count: int) -> list[list[SchoolFile]]:
@@ -170,8 +216,12 @@ def prune(store: DropStore, keep: int) -> list[str]:
     return doomed
 
 
+#: Makes the manifest from the files as written, naming the key that will sign it.
+ManifestFor = Callable[[Mapping[str, bytes], Signing], bytes]
+
+
 def write_run(store: DropStore, run_id: str, files: Iterable[tuple[str, bytes]],
-              manifest_for: Callable[[Mapping[str, bytes]], bytes], signing: Signing,
+              manifest_for: ManifestFor, signing: Signing,
               keep: int = DEFAULT_KEEP) -> str:
     """Stage ``files``, add the manifest made from them and its signature, rename the folder
     into place, move ``latest``, prune. Used by the nightly publish and by key rotation."""
@@ -183,6 +233,15 @@ def write_run(store: DropStore, run_id: str, files: Iterable[tuple[str, bytes]],
         log.warning("removed %d staging folder(s) left by an interrupted run", cleaned)
     if store.exists(run_id):
         raise PublishError(f"run {run_id} already exists in {store.describe()}")
+    with signing.held() as current:
+        _stage_and_rename(store, run_id, files, manifest_for, current)
+    store.write(LATEST, f"{run_id}\n".encode())
+    prune(store, keep)
+    return run_id
+
+
+def _stage_and_rename(store: DropStore, run_id: str, files: Iterable[tuple[str, bytes]],
+                      manifest_for: ManifestFor, signing: Signing) -> None:
     staging = f"{STAGING_PREFIX}{run_id}"
     store.make_dir(staging)
     try:
@@ -190,7 +249,7 @@ def write_run(store: DropStore, run_id: str, files: Iterable[tuple[str, bytes]],
         for name, data in files:
             store.write(f"{staging}/{name}", data)
             written[name] = data
-        document = manifest_for(written)
+        document = manifest_for(written, signing)
         store.write(f"{staging}/{manifest.MANIFEST}", document)
         store.write(f"{staging}/{manifest.SIGNATURE}", signing.key.sign(document))
         manifest.publish_keys(store, signing.public_keys, signing.key.key_id)
@@ -202,9 +261,22 @@ def write_run(store: DropStore, run_id: str, files: Iterable[tuple[str, bytes]],
     except BaseException:
         store.remove_tree(staging, secure=True)
         raise
-    store.write(LATEST, f"{run_id}\n".encode())
-    prune(store, keep)
-    return run_id
+
+
+def _under_current_keys(encrypted: Iterable[tuple[str, bytes]], by_name: Mapping[str, SchoolFile],
+                        keystore: Keystore | None) -> Iterator[tuple[str, bytes]]:
+    """Each file as encrypted, unless its school's password was rotated since: then under the
+    new key, so the run never publishes a file that only the old password opens. Consumed
+    while the run is written, with the keystore held still."""
+    for name, data in encrypted:
+        used = by_name[name].key
+        current = (keystore.current_key(by_name[name].school.urn)
+                   if keystore is not None and isinstance(used, SchoolKey) else None)
+        if isinstance(used, SchoolKey) and current is not None and current != used:
+            log.info("school %s's password was rotated during the run: its file is re-keyed",
+                     by_name[name].school.urn)
+            data = rekey(data, used, current)
+        yield name, data
 
 
 def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], signing: Signing,
@@ -217,19 +289,23 @@ def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], sig
     out through its task runner); without it they are made here, in ``workers`` processes."""
     by_name = {item.file_name: item for item in files}
 
-    def manifest_for(written: Mapping[str, bytes]) -> bytes:
+    def manifest_for(written: Mapping[str, bytes], signing: Signing) -> bytes:
+        now = datetime.now(UTC)
         entries = [manifest.entry_for(
             item.school.urn, item.school.dfe_number, item.school.name, name, data,
-            [signing.pseudonymise(p) for p in item.person_ids], len(item.rows))
+            [signing.pseudonymise(p) for p in item.person_ids], len(item.rows),
+            rows_digest=item.rows_digest,
+            updated_at=item.updated_at or manifest.timestamp(now))
             for name, data in written.items() for item in (by_name[name],)]
         return manifest.build(run_id=run.run_id, as_at=run.as_at,
-                              generated_at=datetime.now(UTC), source_rows=source_rows,
+                              generated_at=now, source_rows=source_rows,
                               signing_key_id=signing.key.key_id, entries=entries,
                               extra=extra)
 
     if encrypted is None:
         encrypted = _encrypted([(item, run) for item in files], workers)
-    write_run(store, run.run_id, encrypted, manifest_for, signing, keep)
+    write_run(store, run.run_id, _under_current_keys(encrypted, by_name, signing.keystore),
+              manifest_for, signing, keep)
     log.info("published %d school file(s) as run %s in %s", len(files), run.run_id,
              store.describe())
     return run.run_id

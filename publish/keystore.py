@@ -9,28 +9,43 @@ afresh: a new key would orphan every password the schools already hold.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
-from collections.abc import Iterable
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from publish.encrypt import SchoolKey, derive, derive_for
 from publish.errors import KeystoreError
-from publish.fsio import make_private_dir, write_file
+from publish.fsio import FILE_MODE, fsync_dir, make_private_dir
 from publish.passwords import new_password
 
 log = logging.getLogger(__name__)
 
 KEYSTORE_FILE = "keystore.fernet"
 MASTER_KEY_FILE = "master.key"
+LOCK_FILE = "keystore.lock"
 FORMAT = 1
+SIGNING = "signing_keys"
+WITNESS = "witness_keys"
+
+Data = dict[str, Any]
+#: Derives many schools' keys at once: ``map``-like, so a caller may hand in a process pool's.
+DeriveMany = Callable[[Callable[[tuple[int, str]], tuple[int, SchoolKey]],
+                       Iterable[tuple[int, str]]], Iterable[tuple[int, SchoolKey]]]
 
 
 def _fernet(key: str | bytes, source: str) -> Fernet:
@@ -43,125 +58,305 @@ def _fernet(key: str | bytes, source: str) -> Fernet:
         ) from None
 
 
-def _master_key(home: Path, master_key: str | None, keystore_exists: bool) -> Fernet:
+class _HomeLock:
+    """An exclusive lock on a state folder's keystore, for threads and processes alike:
+    an ``flock`` on a lock file beside the keystore, re-entrant within a process so a rotation
+    that holds it across a publish can still change the keystore."""
+
+    _registry: ClassVar[dict[Path, _HomeLock]] = {}
+    _registry_guard: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    @classmethod
+    def for_home(cls, home: Path) -> _HomeLock:
+        path = (home / LOCK_FILE).resolve()  # one lock per folder, however it is spelt
+        with cls._registry_guard:
+            return cls._registry.setdefault(path, cls(path))
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._depth == 0:
+                self._fd = self._acquire()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    os.close(self._fd)
+                    self._fd = None
+
+    def _acquire(self) -> int:
+        if not self.path.parent.exists():
+            make_private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("waiting for another databook command to finish with the keystore")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Durably write ``data`` to ``path`` through a temporary file of its own (never a name
+    another process could share), fsynced and renamed into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def _master_key(home: Path, master_key: str | None) -> Fernet:
     if master_key:
         return _fernet(master_key.strip(), "DATABOOK_MASTER_KEY")
     key_file = home / MASTER_KEY_FILE
     if key_file.is_file():
         return _fernet(key_file.read_bytes().strip(), str(key_file))
-    if keystore_exists:
-        raise KeystoreError(
-            f"the keystore {home / KEYSTORE_FILE} exists but its master key is missing: set "
-            f"DATABOOK_MASTER_KEY or restore {key_file}; refusing to create a new key")
-    key = Fernet.generate_key()
-    make_private_dir(home)
-    write_file(key_file, key + b"\n")
+    with _HomeLock.for_home(home).held():  # two first runs at once must agree on one key
+        if key_file.is_file():
+            return _fernet(key_file.read_bytes().strip(), str(key_file))
+        if (home / KEYSTORE_FILE).exists():
+            raise KeystoreError(
+                f"the keystore {home / KEYSTORE_FILE} exists but its master key is missing: "
+                f"set DATABOOK_MASTER_KEY or restore {key_file}; refusing to create a new key")
+        key = Fernet.generate_key()
+        _write_new(key_file, key + b"\n")
     log.warning("generated a demo master key at %s; production should set DATABOOK_MASTER_KEY",
                 key_file)
     return Fernet(key)
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _school_entry(password: str, key: SchoolKey | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"password": password, "created": _now()}
+    if key is not None:
+        entry["key"] = key.to_json()
+    return entry
+
+
 class Keystore:
-    def __init__(self, path: Path, fernet: Fernet, data: dict[str, object]) -> None:
+    """Every change is a locked read-modify-write: take the lock, re-read the file, change,
+    write a new file and rename it into place. Two commands at once (a nightly run making
+    passwords, ``keys rotate``) therefore never lose each other's changes."""
+
+    def __init__(self, path: Path, fernet: Fernet, data: Data) -> None:
         self.path, self._fernet, self._data = path, fernet, data
+        self._lock = _HomeLock.for_home(path.parent)
+        self._changing: tuple[int, Data] | None = None  # (thread, data) of an open change
 
     @classmethod
     def open(cls, home: Path, master_key: str | None = None) -> Keystore:
         path = home / KEYSTORE_FILE
-        fernet = _master_key(home, master_key, path.exists())
-        if not path.exists():
-            return cls(path, fernet, {"format": FORMAT, "schools": {}})
+        keystore = cls(path, _master_key(home, master_key), {})
+        keystore._data = keystore._read()
+        return keystore
+
+    def _read(self) -> Data:
+        if not self.path.exists():
+            return {"format": FORMAT, "schools": {}}
         try:
-            data = json.loads(fernet.decrypt(path.read_bytes()))
+            data: Data = json.loads(self._fernet.decrypt(self.path.read_bytes()))
         except InvalidToken:
             raise KeystoreError(
-                f"the master key does not open the keystore {path} (wrong key, or the file is "
-                "damaged)") from None
+                f"the master key does not open the keystore {self.path} (wrong key, or the "
+                "file is damaged)") from None
         if data.get("format") != FORMAT:
-            raise KeystoreError(f"the keystore {path} has an unknown format {data.get('format')}")
-        return cls(path, fernet, data)
+            raise KeystoreError(
+                f"the keystore {self.path} has an unknown format {data.get('format')}")
+        return data
 
-    @property
-    def _schools(self) -> dict[str, dict[str, str]]:
-        return self._data.setdefault("schools", {})  # type: ignore[return-value]
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[Keystore]:
+        """Hold the keystore still (no other command can change it) and see its latest
+        state: for work that must not interleave with a change, like publishing a run."""
+        with self._lock.held():
+            self._data = self._read()
+            yield self
 
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[Data]:
+        """The one way to change the keystore. Nested changes share one read and one write."""
+        if self._changing is not None and self._changing[0] == threading.get_ident():
+            yield self._changing[1]
+            return
+        with self._lock.held():
+            data = self._read()
+            self._changing = (threading.get_ident(), data)
+            try:
+                yield data
+                make_private_dir(self.path.parent)
+                _write_new(self.path, self._fernet.encrypt(
+                    json.dumps(data, sort_keys=True).encode()))
+                self._data = data
+            finally:
+                self._changing = None
+
+    def _schools_in(self, data: Data) -> dict[str, dict[str, Any]]:
+        schools: dict[str, dict[str, Any]] = data.setdefault("schools", {})
+        return schools
+
+    # -- school passwords and their cached keys --------------------------------------------
     def password(self, urn: int) -> str:
-        entry = self._schools.get(str(urn))
+        entry = self._schools_in(self._data).get(str(urn))
         if entry is None:
             raise KeystoreError(
                 f"no password for school {urn} yet: it is made on the first run that "
                 "publishes the school")
-        return entry["password"]
+        password: str = entry["password"]
+        return password
+
+    def school_key(self, urn: int) -> SchoolKey:
+        """The school's cached key (see publish.encrypt), deriving and saving it if this
+        keystore predates the cache. A school without a password is an error, as in
+        :meth:`password`: a key is never the way a school gets one."""
+        self.password(urn)
+        return self.ensure_keys([urn])[urn]
 
     def rotate_password(self, urn: int) -> str:
-        """A new password for one school (the old one stops opening new files)."""
-        self.password(urn)  # a school never published has nothing to rotate
-        self._schools[str(urn)] = {"password": new_password(),
-                                   "created": datetime.now(UTC).isoformat()}
-        self.save()
-        return self._schools[str(urn)]["password"]
+        """A new password for one school (the old one stops opening new files), with a new
+        salt and newly derived keys."""
+        password = new_password()
+        key = derive(password)
+        with self._change() as data:
+            if str(urn) not in self._schools_in(data):  # never published: nothing to rotate
+                raise KeystoreError(f"no password for school {urn} yet: it is made on the "
+                                    "first run that publishes the school")
+            self._schools_in(data)[str(urn)] = _school_entry(password, key)
+        return password
 
-    def restore_password(self, urn: int, password: str) -> None:
-        """Undo a rotation whose re-publication failed."""
-        self._schools[str(urn)] = {"password": password,
-                                   "created": datetime.now(UTC).isoformat()}
-        self.save()
+    def restore_password(self, urn: int, password: str, *, replacing: str | None = None) -> None:
+        """Undo a rotation whose re-publication failed; with ``replacing``, only if the
+        school's password is still that one (another rotation since then wins)."""
+        key = derive(password)
+        with self._change() as data:
+            current = self._schools_in(data).get(str(urn), {}).get("password")
+            if replacing is None or current == replacing:
+                self._schools_in(data)[str(urn)] = _school_entry(password, key)
+
+    def ensure_passwords(self, urns: Iterable[int]) -> dict[int, str]:
+        """Each school's password, making one for any school that has none."""
+        wanted = [str(int(u)) for u in urns]
+        if any(u not in self._schools_in(self._data) for u in wanted):
+            with self._change() as data:
+                schools = self._schools_in(data)
+                made = [u for u in wanted if u not in schools]
+                for urn in made:
+                    schools[urn] = _school_entry(new_password())
+            if made:
+                log.info("made passwords for %d new school(s)", len(made))
+        return {int(u): e["password"] for u, e in self._schools_in(self._data).items()}
+
+    def ensure_keys(self, urns: Iterable[int], derive_many: DeriveMany = map
+                    ) -> dict[int, SchoolKey]:
+        """Each school's cached key, making a password and deriving a key where there is none.
+
+        The derivation (~0.1 s a school) runs outside the lock, through ``derive_many`` (a
+        pool's ``map`` for many schools); a key is kept only if its school's password did not
+        change meanwhile, else that school is derived again."""
+        wanted = [int(u) for u in urns]
+        passwords = self.ensure_passwords(wanted)
+        while True:
+            missing = {u: passwords[u] for u in wanted
+                       if "key" not in self._schools_in(self._data)[str(u)]}
+            if not missing:
+                break
+            derived = dict(derive_many(derive_for, list(missing.items())))
+            with self._change() as data:
+                schools = self._schools_in(data)
+                for urn, key in derived.items():
+                    entry = schools[str(urn)]
+                    if "key" not in entry and entry["password"] == missing[urn]:
+                        entry["key"] = key.to_json()
+            passwords = {int(u): e["password"] for u, e in self._schools_in(self._data).items()}
+            log.info("derived and cached the encryption keys of %d school(s)", len(derived))
+        schools = self._schools_in(self._data)
+        return {u: SchoolKey.from_json(schools[str(u)]["key"]) for u in wanted}
+
+    def current_key(self, urn: int) -> SchoolKey | None:
+        """The school's cached key as this keystore last read it (see :meth:`locked`)."""
+        entry = self._schools_in(self._data).get(str(urn), {})
+        return SchoolKey.from_json(entry["key"]) if "key" in entry else None
 
     # -- pseudonyms ------------------------------------------------------------------------
     def pseudonymiser(self) -> Pseudonymiser:
         key = self._data.get("pseudonym_key")
         if not isinstance(key, str):
-            key = secrets.token_hex(32)
-            self._data["pseudonym_key"] = key
-            self.save()
-        return Pseudonymiser(bytes.fromhex(key))
+            with self._change() as data:  # another command may have made it meanwhile
+                key = data.setdefault("pseudonym_key", secrets.token_hex(32))
+        return Pseudonymiser(bytes.fromhex(str(key)))
 
-    # -- signing keys ----------------------------------------------------------------------
-    @property
-    def _signing(self) -> list[dict[str, str]]:
-        return self._data.setdefault("signing_keys", [])  # type: ignore[return-value]
+    # -- signing keys (a witness key would be another list, with the same two calls) -------
+    def _active_key(self, kind: str) -> SigningKey:
+        """The newest key of ``kind``, made (once, under the lock) on first use."""
+        keys: list[dict[str, str]] = self._data.get(kind, [])
+        if keys and "private" in keys[-1]:
+            return SigningKey.from_hex(keys[-1]["private"])
+        with self._change() as data:
+            keys = data.setdefault(kind, [])
+            if not keys or "private" not in keys[-1]:
+                keys.append(_key_entry(SigningKey(Ed25519PrivateKey.generate())))
+            return SigningKey.from_hex(keys[-1]["private"])
+
+    def _rotate_key(self, kind: str) -> SigningKey:
+        """A new active key of ``kind``. Older keys keep only their public half, so what they
+        signed still verifies but they can sign nothing more."""
+        key = SigningKey(Ed25519PrivateKey.generate())
+        with self._change() as data:
+            keys: list[dict[str, str]] = data.setdefault(kind, [])
+            for entry in keys:
+                entry.pop("private", None)
+            keys.append(_key_entry(key))
+        return key
+
+    def _public_keys(self, kind: str) -> dict[str, str]:
+        if not self._data.get(kind):
+            self._active_key(kind)
+        return {e["id"]: e["public_pem"] for e in self._data[kind]}
 
     def signing_key(self) -> SigningKey:
-        """The active signing key, made on first use."""
-        if not self._signing:
-            return self.rotate_signing_key()
-        return SigningKey.from_hex(self._signing[-1]["private"])
+        """The active manifest signing key, made on first use."""
+        return self._active_key(SIGNING)
 
     def rotate_signing_key(self) -> SigningKey:
-        """A new active key. Older keys keep only their public half, so manifests they signed
-        still verify but they can sign nothing more."""
-        for entry in self._signing:
-            entry.pop("private", None)
-        key = SigningKey(Ed25519PrivateKey.generate())
-        self._signing.append({"id": key.key_id, "public_pem": key.public_pem,
-                              "private": key.private_hex,
-                              "created": datetime.now(UTC).isoformat()})
-        self.save()
-        return key
+        return self._rotate_key(SIGNING)
 
     def public_keys(self) -> dict[str, str]:
         """Every signing key ever used, by id: PEM text."""
-        if not self._signing:
-            self.signing_key()
-        return {e["id"]: e["public_pem"] for e in self._signing}
+        return self._public_keys(SIGNING)
 
-    def ensure_passwords(self, urns: Iterable[int]) -> dict[int, str]:
-        """Each school's password, making one for any school that has none (then saving)."""
-        made = 0
-        for urn in urns:
-            if str(urn) not in self._schools:
-                self._schools[str(urn)] = {"password": new_password(),
-                                           "created": datetime.now(UTC).isoformat()}
-                made += 1
-        if made:
-            self.save()
-            log.info("made passwords for %d new school(s)", made)
-        return {int(u): e["password"] for u, e in self._schools.items()}
+    def witness_key(self) -> SigningKey:
+        """The download ledger's witness key (``portal.ledger.witness``), made on first use:
+        kept with the council's other keys, never on the portal host, so whoever controls the
+        portal cannot co-sign a rewritten ledger history."""
+        return self._active_key(WITNESS)
 
-    def save(self) -> None:
-        make_private_dir(self.path.parent)
-        token = self._fernet.encrypt(json.dumps(self._data, sort_keys=True).encode())
-        write_file(self.path, token)
+
+def _key_entry(key: SigningKey) -> dict[str, str]:
+    return {"id": key.key_id, "public_pem": key.public_pem, "private": key.private_hex,
+            "created": _now()}
 
 
 class Pseudonymiser:
@@ -172,7 +367,14 @@ class Pseudonymiser:
         self._key = key
 
     def __call__(self, person_id: int) -> str:
-        return hmac.new(self._key, str(int(person_id)).encode(), hashlib.sha256).hexdigest()
+        # hmac.digest is the one-shot C path: ~3x faster than hmac.new, for ~50,000 a night.
+        return hmac.digest(self._key, str(int(person_id)).encode(), "sha256").hex()
+
+    def digest_key(self) -> bytes:
+        """The key for each school's rows digest in the manifest (``transform.changes``):
+        derived from the pseudonym key, so the two uses never share a key, and like it known
+        only to the keystore's holder, so a digest cannot confirm a guess of a school's rows."""
+        return hmac.new(self._key, b"databook rows digest", hashlib.sha256).digest()
 
 
 class SigningKey:

@@ -49,12 +49,25 @@ class Entry:
     sha256: str
     children: int
     members: tuple[str, ...]
+    #: Keyed digest of the school's published rows (``transform.changes.rows_digest``): a later
+    #: run finds the schools whose rows changed without decrypting anything. Empty in
+    #: manifests from before it.
+    rows_digest: str = ""
+    #: When the school's rows last changed (UTC, ``YYYY-MM-DDTHH:MM:SSZ``): what the portal
+    #: shows as "updated at 11:05 today". Empty in manifests from before it.
+    updated_at: str = ""
 
 
 def entry_for(urn: int, dfe_number: str, name: str, file: str, data: bytes,
-              members: Sequence[str], children: int) -> Entry:
+              members: Sequence[str], children: int, *, rows_digest: str = "",
+              updated_at: str = "") -> Entry:
     return Entry(urn, dfe_number, name, file, len(data), hashlib.sha256(data).hexdigest(),
-                 children, tuple(sorted(members)))
+                 children, tuple(sorted(members)), rows_digest, updated_at)
+
+
+def timestamp(moment: datetime) -> str:
+    """A manifest time: UTC to the second."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def code_version() -> str:
@@ -74,7 +87,7 @@ def build(*, run_id: str, as_at: date, generated_at: datetime, source_rows: Mapp
         "format": FORMAT,
         "run_id": run_id,
         "as_at": as_at.isoformat(),
-        "generated_at": generated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": timestamp(generated_at),
         "code_version": code_version(),
         "source": dict(source_rows),
         "signing_key_id": signing_key_id,

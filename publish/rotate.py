@@ -7,20 +7,32 @@ them; ``databook keys rotate --school`` tells the officer so.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
 from publish import manifest
 from publish.drop import DEFAULT_KEEP, Signing, latest, new_run_id, write_run
-from publish.encrypt import decrypt, encrypt
+from publish.encrypt import SchoolKey, decrypt, decrypt_with_key, encrypt
 from publish.errors import PublishError
 from publish.keystore import Keystore
 from publish.store import DropStore
 
+log = logging.getLogger(__name__)
+
 
 def rotate_school(store: DropStore, keystore: Keystore, urn: int,
                   keep: int = DEFAULT_KEEP) -> str:
-    """Give one school a new password and re-publish the latest run under it."""
+    """Give one school a new password and re-publish the latest run under it.
+
+    The keystore is held still throughout: two rotations, or a rotation and a nightly run's
+    publication, take turns, so the run that ends up ``latest`` always opens with the
+    password the keystore holds."""
+    with keystore.locked():
+        return _rotate_school(store, keystore, urn, keep)
+
+
+def _rotate_school(store: DropStore, keystore: Keystore, urn: int, keep: int) -> str:
     current = latest(store)
     if current is None:
         raise PublishError(f"the drop {store.describe()} has no latest run to re-encrypt")
@@ -31,32 +43,47 @@ def rotate_school(store: DropStore, keystore: Keystore, urn: int,
     if target is None:
         raise PublishError(f"school {urn} is not in run {current}")
     old_password = keystore.password(urn)
-    plain = decrypt(store.read(f"{current}/{target.file}"), old_password)
+    plain = _open(store.read(f"{current}/{target.file}"), old_password, keystore.current_key(urn))
     new_password = keystore.rotate_password(urn)
-    files = [(e.file, encrypt(plain, new_password) if e.urn == urn
+    new_key = keystore.school_key(urn)
+    files = [(e.file, encrypt(plain, new_key) if e.urn == urn
               else store.read(f"{current}/{e.file}")) for e in entries]
     run_id = new_run_id()
 
-    def manifest_for(written: Mapping[str, bytes]) -> bytes:
+    def manifest_for(written: Mapping[str, bytes], signing: Signing) -> bytes:
         updated = [manifest.entry_for(e.urn, e.dfe_number, e.name, e.file, written[e.file],
-                                      e.members, e.children) for e in entries]
+                                      e.members, e.children, rows_digest=e.rows_digest,
+                                      updated_at=e.updated_at) for e in entries]
         return manifest.build(
             run_id=run_id, as_at=date.fromisoformat(document["as_at"]),
             generated_at=datetime.now(UTC), source_rows=document["source"],
-            signing_key_id=keystore.signing_key().key_id, entries=updated,
+            signing_key_id=signing.key.key_id, entries=updated,
             amends={"run_id": current, "reason": f"password rotated for school {urn}"},
             extra={k: document[k] for k in ("totals", "drift") if k in document})
 
     try:
         return write_run(store, run_id, files, manifest_for, Signing.from_keystore(keystore), keep)
     except BaseException:
-        keystore.restore_password(urn, old_password)  # the latest file still needs the old one
+        # the latest file still needs the old password
+        keystore.restore_password(urn, old_password, replacing=new_password)
         raise
+
+
+def _open(data: bytes, password: str, key: SchoolKey | None) -> bytes:
+    """The latest file's workbook: with the cached key when the file was made under it (no
+    hashing), else with the password (a file from before the cache)."""
+    if key is not None:
+        try:
+            return decrypt_with_key(data, key)
+        except ValueError:
+            log.debug("the latest file predates the school's cached key; using the password")
+    return decrypt(data, password)
 
 
 def rotate_signing(store: DropStore, keystore: Keystore) -> str:
     """A new signing key; every earlier public key stays in the drop for old manifests."""
-    key = keystore.rotate_signing_key()
-    store.make_dir("")
-    manifest.publish_keys(store, keystore.public_keys(), key.key_id)
+    with keystore.locked():
+        key = keystore.rotate_signing_key()
+        store.make_dir("")
+        manifest.publish_keys(store, keystore.public_keys(), key.key_id)
     return key.key_id

@@ -1,4 +1,5 @@
-"""A publishing process for the kill test: ``python -m tests.publish_child DROP STATE N``."""
+"""A publishing process for the kill test:
+``python -m tests.publish_child DROP STATE N [amend]``."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from publish.drop import Signing, publish_run, school_files
+from publish.amend import publish_amendment
+from publish.drop import Signing, publish_run, render_encrypted, school_files
 from publish.keystore import Keystore
+from publish.previous import attach, compare_with_latest
 from publish.store import LocalStore
 from tests.test_drop import SOURCE, rows, run_info
+
+WITHHELD = "Address withheld"
 
 
 class UnhurriedStore(LocalStore):
@@ -27,14 +32,29 @@ class UnhurriedStore(LocalStore):
         super().rename(src, dst)
 
 
-def main(drop: str, state: str, count: int) -> None:
+def main(drop: str, state: str, count: int, amend: bool = False) -> None:
+    """A full run of ``count`` schools; with ``amend``, half the schools' rows change and the
+    run is an amendment of the latest one (the others' files carried over)."""
     urns = list(range(100, 100 + count))
     schools = pd.DataFrame({"urn": urns, "dfe_number": "830/1", "name": "School"})
     keystore = Keystore.open(Path(state))
-    files = list(school_files(schools, rows(*urns), keystore.ensure_passwords(urns)))
-    publish_run(UnhurriedStore(Path(drop)), run_info(), files, Signing.from_keystore(keystore),
-                SOURCE)
+    frame = rows(*urns)
+    if amend:
+        frame.loc[frame["urn"] < 100 + count // 2, "social_worker"] = "someone new"
+    store = UnhurriedStore(Path(drop))
+    comparison = compare_with_latest(store, keystore, frame, urns, WITHHELD)
+    files = list(school_files(schools, frame, keystore.ensure_passwords(urns)))
+    run = run_info()
+    if not amend:
+        publish_run(store, run, attach(files, comparison), Signing.from_keystore(keystore),
+                    SOURCE)
+        return
+    assert comparison.latest is not None
+    changed = attach(files, comparison, comparison.changed)
+    encrypted = [render_encrypted((item, run)) for item in changed]
+    publish_amendment(store, run, comparison.latest, urns, changed, encrypted,
+                      Signing.from_keystore(keystore), SOURCE)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:] == ["amend"])

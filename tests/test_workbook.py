@@ -92,3 +92,26 @@ def test_the_formula_guard_refuses_a_workbook_that_holds_one() -> None:
     with pytest.raises(ValueError, match=r"formula reached xl/worksheets/sheet1\.xml"):
         refuse_formulas(buffer.getvalue())
     refuse_formulas(render(SCHOOL, [row(n) for n in RISKY], RUN))  # ours never do
+
+
+def test_markup_and_edge_spaces_in_source_text_come_back_exactly() -> None:
+    tricky = ["A & B <School>", "  leading and trailing  ", "quote \" and ' apostrophe",
+              "]]> </t></is></c>", "Zoë Ł 北京"]
+    plain = render(School(112000, "830/2000", tricky[0]), [row(n) for n in tricky], RUN)
+    wb = load_workbook(io.BytesIO(plain))
+    assert [wb["Databook"].cell(r, 2).value for r in range(2, 2 + len(tricky))] == tricky
+    assert wb["About"]["B2"].value == tricky[0]
+
+
+def test_the_writer_refuses_a_value_that_is_neither_text_nor_a_date() -> None:
+    bad = list(row("Ann Example"))
+    bad[0] = 12345  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="text, a date or empty"):
+        render(SCHOOL, [tuple(bad)], RUN)
+
+
+def test_the_same_rows_make_the_same_bytes() -> None:
+    """No clock or random in the package: a re-render is byte-identical (useful for digests
+    and for telling real changes from noise)."""
+    rows = [row("Ann Example"), row("Bob Example", None)]
+    assert render(SCHOOL, rows, RUN) == render(SCHOOL, rows, RUN)
