@@ -120,10 +120,23 @@ def validate_databook(book: Databook, data: SourceData, rules: Rules, settings: 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 @contained("render", SAFE)
-def render_batch(batch: list[SchoolFile], run: RunInfo,
+def render_batch(batch: Batch, run: RunInfo,
                  pool: Executor | None = None) -> list[tuple[str, bytes]]:
     """Render and encrypt a batch of schools' workbooks; only encrypted bytes come back."""
-    return render_many(batch, run, pool)
+    return render_many(batch.files, run, pool)
+
+
+class Batch:
+    """One task's schools, as a plain object rather than a list.
+
+    Prefect visits every element of a list or dataclass argument (each value of ~50,000 rows),
+    and Dask rebuilds tuples in task arguments, which strips Prefect's ``quote`` wrapper; neither
+    looks inside a plain object, on any task runner."""
+
+    __slots__ = ("files",)
+
+    def __init__(self, files: list[SchoolFile]) -> None:
+        self.files = files
 
 
 T = TypeVar("T")
@@ -145,7 +158,7 @@ def render_all(groups: list[list[SchoolFile]], run: RunInfo,
     with runner.duplicate() as active:
         # The base TaskRunner.map is typed for async tasks only; this task is synchronous.
         mapped = active.map(render_batch,  # type: ignore[arg-type]
-                            {"batch": quote(groups), "run": unmapped(run),
+                            {"batch": [Batch(g) for g in groups], "run": unmapped(run),
                              "pool": unmapped(pool)})
         futures = cast(list[PrefectFuture[list[tuple[str, bytes]]]], mapped)
         return [pair for future in futures for pair in future.result()]

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from expectations.drift import Thresholds
 from extract.queries import ExtractFilters
+from flows.school_alerts import SchoolAlert, SchoolAlertError
+from flows.school_alerts import parse as parse_school_alerts
 from portal.config import PortalConfigError, PortalSettings, load_portal
 from publish.store import DropStore, open_store
 from transform.rules_config import Rules
@@ -66,6 +68,8 @@ class Settings:
     alert_email_from: str = "databook@localhost"
     rules: Mapping[str, Any] = field(default_factory=dict)
     portal: PortalSettings | None = None  # the [portal] table (portal/config.py)
+    #: The [school_alerts] table: whom to tell when a school's databook changed, by URN.
+    school_alerts: Mapping[int, SchoolAlert] = field(default_factory=dict)
 
     @property
     def demo_dir(self) -> Path:
@@ -229,6 +233,11 @@ def load(overrides: Mapping[str, object] | None = None,
                 values["portal"] = value
             elif key == "drift":
                 values["drift"] = _drift_from_toml(value, config)
+            elif key == "school_alerts":
+                try:
+                    values["school_alerts"] = parse_school_alerts(value, config)
+                except SchoolAlertError as exc:
+                    raise SettingsError(str(exc)) from None
             elif key in ENV.values() and key != "master_key":
                 values[key] = value
             else:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from portal.context import PortalContext, ctx, origin
 from portal.events import record
 from portal.models import AgreementAcceptance, User, WebSession
+from portal.registers.config import DSL_ROLES
 from portal.security import sessions
 from portal.security.tokens import csrf_token
 
@@ -86,6 +87,25 @@ def agreement_current(check: Check) -> Denied | None:
     return None
 
 
+def school_role(check: Check) -> Denied | None:
+    """Defence in depth: school pages and files are for a school's DSLs and deputies only.
+    A council officer holds no school (``databook users add --role council`` refuses one),
+    but should a school row reach a council account (an edit in the database, an old
+    import), the officer is still refused, with a 403 that is recorded, before any other
+    rule can send them elsewhere."""
+    if check.viewer.role not in DSL_ROLES:
+        return Denied(403, "School pages are for the school's named safeguarding leads only.",
+                      what="not_school_user", urn=check.urn)
+    return None
+
+
+def council_lands_on_council(check: Check) -> Denied | None:
+    """A council officer's home is the council pages, not a DSL's agreement or school list."""
+    if check.viewer.role == "council":
+        return Denied(303, "The council pages.", redirect="/council")
+    return None
+
+
 def own_school(check: Check) -> Denied | None:
     """Another school's URN gets the same answer as a school that does not exist, so the
     portal never confirms which schools exist."""
@@ -121,8 +141,11 @@ def council_role(check: Check) -> Denied | None:
 ACCOUNT_RULES: list[Rule] = [fully_signed_in, account_active]
 #: Every page about the person's own account or schools.
 AGREED_RULES: list[Rule] = [*ACCOUNT_RULES, agreement_current]
-#: Every page or action about one school.
-SCHOOL_RULES: list[Rule] = [*AGREED_RULES, own_school]
+#: The home page: a council officer is sent to the council pages, a DSL on as AGREED_RULES.
+HOME_RULES: list[Rule] = [*ACCOUNT_RULES, council_lands_on_council, agreement_current]
+#: Every page or action about one school (the role first: a council officer gets 403, not
+#: the agreement page).
+SCHOOL_RULES: list[Rule] = [*ACCOUNT_RULES, school_role, agreement_current, own_school]
 #: Serving a file: checked again at that moment, on the server (issue 11 appends here).
 DOWNLOAD_RULES: list[Rule] = [*SCHOOL_RULES, registers_allow]
 #: The council officer's pages and exports (signed in with both factors, active, council).
@@ -202,8 +225,9 @@ def signed_in(request: Request) -> Viewer:
 
 
 def agreed(request: Request) -> Viewer:
-    """Signed in and on the current agreement (the home page, the school list)."""
-    return checked(request, AGREED_RULES)
+    """Signed in and on the current agreement (the home page, the school list); a council
+    officer is sent to /council instead."""
+    return checked(request, HOME_RULES)
 
 
 def school_viewer(urn: int, request: Request) -> Viewer:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal.config import PortalSettings
 from portal.events import Origin, record
@@ -66,19 +66,32 @@ def issue_link(db: Session, user: User, settings: PortalSettings, purpose: str) 
     return Link(f"{settings.base_url}/enrol/{token}", expires.strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def add_user(db: Session, settings: PortalSettings, *, urn: int, name: str, email: str,
-             role: str, origin: Origin) -> tuple[User, Link | None]:
-    """A new named account with its enrolment link, or one more school for an existing one
-    (no new link then: the person already has, or is setting up, their sign-in)."""
+def check_school_for_role(role: str, urn: int | None) -> None:
+    """Least access: a DSL or deputy holds a school; a council officer holds none, so no
+    school rule can ever let an officer through to a school's page or file."""
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if role == "council" and urn is not None:
+        raise AccountError("a council officer holds no school; add them without --school")
+    if role != "council" and urn is None:
+        raise AccountError(f"a {role} user needs --school URN")
+    if urn is not None and not 1 <= urn <= 99_999_999:
+        raise AccountError("the URN must be a whole number")
+
+
+def add_user(db: Session, settings: PortalSettings, *, urn: int | None, name: str, email: str,
+             role: str, origin: Origin) -> tuple[User, Link | None]:
+    """A new named account with its enrolment link, or one more school for an existing DSL
+    (no new link then: the person already has, or is setting up, their sign-in). A council
+    officer (``urn`` None) holds no school; an existing account keeps its role, so adding a
+    school can never reach a council account, nor a DSL become an officer (a DSL added again
+as deputy, or the reverse, keeps the role it has)."""
+    check_school_for_role(role, urn)
     email = normal_email(email)
     check_named(email, settings)
     name = " ".join(name.split())
     if not 1 <= len(name) <= 200:
         raise AccountError("the name must be 1 to 200 characters")
-    if not 1 <= urn <= 99_999_999:
-        raise AccountError("the URN must be a whole number")
     user = db.scalar(select(User).where(User.email == email))
     moment = sessions.now()
     link = None
@@ -90,9 +103,15 @@ def add_user(db: Session, settings: PortalSettings, *, urn: int, name: str, emai
     elif user.state == "left":
         raise AccountError("that user has left; add them under a new address or ask for a "
                            "council officer to review")
-    if any(s.urn == urn for s in user.schools):
-        raise AccountError(f"that user already holds school {urn}")
-    user.schools.append(UserSchool(urn=urn, added_at=moment))
+    elif (user.role == "council") != (role == "council"):
+        raise AccountError(f"that user already has an account as {user.role}; adding does "
+                           "not move an account between the council and a school")
+    elif urn is None:
+        raise AccountError("that council officer already has an account")
+    if urn is not None:
+        if any(s.urn == urn for s in user.schools):
+            raise AccountError(f"that user already holds school {urn}")
+        user.schools.append(UserSchool(urn=urn, added_at=moment))
     db.flush()
     record(db, "user_added", origin, target_id=user.id, target_email=email, urn=urn, role=role)
     return user, link
@@ -130,7 +149,9 @@ def reset(db: Session, email: str, settings: PortalSettings, origin: Origin) -> 
 
 
 def listing(db: Session, urn: int | None = None) -> list[tuple[User, list[int]]]:
-    query = select(User).order_by(User.email)
+    """Users and their schools; the schools come in one more query (``selectinload``), not
+    one per user, so the council's user page stays two queries at any county's size."""
+    query = select(User).options(selectinload(User.schools)).order_by(User.email)
     if urn is not None:
         query = query.where(User.id.in_(select(UserSchool.user_id).where(UserSchool.urn == urn)))
     return [(u, [s.urn for s in u.schools]) for u in db.scalars(query)]

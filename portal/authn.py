@@ -131,3 +131,9 @@ def signed_in(db: Session, user: User, row: WebSession, method: str,
     record(db, "signin_ok", origin.as_user(user.id, user.email), method=method)
     token, _ = sessions.start(db, user.id, "full", replacing=row)
     return token
+
+
+def landing(user: User) -> str:
+    """Where a full sign-in goes: a council officer to the council pages (an officer holds no
+    school and need not accept the DSL agreement), everyone else home."""
+    return "/council" if user.role == "council" else "/"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,19 +35,45 @@ def make_demo_users(portal: PortalSettings, schools: Sequence[tuple[int, str]],
                 db.flush()
                 record(db, "user_added", COMMAND_LINE, target_id=user.id, target_email=email,
                        urn=urn, role="dsl")
-            user.state, user.password_hash, user.locked_until = "active", HASHER.hash(
-                password), None
             if not any(s.urn == urn for s in user.schools):
                 user.schools.append(UserSchool(urn=urn, added_at=moment))
-            for old in db.scalars(select(Credential).where(Credential.user_id == user.id,
-                                                           Credential.kind == "totp")):
-                db.delete(old)
-            db.add(Credential(user_id=user.id, kind="totp", sign_count=0, last_totp_step=0,
-                              totp_secret=cipher.encrypt(secret.encode()), created_at=moment))
+            _sign_in_with(db, cipher, user, secret, password)
             lines.append(f"{school} (URN {urn}): {email}\n  TOTP secret {secret}\n  "
                          f"{uri(secret, email)}")
         _signed_protocols(db, schools)
     return lines
+
+
+def make_demo_officer(portal: PortalSettings, person: tuple[str, str, str],
+                      password: str) -> str:
+    """A demo council officer (no school: the council's side of the demo), reset to the known
+    password and TOTP secret like the demo DSLs; returns the lines to print."""
+    name, email, secret = person
+    with ready(portal.database_url).begin() as db:
+        user = db.scalar(select(User).where(User.email == email))
+        if user is None:
+            user = User(email=email, name=name, role="council", state="active",
+                        created_at=sessions.now())
+            db.add(user)
+            db.flush()
+            record(db, "user_added", COMMAND_LINE, target_id=user.id, target_email=email,
+                   role="council")
+        user.role = "council"
+        user.schools.clear()  # an officer holds no school
+        _sign_in_with(db, totp_cipher(portal.state_dir), user, secret, password)
+    return f"Council officer (the council pages): {email}\n  TOTP secret {secret}\n  " \
+           f"{uri(secret, email)}"
+
+
+def _sign_in_with(db: Session, cipher: Fernet, user: User, secret: str,
+                  password: str) -> None:
+    """Active, unlocked, the demo password and exactly one TOTP secret."""
+    user.state, user.password_hash, user.locked_until = "active", HASHER.hash(password), None
+    for old in db.scalars(select(Credential).where(Credential.user_id == user.id,
+                                                   Credential.kind == "totp")):
+        db.delete(old)
+    db.add(Credential(user_id=user.id, kind="totp", sign_count=0, last_totp_step=0,
+                      totp_secret=cipher.encrypt(secret.encode()), created_at=sessions.now()))
 
 
 def _signed_protocols(db: Session, schools: Sequence[tuple[int, str]]) -> None:

@@ -18,23 +18,26 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from publish import drop as drop_layout
 from publish.manifest import MANIFEST, SIGNATURE, ManifestError, key_id_of, verify
 from publish.store import DropStore
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9 ._'()-]+")
+LONDON = ZoneInfo("Europe/London")
 
 
 class Unavailable(Exception):
     """The databook cannot be served. ``what`` is the ledger's word for it; the message is
     safe to show (it names files, never contents)."""
 
-    def __init__(self, what: str, message: str) -> None:
+    def __init__(self, what: str, message: str, run_id: str | None = None) -> None:
         super().__init__(message)
-        self.what = what
+        self.what, self.run_id = what, run_id
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,22 @@ class SchoolFile:
     size: int
     sha256: str
     children: int
+    #: When the school's rows last changed (the manifest's per-school ``updated_at``, UTC),
+    #: or "" for a manifest from before the nightly run recorded it.
+    updated_at: str = ""
+
+    def updated_label(self, now: datetime | None = None) -> str:
+        """"updated at 11:05 today" (or "on 2026-11-20"), in the school's own time zone, so
+        a DSL can tell at a glance whether this morning's file differs from yesterday's;
+        "" when the manifest does not say."""
+        try:
+            moment = datetime.strptime(self.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return ""
+        local = moment.astimezone(LONDON)
+        today = (now or datetime.now(UTC)).astimezone(LONDON).date()
+        day = "today" if local.date() == today else f"on {local.date().isoformat()}"
+        return f"updated at {local:%H:%M} {day}"
 
     @property
     def download_name(self) -> str:
@@ -80,18 +99,19 @@ class Published:
             data = store.read(f"{run_id}/{MANIFEST}")
             signature = store.read(f"{run_id}/{SIGNATURE}")
         except FileNotFoundError:
-            raise Unavailable("unsigned", f"run {run_id} has no signed manifest") from None
+            raise Unavailable("unsigned", f"run {run_id} has no signed manifest",
+                              run_id) from None
         with self._lock:
             cached = self._verified.get(run_id)
         if cached and cached[0] == data and cached[1] == signature:
             return cached[2]
         keys = self._keys()
         if not keys:
-            raise Unavailable("no_trusted_key", "the portal trusts no manifest key yet")
+            raise Unavailable("no_trusted_key", "the portal trusts no manifest key yet", run_id)
         try:
             document = verify(store, run_id, keys)
         except ManifestError as exc:
-            raise Unavailable("tampered", str(exc)) from None
+            raise Unavailable("tampered", str(exc), run_id) from None
         with self._lock:
             self._verified = {run_id: (data, signature, document)}  # only the newest run
         return document
@@ -102,7 +122,7 @@ class Published:
         try:
             run_id = drop_layout.latest(store)
             if run_id is None:
-                raise Unavailable("missing", "nothing has been published yet")
+                raise Unavailable("nothing_published", "nothing has been published yet")
             document = self._document(store, run_id)
         finally:
             store.close()
@@ -111,8 +131,10 @@ class Published:
                 return SchoolFile(run_id, str(document["as_at"]),
                                   str(document["generated_at"]), urn, str(school["name"]),
                                   str(school["file"]), int(school["bytes"]),
-                                  str(school["sha256"]), int(school["children"]))
-        raise Unavailable("not_published", f"the latest run has no databook for school {urn}")
+                                  str(school["sha256"]), int(school["children"]),
+                                  str(school.get("updated_at") or ""))
+        raise Unavailable("not_published", f"the latest run has no databook for school {urn}",
+                          run_id)
 
     def read(self, entry: SchoolFile) -> bytes:
         """The file's bytes, re-checked against the (re-verified) manifest at the moment of
@@ -122,16 +144,18 @@ class Published:
             fresh = self._document(store, entry.run_id)
             listed = {s["file"]: s for s in fresh["schools"]}.get(entry.file)
             if listed is None or listed.get("urn") != entry.urn:
-                raise Unavailable("tampered", f"{entry.run_id}/{entry.file} is not listed")
+                raise Unavailable("tampered", f"{entry.run_id}/{entry.file} is not listed",
+                                  entry.run_id)
             try:
                 data = store.read(f"{entry.run_id}/{entry.file}")
             except FileNotFoundError:
-                raise Unavailable("missing", f"{entry.run_id}/{entry.file} is missing") from None
+                raise Unavailable("missing", f"{entry.run_id}/{entry.file} is missing",
+                                  entry.run_id) from None
         finally:
             store.close()
         if len(data) != listed["bytes"] or hashlib.sha256(data).hexdigest() != listed["sha256"]:
             with self._lock:
                 self._verified.pop(entry.run_id, None)
             raise Unavailable("tampered", f"{entry.run_id}/{entry.file} does not match its "
-                                          "signed manifest entry")
+                                          "signed manifest entry", entry.run_id)
         return data

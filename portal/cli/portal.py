@@ -24,6 +24,8 @@ ERRORS: tuple[type[Exception], ...] = (SettingsError, PortalConfigError, Manifes
 DEMO_PASSWORD = "demo databook portal only"
 DEMO_USERS = (("Dana Demo", "dana.demo@school-one.example", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"),
               ("Sam Sample", "sam.sample@school-two.example", "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"))
+#: The council's side of the demo: an officer with no school, who signs in to /council.
+DEMO_OFFICER = ("Olu Officer", "olu.officer@council.example", "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U")
 
 
 def register(sub: Any) -> None:
@@ -37,7 +39,8 @@ def register(sub: Any) -> None:
     trust = cmds.add_parser("trust-key", help="trust a manifest signing public key (PEM)")
     trust.add_argument("file", type=Path)
     trust.set_defaults(handler=trust_key)
-    demo = cmds.add_parser("demo", help="two demo DSLs at two schools, the demo key trusted")
+    demo = cmds.add_parser("demo", help="two demo DSLs at two schools and a council "
+                          "officer, the demo key trusted")
     demo.add_argument("--check", action="store_true",
                       help="only say (exit 0/1) whether the drop has a published run")
     demo.set_defaults(handler=demo_portal)
@@ -117,10 +120,11 @@ def demo_portal(args: argparse.Namespace) -> int:
     keystore = Keystore.open(settings.home, settings.master_key)
     for pem in keystore.public_keys().values():
         install_key(pem, portal.trusted_keys_dir)
-    from portal.demo import make_demo_users
+    from portal.demo import make_demo_officer, make_demo_users
 
     made = make_demo_users(portal, [(int(s["urn"]), str(s["name"])) for s in schools],
                            DEMO_USERS, DEMO_PASSWORD)
+    made.append(make_demo_officer(portal, DEMO_OFFICER, DEMO_PASSWORD))
     print(f"\nThe demo portal: {portal.base_url}   (the demo's signing key is trusted)\n")
     for line in made:
         print(line)

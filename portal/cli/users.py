@@ -21,7 +21,9 @@ def register(sub: Any) -> None:
     cmds = users.add_subparsers(dest="users_command", required=True)
     add = cmds.add_parser("add", help="add a named user (or another school for one); prints "
                           "the enrolment link last")
-    add.add_argument("--school", type=int, metavar="URN", required=True)
+    add.add_argument("--school", type=int, metavar="URN",
+                     help="the school (required for dsl and deputy; refused for council, "
+                     "which holds no school)")
     add.add_argument("--name", required=True)
     add.add_argument("--email", required=True)
     add.add_argument("--role", choices=("dsl", "deputy", "council"), default="dsl")
@@ -59,7 +61,10 @@ def add_user(args: argparse.Namespace) -> int:
                                        email=args.email, role=args.role, origin=COMMAND_LINE)
         schools = ", ".join(str(s.urn) for s in user.schools)
         email = user.email
-    print(f"{email} may collect for school(s) {schools}")
+    if args.role == "council":
+        print(f"{email} is a council officer (no school: the council pages only)")
+    else:
+        print(f"{email} may collect for school(s) {schools}")
     if link is None:
         print("the user already had an account: no new link (use `databook users reset` if "
               "they need one)")

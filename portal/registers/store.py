@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal.registers.models import DslConfirmation, RegisterLetter, SchoolRegister
 from portal.registers.record import SchoolRecord
@@ -41,7 +41,10 @@ def load(session: Session, urn: int) -> SchoolRecord | None:
 
 
 def load_all(session: Session) -> list[SchoolRecord]:
-    rows = session.scalars(select(SchoolRegister).order_by(SchoolRegister.urn))
+    """Every school's entry; the letters come in one more query (``selectinload``), not one
+    per school, so the council's pages and the escalation list stay two queries."""
+    rows = session.scalars(select(SchoolRegister).options(selectinload(SchoolRegister.letters))
+                           .order_by(SchoolRegister.urn))
     return [_record(row) for row in rows]
 
 

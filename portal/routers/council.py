@@ -1,8 +1,9 @@
 """The council officer's pages (issue 11): every school's protocol and agreement, its named
 users, its last download and whether today's file is still uncollected; the escalation list.
 
-The reports (``council_reports``) and user management (``council_users``) are sub-routers
-included here, so ``portal.app`` includes one router. Every route of all three is made by
+The reports (``council_reports``), user management (``council_users``) and the DSL
+confirmation round (``council_confirmations``) are sub-routers included here, so
+``portal.app`` includes one router. Every route of them all is made by
 ``council_router``: council role only, checked before anything else.
 """
 
@@ -26,7 +27,7 @@ from portal.registers import escalation, rules, store
 from portal.registers.config import policy_for, urns_with_dsl
 from portal.registers.gate import today
 from portal.registers.record import SchoolRecord, Versions
-from portal.routers import council_reports, council_users
+from portal.routers import council_confirmations, council_reports, council_users
 from portal.routers.council_common import (
     PREFIX,
     council_router,
@@ -39,6 +40,7 @@ from schemas.registers import ESCALATION_COLUMNS
 router = council_router(PREFIX)
 router.include_router(council_reports.router)
 router.include_router(council_users.router)
+router.include_router(council_confirmations.router)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from portal.access import Denied, Viewer, school_downloader, school_viewer
+from portal.alerting import NEEDS_COUNCIL, council_alerts
 from portal.app import render
 from portal.context import ctx, origin
 from portal.events import record
@@ -27,15 +28,18 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _unavailable(request: Request, viewer: Viewer, urn: int, exc: Unavailable) -> Response:
-    """Never serve: record the refusal, tell the council, show a plain page."""
+    """Never serve: record the refusal, tell the council (URN, run id, what failed), show a
+    plain page."""
     context = ctx(request)
     with context.transaction() as db:
         record(db, "refused", origin(request).as_user(viewer.user_id, viewer.email),
-               what=exc.what, path=request.url.path, urn=urn, status=503)
-    if exc.what not in ("missing", "not_published"):
-        context.alert({"run_id": "portal", "status": "refused",
-                       "error": f"the portal refused to serve school {urn}'s databook: {exc}",
-                       "report": "databook manifest verify (on the council's side)"})
+               what=exc.what, path=request.url.path, urn=urn, run_id=exc.run_id,
+               status=503 if exc.what in NEEDS_COUNCIL else 404)
+    if exc.what not in NEEDS_COUNCIL:
+        return render(request, "error.html", {
+            "message": "There is no databook for your school in the current publication."},
+            404)
+    council_alerts(request.app.state, context.alert).unserved(urn, exc.run_id, exc.what)
     return render(request, "error.html", {
         "message": "Your school's databook cannot be served just now: it did not pass the "
                    "portal's checks. Nothing was downloaded. The council has been told; "

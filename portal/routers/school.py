@@ -6,10 +6,12 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
-from portal.access import Viewer, agreed, school_viewer, signed_in
+from portal.access import Denied, Viewer, agreed, school_viewer, signed_in
+from portal.alerting import council_alerts
 from portal.app import render
 from portal.context import ctx, origin
 from portal.events import record
@@ -80,12 +82,51 @@ def own_downloads(request: Request, viewer: Viewer, urn: int) -> list[dict[str, 
 @router.get("/schools/{urn}")
 def school_page(request: Request, urn: int) -> Response:
     viewer = school_viewer(urn, request)
+    context = ctx(request)
     try:
-        current = ctx(request).published.current(urn)
+        current = context.published.current(urn)
         problem = ""
     except Unavailable as exc:
-        current, problem = None, ("missing" if exc.what in ("missing", "not_published")
+        current, problem = None, ("missing" if exc.what in ("nothing_published",
+                                                            "not_published")
                                   else "unverified")
+        council_alerts(request.app.state, context.alert).unserved(urn, exc.run_id, exc.what)
+    history = own_downloads(request, viewer, urn)
     return render(request, "school.html", {
         "urn": urn, "current": current, "problem": problem,
-        "history": own_downloads(request, viewer, urn)})
+        "updated": current.updated_label() if current else "",
+        "history": history, "ledger_key": ledger_key(request) if history else ""})
+
+
+def ledger_key(request: Request) -> str:
+    """The ledger's public key (Go note verifier format), for checking receipts offline."""
+    from portal.ledger.config import from_settings, load_signer
+
+    return load_signer(from_settings(ctx(request).settings)).verifier.vkey()
+
+
+#: Ledger indexes are BIGINT; a larger number is bad input, not a database error.
+MAX_INDEX = 2**62
+
+
+@router.get("/schools/{urn}/receipts/{index}")
+def receipt_json(request: Request, urn: int,
+                 index: Annotated[int, PathParam(ge=0, le=MAX_INDEX)]) -> Response:
+    """One of the user's OWN downloads' receipt (entry, index, a signed checkpoint covering
+    it, the inclusion proof), as JSON to keep and check offline with
+    ``databook audit check-receipt``. Any other entry (another user's download, another
+    school's, a sign-in, an index that does not exist) gets the same 404 and is recorded:
+    the answer must not reveal whether the entry exists or whose it is."""
+    from portal.ledger import receipt
+    from portal.ledger.config import from_settings
+
+    viewer = school_viewer(urn, request)
+    context = ctx(request)
+    with context.sessions() as db:
+        row = db.get(LedgerEntry, index)
+        if (row is None or row.kind != "download" or row.actor_id != viewer.user_id
+                or row.urn != urn):
+            raise Denied(404, "There is no such receipt.", what="other_receipt", urn=urn)
+        found = receipt(db, index, config=from_settings(context.settings))
+    return JSONResponse(found, headers={
+        "Content-Disposition": f'attachment; filename="databook-receipt-{index}.json"'})

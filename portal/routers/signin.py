@@ -75,7 +75,7 @@ def signin_totp(request: Request, code: Annotated[str, Form(max_length=12)]) -> 
     if refused is not None:
         return render(request, "second.html", {"error": str(refused), "totp": True,
                                                "passkey": False}, refused.status)
-    return go(request, "/", token)
+    return go(request, authn.landing(user), token)
 
 
 @router.post("/signin/passkey/options")
@@ -113,7 +113,7 @@ def _passkey_verify(request: Request, body: str) -> Response:
     if refused is not None:
         return json_error(str(refused), 403 if refused.reason == "second_factor" else
                           refused.status)
-    return go_json(request, "/", token)
+    return go_json(request, authn.landing(user), token)
 
 
 @router.post("/signout")

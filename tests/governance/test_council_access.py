@@ -149,7 +149,8 @@ def test_a_council_officer_who_left_is_refused_at_the_next_request(
     from portal.migrate import ready
 
     secret = add_officer(env)
-    sign_in(client, env, "olu.officer@council.example", secret, agree=False)
+    sign_in(client, env, "olu.officer@council.example", secret, agree=False,
+            landing="/council")
     assert client.get("/council").status_code == 200
     with ready(portal_settings(env.settings).database_url).begin() as db:
         accounts.leave(db, "olu.officer@council.example", "moved on", COMMAND_LINE)

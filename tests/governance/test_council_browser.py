@@ -89,6 +89,7 @@ def test_an_officer_runs_the_week_in_the_browser(served: Served, browser: Any) -
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     sign_in(page, served, OFFICER, secret)
+    page.wait_for_url(f"{url}/council")  # an officer lands on the council pages
     page.click("#council-nav")
     page.wait_for_url(f"{url}/council")
     assert page.inner_text(f"#school-{A}").startswith(str(A))

@@ -57,7 +57,7 @@ def officer(env: Env) -> Iterator[TestClient]:
     secret = add_officer(env, OFFICER)
     with TestClient(create_app(env.settings), base_url="https://testserver",
                     follow_redirects=False) as c:
-        sign_in(c, env, OFFICER, secret, agree=False)
+        sign_in(c, env, OFFICER, secret, agree=False, landing="/council")
         yield c
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -50,9 +51,10 @@ def reason_texts(env: Env) -> list[str]:
         return list(db.scalars(select(LedgerReasonText.text)))
 
 
-def sign_in(client: TestClient, env: Env, email: str, secret: str, *,
-            agree: bool = True) -> None:
-    """Password, then a TOTP code, then (optionally) the agreement."""
+def sign_in(client: httpx.Client, env: Env, email: str, secret: str, *,
+            agree: bool = True, landing: str = "/") -> None:
+    """Password, then a TOTP code (landing on ``landing``: /council for an officer), then
+    (optionally) the agreement."""
     page = client.get("/signin")
     done = client.post("/signin", data={"email": email, "password": PASSWORD,
                                         "csrf": csrf_of(page.text)})
@@ -60,7 +62,7 @@ def sign_in(client: TestClient, env: Env, email: str, secret: str, *,
     page = client.get("/signin/second")
     done = client.post("/signin/totp", data={"code": env.next_code(secret),
                                              "csrf": csrf_of(page.text)})
-    assert done.status_code == 303 and done.headers["location"] == "/", done.text
+    assert done.status_code == 303 and done.headers["location"] == landing, done.text
     if agree:
         page = client.get("/agreement")
         if 'name="accept"' in page.text:
@@ -71,7 +73,7 @@ def sign_in(client: TestClient, env: Env, email: str, secret: str, *,
             assert done.status_code == 303, done.text
 
 
-def download(client: TestClient, urn: int, **form: str) -> Any:
+def download(client: httpx.Client, urn: int, **form: str) -> Any:
     page = client.get(f"/schools/{urn}/download")
     assert page.status_code == 200, page.text
     run = re.search(r'name="run_id" value="([^"]+)"', page.text)

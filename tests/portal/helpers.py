@@ -98,9 +98,15 @@ def add_user(env: Env, email: str, urns: list[int], *, secret: str | None = None
              agreed: bool | str = False) -> str:
     """A fully enrolled user (password and TOTP) at ``urns``; returns the TOTP secret.
     ``agreed``: True for the current agreement version, or the version accepted."""
+    return enrol_user(env.settings, email, urns, secret=secret, agreed=agreed)
+
+
+def enrol_user(settings: Settings, email: str, urns: list[int], *, secret: str | None = None,
+               agreed: bool | str = False) -> str:
+    """``add_user`` for any portal settings (e.g. a real run's home)."""
     from portal.models import AgreementAcceptance
 
-    portal = portal_settings(env.settings)
+    portal = portal_settings(settings)
     secret = secret or pyotp.random_base32(32)
     now = datetime.now(UTC)
     with ready(portal.database_url).begin() as db:

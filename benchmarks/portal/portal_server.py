@@ -1,0 +1,111 @@
+"""The portal exactly as ``databook portal serve`` builds it (``portal.asgi.app``), plus what
+the benchmark needs to see inside: the time of every ledger append, from the moment ``record``
+starts (waiting for the write lock included) to the end of the commit that makes it durable,
+written to ``$BENCH_APPEND_LOG`` (one line per transaction, in ms: total, waiting for the
+write lock, the append's own work, append end to commit end).
+
+``BENCH_SQLITE_SYNCHRONOUS=NORMAL`` runs the same portal with SQLite's ``synchronous=NORMAL``
+(in WAL mode: no fsync per commit; a power cut may lose the last commits, never corrupt the
+database). The product keeps SQLite's default (FULL); this switch exists only here, so the
+benchmark can measure what that durability costs.
+
+    PYTHONPATH=benchmarks/portal uvicorn --factory portal_server:app
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+
+class _Times(threading.local):
+    """Per request thread: when the transaction's first append started, when it got the
+    write lock, when the last append ended, and the time spent appending."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.locked: float | None = None
+        self.ended = 0.0
+        self.inside = 0.0
+
+
+_local = _Times()
+_write = threading.Lock()
+
+
+def _reset() -> None:
+    _local.start = _local.locked = None
+    _local.ended = _local.inside = 0.0
+
+
+def _instrument_record(out: Any, engine: Any) -> None:
+    """Per transaction that appended: total (record start to commit end), the wait for
+    SQLite's write lock when the append began the transaction, the append's own work, and
+    the time from the append's end to the end of the commit (the fsync, under FULL)."""
+    import portal.ledger as ledger
+
+    original = ledger.record
+    _reset()
+
+    def timed(db: Session, kind: str, /, **fields: Any) -> int:
+        start = time.perf_counter()
+        try:
+            return original(db, kind, **fields)
+        finally:
+            if _local.start is None:
+                _local.start = start
+            _local.inside += time.perf_counter() - start
+            _local.ended = time.perf_counter()
+
+    @event.listens_for(engine, "begin")
+    def _locked(_connection: Any) -> None:  # runs after the product's BEGIN IMMEDIATE
+        _local.locked = time.perf_counter()
+
+    def committed(_session: Session) -> None:
+        start = _local.start
+        if start is not None:
+            end = time.perf_counter()
+            locked = _local.locked if _local.locked is not None and _local.locked > start \
+                else start
+            wait = locked - start
+            line = (f"{(end - start) * 1000:.3f} {wait * 1000:.3f} "
+                    f"{(_local.inside - wait) * 1000:.3f} {(end - _local.ended) * 1000:.3f}\n")
+            with _write:
+                out.write(line)
+                out.flush()
+        _reset()
+
+    def rolled_back(_session: Session) -> None:
+        _reset()
+
+    ledger.record = timed
+    event.listen(Session, "after_commit", committed)
+    event.listen(Session, "after_rollback", rolled_back)
+
+
+def app() -> FastAPI:
+    from portal.asgi import app as portal_app
+
+    built = portal_app()
+    engine = built.state.portal.sessions.kw["bind"]
+    if os.environ.get("BENCH_SQLITE_SYNCHRONOUS"):
+        mode = os.environ["BENCH_SQLITE_SYNCHRONOUS"].upper()
+        if mode not in ("FULL", "NORMAL"):
+            raise ValueError("BENCH_SQLITE_SYNCHRONOUS must be FULL or NORMAL")
+
+        @event.listens_for(engine, "connect")
+        def _synchronous(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA synchronous={mode}")
+            cursor.close()
+
+    path = os.environ.get("BENCH_APPEND_LOG")
+    if path:
+        _instrument_record(open(path, "a", buffering=1), engine)  # noqa: SIM115
+    return built
