@@ -9,7 +9,7 @@ import json
 import logging
 import smtplib
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -46,31 +46,35 @@ def send(settings: Settings, record: Mapping[str, Any]) -> list[str]:
     sent = []
     if settings.alert_webhook:
         try:
-            payload = json.dumps({"text": f"{subject}\n{body}", "subject": subject,
-                                  "run_id": record.get("run_id"),
-                                  "status": record.get("status"),
-                                  "report": record.get("report")}).encode()
-            request = urllib.request.Request(settings.alert_webhook, data=payload, method="POST",
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=15):
-                pass
+            post_json(settings.alert_webhook, {"text": f"{subject}\n{body}", "subject": subject,
+                                               "run_id": record.get("run_id"),
+                                               "status": record.get("status"),
+                                               "report": record.get("report")})
             sent.append("webhook")
         except OSError as exc:
             log.error("could not send the webhook alert: %s", exc)
     if settings.alert_smtp and settings.alert_email_to:
         try:
-            _email(settings, subject, body)
+            send_email(settings, [str(settings.alert_email_to)], subject, body)
             sent.append("email")
         except (OSError, smtplib.SMTPException) as exc:
             log.error("could not send the email alert: %s", exc)
     return sent
 
 
-def _email(settings: Settings, subject: str, body: str) -> None:
+def post_json(url: str, payload: Mapping[str, Any]) -> None:
+    """POST a JSON message (Teams, Slack or any receiver); raises ``OSError`` on failure."""
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=15):
+        pass
+
+
+def send_email(settings: Settings, to: Sequence[str], subject: str, body: str) -> None:
+    """One email through the configured SMTP server (``smtps://`` for TLS with a login)."""
     parts = urlsplit(str(settings.alert_smtp))
     mail = EmailMessage()
-    mail["Subject"], mail["From"] = subject, settings.alert_email_from
-    mail["To"] = str(settings.alert_email_to)
+    mail["Subject"], mail["From"], mail["To"] = subject, settings.alert_email_from, ", ".join(to)
     mail.set_content(body)
     smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
     with smtp_class(parts.hostname or "localhost", parts.port or 25, timeout=15) as smtp:

@@ -13,17 +13,14 @@ workbook itself, from the portal.
 
 from __future__ import annotations
 
-import json
 import logging
 import smtplib
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
@@ -85,6 +82,8 @@ def notify(settings: Settings, schools: Sequence[tuple[int, str]],
            updated_at: datetime) -> dict[int, list[str]]:
     """Tell each configured school among ``schools`` (URN, name); returns, per school, the
     channels that accepted. A failure is logged, never raised: the run has published."""
+    from flows.alerts import post_json, send_email  # flows.settings imports this module
+
     sent: dict[int, list[str]] = {}
     for urn, name in schools:
         target = settings.school_alerts.get(urn)
@@ -94,7 +93,7 @@ def notify(settings: Settings, schools: Sequence[tuple[int, str]],
         done: list[str] = []
         if target.webhook:
             try:
-                _post(target.webhook, {"text": f"{subject}\n{body}", "subject": subject,
+                post_json(target.webhook, {"text": f"{subject}\n{body}", "subject": subject,
                                        "urn": urn, "school": name,
                                        "updated_at": updated_at.isoformat()})
                 done.append("webhook")
@@ -105,28 +104,9 @@ def notify(settings: Settings, schools: Sequence[tuple[int, str]],
                 log.error("school %s has email alerts but DATABOOK_ALERT_SMTP is not set", urn)
             else:
                 try:
-                    _email(settings, target.email, subject, body)
+                    send_email(settings, target.email, subject, body)
                     done.append("email")
                 except (OSError, smtplib.SMTPException) as exc:
                     log.error("could not tell school %s by email: %s", urn, type(exc).__name__)
         sent[urn] = done
     return sent
-
-
-def _post(url: str, payload: Mapping[str, Any]) -> None:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=15):
-        pass
-
-
-def _email(settings: Settings, to: Sequence[str], subject: str, body: str) -> None:
-    parts = urlsplit(str(settings.alert_smtp))
-    mail = EmailMessage()
-    mail["Subject"], mail["From"], mail["To"] = subject, settings.alert_email_from, ", ".join(to)
-    mail.set_content(body)
-    smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
-    with smtp_class(parts.hostname or "localhost", parts.port or 25, timeout=15) as smtp:
-        if parts.username:
-            smtp.login(unquote(parts.username), unquote(parts.password or ""))
-        smtp.send_message(mail)

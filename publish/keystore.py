@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import secrets
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from publish.encrypt import SchoolKey, derive, derive_for
 from publish.errors import KeystoreError
-from publish.fsio import FILE_MODE, fsync_dir, make_private_dir
+from publish.fsio import FILE_MODE, make_private_dir, write_file
 from publish.passwords import new_password
 
 log = logging.getLogger(__name__)
@@ -109,21 +108,6 @@ class _HomeLock:
         return fd
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Durably write ``data`` to ``path`` through a temporary file of its own (never a name
-    another process could share), fsynced and renamed into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def _master_key(home: Path, master_key: str | None) -> Fernet:
@@ -140,7 +124,7 @@ def _master_key(home: Path, master_key: str | None) -> Fernet:
                 f"the keystore {home / KEYSTORE_FILE} exists but its master key is missing: "
                 f"set DATABOOK_MASTER_KEY or restore {key_file}; refusing to create a new key")
         key = Fernet.generate_key()
-        _write_new(key_file, key + b"\n")
+        write_file(key_file, key + b"\n")
     log.warning("generated a demo master key at %s; production should set DATABOOK_MASTER_KEY",
                 key_file)
     return Fernet(key)
@@ -208,7 +192,7 @@ class Keystore:
             try:
                 yield data
                 make_private_dir(self.path.parent)
-                _write_new(self.path, self._fernet.encrypt(
+                write_file(self.path, self._fernet.encrypt(
                     json.dumps(data, sort_keys=True).encode()))
                 self._data = data
             finally:

@@ -5,13 +5,7 @@ next request; lockout. One server and one browser for the module."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,58 +15,23 @@ from portal import accounts
 from portal.app import portal_settings
 from portal.events import COMMAND_LINE
 from portal.migrate import ready
-from tests.conftest import free_port, stop
-from tests.portal.helpers import PASSWORD, Env, add_user, make_env
+from tests.portal.browser import Served, chromium, serve_portal
+from tests.portal.helpers import PASSWORD, Env, add_user
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 A, B = 100001, 100002
 GOOD = "heron meadow copper 1987"
 
 
-@dataclass
-class Served:
-    env: Env
-    url: str
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    port = free_port()
-    url = f"http://localhost:{port}"  # WebAuthn needs a host name, not an IP address
-    env = make_env(tmp_path_factory.mktemp("portal-browser"), base_url=url)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("DATABOOK_")}
-    environ |= env.environ() | {"DATABOOK_PORTAL_BASE_URL": url}
-    log = (env.home / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "portal.asgi:app",
-                               "--host", "127.0.0.1", "--port", str(port)], env=environ,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/signin", timeout=2).close()
-            break
-        except OSError:
-            assert server.poll() is None, (env.home / "server.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "the portal did not start"
-            time.sleep(0.3)
-    try:
-        yield Served(env, url)
-    finally:
-        stop(server)
-        log.close()
+    with serve_portal(tmp_path_factory.mktemp("portal-browser")) as portal:
+        yield portal
 
 
 @pytest.fixture(scope="module")
 def browser(served: Served) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (make test installs it)")
-    with playwright_sync.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def passkey_page(browser: Any) -> tuple[Any, Any]:
