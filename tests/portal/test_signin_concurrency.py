@@ -1,0 +1,68 @@
+"""The lockout under attack from many requests at once: the password is hashed with no
+transaction open, so the limit must hold because the outcome is re-checked under the write
+lock, on SQLite and on PostgreSQL, with two workers (apps) sharing one database."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from portal.app import create_app, portal_settings
+from portal.migrate import ready
+from portal.models import SigninAttempt, User
+from tests.portal.conftest import csrf_of, entries
+from tests.portal.helpers import PASSWORD, Env, add_user, make_env
+
+A = 100001
+EMAIL = "ann.lead@alder.example"
+WORKERS, PER_WORKER = 2, 8  # 16 wrong passwords at once against a limit of 10
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
+    if request.param == "sqlite":
+        return make_env(tmp_path)
+    return make_env(tmp_path, DATABOOK_PORTAL_DATABASE_URL=request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def workers(shared_env: Env) -> Iterator[list[TestClient]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(TestClient(create_app(shared_env.settings),
+                                              base_url="https://testserver",
+                                              follow_redirects=False))
+               for _ in range(WORKERS)]
+
+
+def attempt(client: TestClient, token: str, password: str) -> int:
+    return client.post("/signin", data={"email": EMAIL, "password": password,
+                                        "csrf": token}).status_code
+
+
+def test_concurrent_wrong_passwords_lock_at_exactly_the_limit(
+        shared_env: Env, workers: list[TestClient]) -> None:
+    add_user(shared_env, EMAIL, [A])
+    tokens = [csrf_of(c.get("/signin").text) for c in workers]
+    jobs = [(c, t) for c, t in zip(workers, tokens, strict=True) for _ in range(PER_WORKER)]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        statuses = list(pool.map(lambda job: attempt(job[0], job[1], "wrong password here"), jobs))
+
+    limit = portal_settings(shared_env.settings).lockout_attempts
+    assert Counter(statuses) == {401: limit, 429: len(jobs) - limit}
+    with ready(portal_settings(shared_env.settings).database_url)() as db:
+        failures = db.scalar(select(func.count(SigninAttempt.id)).where(
+            SigninAttempt.ok.is_(False)))
+        assert failures == limit
+        assert db.scalar(select(User.locked_until).where(User.email == EMAIL)) is not None
+    [lock] = entries(shared_env, "lockout")
+    assert lock["failures"] == limit
+    reasons = Counter(e["reason"] for e in entries(shared_env, "signin_failed"))
+    assert reasons == {"password": limit, "locked": len(jobs) - limit}
+    assert attempt(workers[0], tokens[0], PASSWORD) == 429  # even the right one, now
