@@ -160,8 +160,8 @@ def compare(latest: Latest | None, today: Mapping[int, Sequence[Row]], read: Rea
             schools[urn] = SchoolComparison(urn, digest, not same, counted,
                                             str(entry.get(MANIFEST_UPDATED_AT) or "")
                                             if same else "")
-    log.info("compared %d school(s) with run %s: %d changed, %d workbook(s) read",
-             len(schools), None if latest is None else latest.run_id,
+    log.info("compared %d school(s) with %s: %d changed, %d workbook(s) read",
+             len(schools), "no earlier run" if latest is None else f"run {latest.run_id}",
              sum(s.changed for s in schools.values()), read_count)
     return Comparison(latest, schools, {u: len(r) for u, r in today.items()})
 
