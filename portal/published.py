@@ -69,6 +69,17 @@ class SchoolFile:
         return f"updated at {local:%H:%M} {day}"
 
     @property
+    def published_label(self) -> str:
+        """When the run was published, as a person reads it in London ("22 November 2026 at
+        07:47"); the manifest's own text when it is not in the expected form."""
+        try:
+            moment = datetime.strptime(self.published_at, "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            return self.published_at
+        local = moment.replace(tzinfo=UTC).astimezone(LONDON)
+        return f"{local.day} {local:%B %Y} at {local:%H:%M}"
+
+    @property
     def download_name(self) -> str:
         """``<school name> safeguarding databook <as-at>.xlsx``, safe in any file system."""
         name = SAFE_NAME.sub("", self.name).strip() or f"School {self.urn}"

@@ -20,6 +20,7 @@ from portal.models import AgreementAcceptance
 from portal.published import Unavailable
 from portal.routers.common import go
 from portal.security import sessions
+from schemas.download_reasons import REASONS
 
 router = APIRouter()
 
@@ -75,7 +76,8 @@ def own_downloads(request: Request, viewer: Viewer, urn: int) -> list[dict[str, 
         entry = json.loads(body)
         history.append({"index": idx, "at": sessions.aware(at).strftime("%Y-%m-%d %H:%M UTC"),
                         "run_id": entry.get("run_id"), "as_at": entry.get("as_at"),
-                        "reason": entry.get("reason_code")})
+                        "reason": REASONS.get(str(entry.get("reason_code")),
+                                              entry.get("reason_code"))})
     return history
 
 
