@@ -115,6 +115,19 @@ def settle_password(db: Session, context: PortalContext, email: str, found: Cand
     return user
 
 
+def current(db: Session, user: User, method: str, origin: Origin) -> None:
+    """Before a second factor is checked: the account as it is NOW, read again under the
+    ledger's writer lock (taken first, as every writer takes it). Concurrent attempts in other
+    sessions may have locked it, or used this TOTP step, since ``user`` was read; on
+    PostgreSQL nothing else orders them, so without this the lockout could be overrun."""
+    ledger_lock(db)
+    db.refresh(user)
+    if locked(user):
+        record(db, "signin_failed", origin.as_user(user.id, user.email), reason="locked",
+               method=method)
+        raise SigninRefused("locked", "This account is locked for now.", 429)
+
+
 def refuse_factor(db: Session, context: PortalContext, user: User, method: str,
                   origin: Origin, message: str) -> SigninRefused:
     _failure(db, context, user, "second_factor", method, origin)
@@ -124,10 +137,7 @@ def refuse_factor(db: Session, context: PortalContext, user: User, method: str,
 def check_totp(db: Session, context: PortalContext, user: User, code: str,
                origin: Origin) -> None:
     """Accept a code from one of the user's own TOTP credentials, once per time step."""
-    if locked(user):
-        record(db, "signin_failed", origin.as_user(user.id, user.email), reason="locked",
-               method="totp")
-        raise SigninRefused("locked", "This account is locked for now.", 429)
+    current(db, user, "totp", origin)
     for credential in db.scalars(select(Credential).where(
             Credential.user_id == user.id, Credential.kind == "totp")):
         secret = context.totp.decrypt(credential.totp_secret or b"").decode()
@@ -144,6 +154,7 @@ def check_passkey(db: Session, context: PortalContext, user: User, row: WebSessi
                   body: str, origin: Origin) -> None:
     """Accept an assertion only from a passkey registered to THIS user, for the challenge
     this session was given (single use)."""
+    current(db, user, "passkey", origin)
     challenge, row.challenge = row.challenge, None
     try:
         credential_id = passkeys.credential_id_of(body)

@@ -66,3 +66,38 @@ def test_concurrent_wrong_passwords_lock_at_exactly_the_limit(
     reasons = Counter(e["reason"] for e in entries(shared_env, "signin_failed"))
     assert reasons == {"password": limit, "locked": len(jobs) - limit}
     assert attempt(workers[0], tokens[0], PASSWORD) == 429  # even the right one, now
+
+
+def code_attempt(client: TestClient, code: str) -> int:
+    page = client.get("/signin/second")
+    return client.post("/signin/totp", data={"code": code,
+                                             "csrf": csrf_of(page.text)}).status_code
+
+
+def test_concurrent_wrong_codes_lock_at_exactly_the_limit(
+        shared_env: Env, workers: list[TestClient]) -> None:
+    """Sixteen sessions past the password step send a wrong code at once: the second-factor
+    check re-reads the account under the writer lock, so exactly ``lockout_attempts`` count."""
+    secret = add_user(shared_env, EMAIL, [A])
+    apps = [w.app for w in workers]
+    with ExitStack() as stack:
+        sessions = [stack.enter_context(TestClient(apps[i % len(apps)],
+                                                   base_url="https://testserver",
+                                                   follow_redirects=False))
+                    for i in range(WORKERS * PER_WORKER)]
+        for client in sessions:
+            token = csrf_of(client.get("/signin").text)
+            assert attempt(client, token, PASSWORD) == 303
+        right = shared_env.next_code(secret)
+        wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+        with ThreadPoolExecutor(len(sessions)) as pool:
+            statuses = list(pool.map(lambda client: code_attempt(client, wrong), sessions))
+
+        limit = portal_settings(shared_env.settings).lockout_attempts
+        assert Counter(statuses) == {401: limit, 429: len(sessions) - limit}
+        [lock] = entries(shared_env, "lockout")
+        assert lock["failures"] == limit
+        reasons = Counter(e["reason"] for e in entries(shared_env, "signin_failed"))
+        assert reasons == {"second_factor": limit, "locked": len(sessions) - limit}
+        assert code_attempt(sessions[0], right) == 429  # even the right code, now
+        assert entries(shared_env, "signin_ok") == []
