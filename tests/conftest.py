@@ -75,6 +75,15 @@ def pg_url() -> Iterator[str]:
         engine.dispose()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The portal's database, once on embedded SQLite and once on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'portal.sqlite'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
 @dataclass(frozen=True)
 class Run:
     home: Path

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,12 +17,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from portal.access import council_officer
-from portal.app import portal_settings
+from portal.app import create_app, portal_settings
 from portal.migrate import ready
 from portal.models import User
 from publish import manifest
 from publish.drop import Signing, new_run_id, write_run
 from publish.store import LocalStore
+from tests.portal.conftest import sign_in
 from tests.portal.helpers import SCHOOLS, Env, add_user
 
 #: Every route that is NOT a council page, by (method, path): sign-in, enrolment, the
@@ -85,6 +88,16 @@ def add_officer(env: Env, email: str = "olu.officer@council.example") -> str:
         assert user is not None
         user.role = "council"
     return secret
+
+
+@contextmanager
+def officer_client(env: Env, email: str) -> Iterator[TestClient]:
+    """A client signed in as a council officer (who needs no agreement)."""
+    secret = add_officer(env, email)
+    with TestClient(create_app(env.settings), base_url="https://testserver",
+                    follow_redirects=False) as c:
+        sign_in(c, env, email, secret, agree=False, landing="/council")
+        yield c
 
 
 def user_rows(env: Env) -> list[tuple[str, str, str, tuple[int, ...]]]:

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from portal.app import create_app, portal_settings
+from portal.app import portal_settings
 from portal.migrate import ready
 from portal.registers import store
-from tests.governance.council_support import A, B, add_officer
-from tests.portal.conftest import csrf_of, entries, sign_in
+from tests.governance.council_support import A, B, officer_client
+from tests.portal.conftest import csrf_of, entries
 from tests.portal.helpers import Env, add_user, make_env, user_id
 
 OFFICER = "olu.officer@council.example"
@@ -31,10 +31,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
 
 @pytest.fixture
 def officer(env: Env) -> Iterator[TestClient]:
-    secret = add_officer(env, OFFICER)
-    with TestClient(create_app(env.settings), base_url="https://testserver",
-                    follow_redirects=False) as c:
-        sign_in(c, env, OFFICER, secret, agree=False, landing="/council")
+    with officer_client(env, OFFICER) as c:
         yield c
 
 

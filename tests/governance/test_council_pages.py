@@ -21,8 +21,8 @@ from tests.governance.council_support import (
     A,
     B,
     C,
-    add_officer,
     csv_lines,
+    officer_client,
     publish_with_member,
     user_rows,
 )
@@ -54,10 +54,7 @@ def client(env: Env) -> Iterator[TestClient]:
 @pytest.fixture
 def officer(env: Env) -> Iterator[TestClient]:
     """A second client, signed in as the council officer (no agreement needed)."""
-    secret = add_officer(env, OFFICER)
-    with TestClient(create_app(env.settings), base_url="https://testserver",
-                    follow_redirects=False) as c:
-        sign_in(c, env, OFFICER, secret, agree=False, landing="/council")
+    with officer_client(env, OFFICER) as c:
         yield c
 
 

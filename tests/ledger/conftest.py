@@ -33,14 +33,6 @@ def make_ledger(url: str, state: Path) -> Ledger:
     return Ledger(LedgerConfig(state, url), engine, sessions(engine))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'portal.sqlite'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 @pytest.fixture
 def ledger(db_url: str, tmp_path: Path) -> Iterator[Ledger]:
     made = make_ledger(db_url, tmp_path / "state")
