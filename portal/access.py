@@ -164,15 +164,18 @@ def session_token(request: Request) -> str | None:
 
 
 def load_viewer(request: Request, db: Session) -> Viewer | None:
-    """The session's user, or None; cached on the request so the rules and the page agree."""
+    """The session's user, or None; cached on the request so the rules and the page agree.
+    Writes nothing, so it runs in a read-only transaction: what the session needs written
+    (expired: delete it; idle a while: touch it) is left for ``keep_up``."""
     if hasattr(request.state, "viewer"):
         cached: Viewer | None = request.state.viewer
         return cached
     context = ctx(request)
     token = session_token(request)
     viewer = None
-    row = sessions.find(db, token, idle=timedelta(minutes=context.portal.idle_minutes),
-                        absolute=timedelta(hours=context.portal.absolute_hours))
+    row, request.state.session_upkeep = sessions.peek(
+        db, token, idle=timedelta(minutes=context.portal.idle_minutes),
+        absolute=timedelta(hours=context.portal.absolute_hours))
     if row is not None and token is not None:
         user = db.get(User, row.user_id)
         if user is not None:
@@ -183,6 +186,16 @@ def load_viewer(request: Request, db: Session) -> Viewer | None:
                             csrf_token(context.hmac_key, token))
     request.state.viewer = viewer
     return viewer
+
+
+def keep_up(request: Request) -> None:
+    """Write what ``load_viewer`` found the session needs, in a short write transaction of
+    its own (at most once per 30 s per session, and once when it expires)."""
+    upkeep, token = getattr(request.state, "session_upkeep", ""), session_token(request)
+    if upkeep and token:
+        request.state.session_upkeep = ""
+        with ctx(request).transaction() as db:
+            sessions.keep_up(db, token, upkeep)
 
 
 def session_row(request: Request, db: Session) -> WebSession | None:
@@ -196,12 +209,17 @@ def session_row(request: Request, db: Session) -> WebSession | None:
 
 def checked(request: Request, rules: list[Rule], urn: int | None = None,
             purpose: str = "page") -> Viewer:
+    """Every rule in one read-only transaction (pages never wait for, nor hold up, a ledger
+    append), then the session's upkeep, whatever the rules decided."""
     context = ctx(request)
-    with context.transaction() as db:
-        viewer = load_viewer(request, db)
-        if viewer is None:
-            raise Denied(303, "Please sign in.", redirect="/signin")
-        apply(rules, Check(viewer, context, db, urn, purpose))
+    try:
+        with context.reading() as db:
+            viewer = load_viewer(request, db)
+            if viewer is None:
+                raise Denied(303, "Please sign in.", redirect="/signin")
+            apply(rules, Check(viewer, context, db, urn, purpose))
+    finally:
+        keep_up(request)
     return viewer
 
 

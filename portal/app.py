@@ -12,6 +12,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from portal import access
 from portal.config import PortalSettings, private_dir
 from portal.context import PortalContext, ctx
-from portal.db import engine_for, sessions
+from portal.db import engine_for, readers, sessions
 from portal.published import Published, trusted_keys
 from portal.security.headers import SecurityHeaders
 from portal.security.keys import hmac_key, totp_cipher
@@ -66,7 +67,7 @@ def build_context(settings: Any) -> PortalContext:
     engine = engine_for(portal.database_url, pool_pre_ping=True)
     text = portal.agreement_file.read_text("utf-8")
     return PortalContext(
-        settings=settings, portal=portal, sessions=sessions(engine),
+        settings=settings, portal=portal, sessions=sessions(engine), readers=readers(engine),
         hashing=Hashing(portal.hash_concurrency), hmac_key=hmac_key(portal.state_dir),
         totp=totp_cipher(portal.state_dir),
         published=Published(settings.open_drop, lambda: trusted_keys(key_files(portal))),
@@ -83,11 +84,17 @@ async def checkpoint_after(request: Request) -> AsyncIterator[None]:
 
 
 def _checkpoint(context: PortalContext) -> None:
-    from portal.ledger import maybe_checkpoint
+    from portal.ledger import next_checkpoint_due
     from portal.ledger.config import from_settings
+    from portal.ledger.log import checkpoint
 
-    with context.sessions() as db:
-        maybe_checkpoint(db, config=from_settings(context.settings))
+    if context.checkpoints.waiting(datetime.now(UTC)):
+        return
+    config = from_settings(context.settings)
+    with context.transaction() as db:
+        checkpoint(db, config)
+        due = next_checkpoint_due(db, config)
+    context.checkpoints.due = due  # only once the checkpoint (if any) is committed
 
 
 async def csrf_guard(request: Request) -> None:
@@ -172,8 +179,9 @@ def _install_handlers(app: FastAPI) -> None:
 def _viewer_if_any(request: Request) -> None:
     """Who made a refused request that never reached a route, so it can be recorded."""
     if not hasattr(request.state, "viewer"):
-        with ctx(request).transaction() as db:
+        with ctx(request).reading() as db:
             access.load_viewer(request, db)
+        access.keep_up(request)
 
 
 def create_app(settings: Any) -> FastAPI:

@@ -177,8 +177,8 @@ def signed_in(db: Session, user: User, row: WebSession, method: str,
               origin: Origin) -> str:
     """Both factors passed: a NEW token at full privilege, the old one gone."""
     db.add(SigninAttempt(user_id=user.id, at=sessions.now(), ok=True, reason="ok"))
-    record(db, "signin_ok", origin.as_user(user.id, user.email), method=method)
     token, _ = sessions.start(db, user.id, "full", replacing=row)
+    record(db, "signin_ok", origin.as_user(user.id, user.email), method=method)
     return token
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -20,10 +21,25 @@ from portal.security.passwords import Hashing
 
 
 @dataclass
+class CheckpointClock:
+    """When this worker next has to ask the database whether a ledger checkpoint is due.
+
+    A checkpoint signed at T makes none due before T + the interval, whichever worker signed
+    it, so until then a POST need not open a transaction (on SQLite: take the write lock that
+    every ledger append waits for) only to find that out."""
+
+    due: datetime | None = None
+
+    def waiting(self, now: datetime) -> bool:
+        return self.due is not None and now < self.due
+
+
+@dataclass
 class PortalContext:
     settings: Any  # flows.settings.Settings (typed loosely: portal must not need Prefect)
     portal: PortalSettings
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]
     hashing: Hashing
     hmac_key: bytes
     totp: Fernet
@@ -32,11 +48,19 @@ class PortalContext:
     alert: Callable[[Mapping[str, Any]], object]
     agreement_text: str
     agreement_sha256: str
+    checkpoints: CheckpointClock = field(default_factory=CheckpointClock)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with self.sessions.begin() as db:
+            yield db
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """One read-only transaction (``portal.db.readers``): on SQLite it neither takes nor
+        waits for the write lock, so reads never hold up a ledger append; a write in it fails."""
+        with self.readers.begin() as db:
             yield db
 
 

@@ -11,6 +11,9 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+#: Execution option of ``readers``' engine: begin DEFERRED and read only.
+READ_ONLY = "databook_read_only"
+
 
 class Base(DeclarativeBase):
     """Every portal table hangs off this one metadata, so one migration history covers all."""
@@ -38,9 +41,23 @@ def engine_for(url: str, **options: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = bool(connection.get_execution_options().get(READ_ONLY))
+            if connection.info.get(READ_ONLY) != read_only:  # per connection, not per BEGIN
+                connection.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+                connection.info[READ_ONLY] = read_only
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def readers(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for read-only transactions (``PortalContext.reading``).
+
+    On SQLite they begin DEFERRED: a WAL reader neither takes nor waits for the write lock, so
+    the access check every page makes never holds up a ledger append. ``query_only`` makes any
+    write in them fail at once rather than try to upgrade a reader into a writer (which can
+    fail under load with "database is locked", however long the busy timeout)."""
+    return sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 def sessions(engine: Engine) -> sessionmaker[Session]:

@@ -11,9 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from portal.ledger import merkle
@@ -31,15 +41,30 @@ from portal.ledger.note import checkpoint_text, sign
 #: pg_advisory_xact_lock key: "databook ledger", so other users of the server do not collide.
 LOCK_KEY = 0x6462_6C65_6467_6572 & 0x7FFF_FFFF_FFFF_FFFF
 
+# The append's statements, built once: an append is on every portal request's path and the
+# write lock is held while it runs, so it goes straight to the session's connection (no ORM
+# unit of work, no statement construction per call). Ledger tables have no foreign keys, so
+# their rows need not wait for the ORM's pending rows.
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+_NODES = cast(Table, LedgerNode.__table__)
+_LOCK = select(func.pg_advisory_xact_lock(LOCK_KEY))
+_LAST = select(func.max(_ENTRIES.c.idx))
+_ADD_ENTRY = insert(_ENTRIES)
+_ADD_TEXT = insert(cast(Table, LedgerReasonText.__table__))
+_ADD_NODES = insert(_NODES)
+_LEAF = select(_ENTRIES.c.leaf_hash).where(_ENTRIES.c.idx == bindparam("idx"))
+_NODES_AT = select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash).where(
+    tuple_(_NODES.c.level, _NODES.c.idx).in_(bindparam("keys", expanding=True)))
+
 
 def lock(db: Session) -> None:
     """Serialise writers for the rest of the caller's transaction."""
     if db.get_bind().dialect.name == "postgresql":
-        db.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
+        db.connection().execute(_LOCK)
 
 
 def size(db: Session) -> int:
-    last = db.scalar(select(func.max(LedgerEntry.idx)))
+    last = db.connection().execute(_LAST).scalar()
     return 0 if last is None else int(last) + 1
 
 
@@ -47,34 +72,63 @@ def append(db: Session, kind: str, fields: dict[str, FieldValue],
            now: datetime | None = None) -> int:
     """``portal.ledger.record``'s body: see there."""
     check(kind, fields)
+    db.flush()  # the request's own pending rows first: the ledger's lock is held from here
     lock(db)
+    conn = db.connection()
     index = size(db)
     at = now or datetime.now(UTC)
     salts = {name: new_salt() for name in TEXT_FIELDS if fields.get(name) is not None}
     body = build(index, kind, at, fields, salts)
     leaf = merkle.leaf_hash(body)
     actor, urn = fields.get("actor_id"), fields.get("urn")
-    db.execute(insert(LedgerEntry).values(
-        idx=index, kind=kind, at=at, body=body, leaf_hash=leaf,
-        actor_id=actor if isinstance(actor, int) else None,
-        urn=urn if isinstance(urn, int) else None))
-    for name, salt in salts.items():
-        db.execute(insert(LedgerReasonText).values(idx=index, salt=salt,
-                                                   text=str(fields[name])))
-    _add_nodes(db, index, leaf)
+    conn.execute(_ADD_ENTRY, {
+        "idx": index, "kind": kind, "at": at, "body": body, "leaf_hash": leaf,
+        "actor_id": actor if isinstance(actor, int) else None,
+        "urn": urn if isinstance(urn, int) else None})
+    if salts:
+        conn.execute(_ADD_TEXT, [{"idx": index, "salt": salt, "text": str(fields[name])}
+                                 for name, salt in salts.items()])
+    rows = completed_nodes(index, leaf, _left_siblings(conn, index))
+    if rows:
+        conn.execute(_ADD_NODES, rows)
     return index
 
 
-def _add_nodes(db: Session, index: int, leaf: bytes) -> None:
-    """Store every perfect subtree this leaf completes (one on average)."""
+def left_siblings(index: int) -> list[tuple[int, int]]:
+    """The (level, index) of each stored node that leaf ``index`` completes a subtree with."""
+    keys, level = [], 0
+    while index & 1:
+        keys.append((level, index - 1))
+        index, level = index >> 1, level + 1
+    return keys
+
+
+def _left_siblings(conn: Connection, index: int) -> dict[tuple[int, int], bytes]:
+    """Those nodes' hashes, in at most two reads (a leaf's, and the rest together)."""
+    keys = left_siblings(index)
+    found: dict[tuple[int, int], bytes] = {}
+    if keys:
+        found[keys[0]] = bytes(conn.execute(_LEAF, {"idx": keys[0][1]}).scalar_one())
+    if len(keys) > 1:
+        found.update({(int(lv), int(i)): bytes(h)
+                      for lv, i, h in conn.execute(_NODES_AT, {"keys": keys[1:]})})
+    missing = set(keys) - found.keys()
+    if missing:
+        lv, i = min(missing)
+        raise merkle.ProofError(f"the ledger has no stored hash for node {lv}/{i}")
+    return found
+
+
+def completed_nodes(index: int, leaf: bytes,
+                    siblings: dict[tuple[int, int], bytes]) -> list[dict[str, Any]]:
+    """Every perfect subtree this leaf completes (one on average), as rows to store."""
     level, h = 0, leaf
     rows = []
     while index & 1:
-        left = DbNodes(db).node(level, index - 1)
-        h, index, level = merkle.node_hash(left, h), index >> 1, level + 1
+        h = merkle.node_hash(siblings[(level, index - 1)], h)
+        index, level = index >> 1, level + 1
         rows.append({"level": level, "idx": index, "hash": h})
-    if rows:
-        db.execute(insert(LedgerNode), rows)
+    return rows
 
 
 class DbNodes:

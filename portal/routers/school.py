@@ -67,7 +67,7 @@ def accept(request: Request, version: Annotated[str, Form(max_length=40)],
 
 def own_downloads(request: Request, viewer: Viewer, urn: int) -> list[dict[str, object]]:
     """This user's own downloads for this school, newest first: nobody else's."""
-    with ctx(request).transaction() as db:
+    with ctx(request).reading() as db:
         rows = db.execute(select(LedgerEntry.idx, LedgerEntry.at, LedgerEntry.body).where(
             LedgerEntry.kind == "download", LedgerEntry.actor_id == viewer.user_id,
             LedgerEntry.urn == urn).order_by(LedgerEntry.idx.desc()).limit(50)).all()

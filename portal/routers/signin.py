@@ -39,7 +39,7 @@ def signin(request: Request, email: Annotated[str, Form(max_length=MAX_EMAIL)],
         address = normal_email(email)
     found, good = authn.Candidate(), None
     if address is not None:
-        with context.transaction() as db:
+        with context.reading() as db:
             found = authn.candidate(db, address)
         good = authn.verify(context, found, password)
     refused: authn.SigninRefused | None = None

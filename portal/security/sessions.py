@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from portal.models import WebSession
@@ -44,23 +44,50 @@ def start(db: Session, user_id: int, stage: str, *, replacing: WebSession | None
     return token, row
 
 
-def find(db: Session, token: str | None, *, idle: timedelta, absolute: timedelta
-         ) -> WebSession | None:
-    """The live session for a cookie, touched; an expired one is deleted and None returned.
-    Half-way stages (enrolling, second factor) get the idle limit as their whole life."""
+#: A page touches its session at most this often: fewer writes per page.
+TOUCH_EVERY = timedelta(seconds=30)
+
+
+def peek(db: Session, token: str | None, *, idle: timedelta, absolute: timedelta
+         ) -> tuple[WebSession | None, str]:
+    """The live session for a cookie, and its upkeep, writing nothing (a read-only
+    transaction can call it): ``"expired"`` (the row to delete; no session), ``"touch"``
+    (``last_seen_at`` is due to move) or ``""``. Half-way stages (enrolling, second factor)
+    get the idle limit as their whole life."""
     if not token or len(token) > 100:
-        return None
+        return None, ""
     row = db.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
     if row is None:
-        return None
+        return None, ""
     moment = now()
     limit = absolute if row.stage == "full" else idle
     if moment - aware(row.last_seen_at) > idle or moment - aware(row.created_at) > limit:
-        db.delete(row)
+        return None, "expired"
+    return row, "touch" if moment - aware(row.last_seen_at) > TOUCH_EVERY else ""
+
+
+def keep_up(db: Session, token: str, upkeep: str) -> None:
+    """Do what ``peek`` said, in a write transaction: delete the expired session, or move
+    ``last_seen_at`` (never backwards, should two pages of one session race)."""
+    hashed, moment = digest(token), now()
+    if upkeep == "expired":
+        db.execute(delete(WebSession).where(WebSession.token_hash == hashed))
+    elif upkeep == "touch":
+        db.execute(update(WebSession).where(WebSession.token_hash == hashed,
+                                            WebSession.last_seen_at < moment)
+                   .values(last_seen_at=moment))
+
+
+def find(db: Session, token: str | None, *, idle: timedelta, absolute: timedelta
+         ) -> WebSession | None:
+    """The live session for a cookie, touched; an expired one is deleted and None returned
+    (``peek`` and its upkeep, in the caller's write transaction)."""
+    row, upkeep = peek(db, token, idle=idle, absolute=absolute)
+    if upkeep == "expired" and token is not None:
+        db.delete(db.scalar(select(WebSession).where(WebSession.token_hash == digest(token))))
         db.flush()
-        return None
-    if moment - aware(row.last_seen_at) > timedelta(seconds=30):  # fewer writes per page
-        row.last_seen_at = moment
+    elif upkeep == "touch" and row is not None:
+        row.last_seen_at = now()
     return row
 
 

@@ -158,6 +158,27 @@ def test_idle_and_absolute_timeouts(client: TestClient, env: Env) -> None:
     assert client.get(f"/schools/{A}").status_code == 303
 
 
+def test_pages_touch_their_session_and_delete_it_once_expired(client: TestClient,
+                                                              env: Env) -> None:
+    """The access check reads in a read-only transaction; the session's upkeep is written
+    after it: an idle page moves ``last_seen_at``, an expired session's row goes."""
+    secret = add_user(env, EMAIL, [A], agreed=True)
+    sign_in(client, env, EMAIL, secret)
+    earlier = datetime.now(UTC) - timedelta(minutes=5)
+    with db(env) as s:
+        s.execute(update(WebSession).values(last_seen_at=earlier))
+    assert client.get(f"/schools/{A}").status_code == 200
+    with db(env) as s:
+        [seen] = s.scalars(select(WebSession.last_seen_at))
+    assert (seen if seen.tzinfo else seen.replace(tzinfo=UTC)) > earlier + timedelta(minutes=4)
+    with db(env) as s:
+        s.execute(update(WebSession).values(
+            last_seen_at=datetime.now(UTC) - timedelta(minutes=16)))
+    assert client.get(f"/schools/{A}").status_code == 303
+    with db(env) as s:
+        assert not list(s.scalars(select(WebSession)))
+
+
 def test_a_passkey_of_another_account_is_refused(client: TestClient, env: Env) -> None:
     add_user(env, EMAIL, [A])
     add_user(env, "bob.other@birch.example", [100002])
