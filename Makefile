@@ -44,8 +44,11 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Two pytest-xdist workers, a test file each at a time (the tests start real servers and
+# subprocesses, so two overlap well even on 2 cores); TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 test: lint system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
