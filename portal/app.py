@@ -84,9 +84,8 @@ async def checkpoint_after(request: Request) -> AsyncIterator[None]:
 
 
 def _checkpoint(context: PortalContext) -> None:
-    from portal.ledger import next_checkpoint_due
     from portal.ledger.config import from_settings
-    from portal.ledger.log import checkpoint
+    from portal.ledger.log import checkpoint, next_checkpoint_due
 
     if context.checkpoints.waiting(datetime.now(UTC)):
         return

@@ -13,7 +13,6 @@ the inclusion proof), signing a checkpoint on demand if none covers the entry ye
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy.orm import Session
@@ -23,8 +22,7 @@ from portal.ledger.entries import KINDS, FieldValue
 from portal.ledger.log import append
 from portal.ledger.log import checkpoint as _checkpoint
 
-__all__ = ["KINDS", "LedgerConfig", "default_config", "maybe_checkpoint", "next_checkpoint_due",
-           "receipt", "record"]
+__all__ = ["KINDS", "LedgerConfig", "default_config", "maybe_checkpoint", "receipt", "record"]
 
 
 @lru_cache(maxsize=1)
@@ -51,18 +49,6 @@ def maybe_checkpoint(db: Session, *, force: bool = False,
     row = _checkpoint(db, config or default_config(), force=force)
     db.commit()
     return None if row is None else row.size
-
-
-def next_checkpoint_due(db: Session, config: LedgerConfig | None = None) -> datetime | None:
-    """The earliest moment a new checkpoint can be due (the latest one's time plus the
-    interval), or None when none is signed yet (due as soon as there is an entry)."""
-    from portal.ledger.log import latest_checkpoint
-
-    last = latest_checkpoint(db)
-    if last is None:
-        return None
-    signed = last.signed_at if last.signed_at.tzinfo else last.signed_at.replace(tzinfo=UTC)
-    return signed + timedelta(seconds=(config or default_config()).checkpoint_every_s)
 
 
 def receipt(db: Session, index: int, config: LedgerConfig | None = None) -> dict[str, object]:

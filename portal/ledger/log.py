@@ -10,7 +10,7 @@ than forking the log.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -228,6 +228,15 @@ def checkpoint(db: Session, config: LedgerConfig, *, force: bool = False,
     db.add(row)
     db.flush()
     return row
+
+
+def next_checkpoint_due(db: Session, config: LedgerConfig) -> datetime | None:
+    """The earliest moment a new checkpoint can be due (the latest one's time plus the
+    interval), or None when none is signed yet (due as soon as there is an entry)."""
+    last = latest_checkpoint(db)
+    if last is None:
+        return None
+    return _aware(last.signed_at) + timedelta(seconds=config.checkpoint_every_s)
 
 
 def _aware(at: datetime) -> datetime:

@@ -48,22 +48,31 @@ def start(db: Session, user_id: int, stage: str, *, replacing: WebSession | None
 TOUCH_EVERY = timedelta(seconds=30)
 
 
-def peek(db: Session, token: str | None, *, idle: timedelta, absolute: timedelta
-         ) -> tuple[WebSession | None, str]:
-    """The live session for a cookie, and its upkeep, writing nothing (a read-only
-    transaction can call it): ``"expired"`` (the row to delete; no session), ``"touch"``
-    (``last_seen_at`` is due to move) or ``""``. Half-way stages (enrolling, second factor)
-    get the idle limit as their whole life."""
+def _row(db: Session, token: str | None) -> WebSession | None:
     if not token or len(token) > 100:
-        return None, ""
-    row = db.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
-    if row is None:
-        return None, ""
+        return None
+    return db.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
+
+
+def _upkeep(row: WebSession, idle: timedelta, absolute: timedelta) -> str:
+    """``"expired"``, ``"touch"`` (``last_seen_at`` is due to move) or ``""``. Half-way stages
+    (enrolling, second factor) get the idle limit as their whole life."""
     moment = now()
     limit = absolute if row.stage == "full" else idle
     if moment - aware(row.last_seen_at) > idle or moment - aware(row.created_at) > limit:
-        return None, "expired"
-    return row, "touch" if moment - aware(row.last_seen_at) > TOUCH_EVERY else ""
+        return "expired"
+    return "touch" if moment - aware(row.last_seen_at) > TOUCH_EVERY else ""
+
+
+def peek(db: Session, token: str | None, *, idle: timedelta, absolute: timedelta
+         ) -> tuple[WebSession | None, str]:
+    """The live session for a cookie, and its upkeep (``_upkeep``), writing nothing: a
+    read-only transaction can call it; ``keep_up`` writes the upkeep later."""
+    row = _row(db, token)
+    if row is None:
+        return None, ""
+    upkeep = _upkeep(row, idle, absolute)
+    return (None if upkeep == "expired" else row), upkeep
 
 
 def keep_up(db: Session, token: str, upkeep: str) -> None:
@@ -81,12 +90,16 @@ def keep_up(db: Session, token: str, upkeep: str) -> None:
 def find(db: Session, token: str | None, *, idle: timedelta, absolute: timedelta
          ) -> WebSession | None:
     """The live session for a cookie, touched; an expired one is deleted and None returned
-    (``peek`` and its upkeep, in the caller's write transaction)."""
-    row, upkeep = peek(db, token, idle=idle, absolute=absolute)
-    if upkeep == "expired" and token is not None:
-        db.delete(db.scalar(select(WebSession).where(WebSession.token_hash == digest(token))))
+    (the caller's transaction writes)."""
+    row = _row(db, token)
+    if row is None:
+        return None
+    upkeep = _upkeep(row, idle, absolute)
+    if upkeep == "expired":
+        db.delete(row)
         db.flush()
-    elif upkeep == "touch" and row is not None:
+        return None
+    if upkeep == "touch":
         row.last_seen_at = now()
     return row
 
