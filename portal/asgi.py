@@ -1,7 +1,11 @@
 """The ASGI entry point for uvicorn with several workers (each imports the app itself):
 ``uvicorn --factory portal.asgi:app --workers 4``. Settings come from the environment and
 ``databook.toml`` exactly as for ``databook``; the database must already be migrated
-(``databook portal serve`` does that before it starts the workers)."""
+(``databook portal serve`` does that before it starts the workers).
+
+Beyond ``create_app``, a long-running server moves SQLite's WAL into the database file on a
+thread of its own (``portal.db.checkpoint_in_background``) and freezes start-up's objects out
+of garbage collection: both were pauses that landed at random inside requests."""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ from fastapi import FastAPI
 def app() -> FastAPI:
     from flows.settings import load
     from portal.app import create_app
+    from portal.db import checkpoint_in_background
 
     built = create_app(load())
+    built.state.wal_checkpoints = checkpoint_in_background(built.state.portal.engine)
     settle_heap()
     return built
 

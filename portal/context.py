@@ -12,6 +12,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import PortalSettings
@@ -49,6 +50,11 @@ class PortalContext:
     agreement_text: str
     agreement_sha256: str
     checkpoints: CheckpointClock = field(default_factory=CheckpointClock)
+
+    @property
+    def engine(self) -> Engine:
+        bind: Engine = self.sessions.kw["bind"]
+        return bind
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -2,7 +2,9 @@
 the benchmark needs to see inside: the time of every ledger append, from the moment ``record``
 starts (waiting for the write lock included) to the end of the commit that makes it durable,
 written to ``$BENCH_APPEND_LOG`` (one line per transaction, in ms: total, waiting for the
-write lock, the append's own work, append end to commit end).
+write lock, the append's own work, append end to commit end, then the thread's CPU time and
+its time waiting in the kernel's run queue over the total, from ``/proc/thread-self/schedstat``:
+what is neither was spent blocked, on the GIL, a lock or the disk).
 
 ``BENCH_SQLITE_SYNCHRONOUS=NORMAL`` runs the same portal with SQLite's ``synchronous=NORMAL``
 (in WAL mode: no fsync per commit; a power cut may lose the last commits, never corrupt the
@@ -24,12 +26,24 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 
+def _thread_clock() -> tuple[float, float]:
+    """This thread's CPU time (exact) and its time waiting in the kernel's run queue so far
+    (Linux ``schedstat``; zero elsewhere), in seconds."""
+    try:
+        with open("/proc/thread-self/schedstat") as stat:
+            waiting = int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        waiting = 0.0
+    return time.thread_time(), waiting
+
+
 class _Times(threading.local):
     """Per request thread: when the transaction's first append started, when it got the
     write lock, when the last append ended, and the time spent appending."""
 
     def __init__(self) -> None:
         self.start: float | None = None
+        self.clock = (0.0, 0.0)
         self.locked: float | None = None
         self.ended = 0.0
         self.inside = 0.0
@@ -54,12 +68,13 @@ def _instrument_record(out: Any, engine: Any) -> None:
     _reset()
 
     def timed(db: Session, kind: str, /, **fields: Any) -> int:
+        clock = _thread_clock()
         start = time.perf_counter()
         try:
             return original(db, kind, **fields)
         finally:
             if _local.start is None:
-                _local.start = start
+                _local.start, _local.clock = start, clock
             _local.inside += time.perf_counter() - start
             _local.ended = time.perf_counter()
 
@@ -74,8 +89,11 @@ def _instrument_record(out: Any, engine: Any) -> None:
             locked = _local.locked if _local.locked is not None and _local.locked > start \
                 else start
             wait = locked - start
+            on_cpu, queued = (now - then for now, then in zip(_thread_clock(), _local.clock,
+                                                              strict=True))
             line = (f"{(end - start) * 1000:.3f} {wait * 1000:.3f} "
-                    f"{(_local.inside - wait) * 1000:.3f} {(end - _local.ended) * 1000:.3f}\n")
+                    f"{(_local.inside - wait) * 1000:.3f} {(end - _local.ended) * 1000:.3f} "
+                    f"{on_cpu * 1000:.3f} {queued * 1000:.3f}\n")
             with _write:
                 out.write(line)
                 out.flush()
@@ -93,7 +111,7 @@ def app() -> FastAPI:
     from portal.asgi import app as portal_app
 
     built = portal_app()
-    engine = built.state.portal.sessions.kw["bind"]
+    engine = built.state.portal.engine
     if os.environ.get("BENCH_SQLITE_SYNCHRONOUS"):
         mode = os.environ["BENCH_SQLITE_SYNCHRONOUS"].upper()
         if mode not in ("FULL", "NORMAL"):

@@ -5,18 +5,22 @@ machine one hash takes about 24 ms, so the 08:30 peak (about 300 sign-ins in two
 2.5 a second) needs about 6% of one core, leaving the rest for downloads. Stronger settings
 (argon2-cffi's default 64 MiB, t = 3, p = 4: about 0.13 to 0.46 s here) would make the peak
 the capacity limit for no gain against an online attacker, whom the lockout stops anyway.
-Hashes run in a worker thread (argon2 releases the GIL) so the event loop keeps serving
-downloads, and a semaphore bounds concurrent hashes per worker, which bounds memory
-(``hash_concurrency`` x 19 MiB) and makes a burst queue instead of thrashing.
+Hashes run on a few threads of their own (``Hashing``): their number bounds concurrent hashes
+per worker, which bounds memory (``hash_concurrency`` x 19 MiB) and makes a burst queue instead
+of thrashing, and they run at a lower CPU priority than the request threads, so a hash never
+keeps a request that is already signed in (or the ledger writer holding the write lock) off a
+core: argon2 releases the GIL, so only the kernel's scheduler stands between them.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-import anyio.to_thread
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -28,6 +32,11 @@ HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_
 #: A valid hash of nothing anyone knows: checked against for an unknown email, so a
 #: wrong address costs the same time as a wrong password and does not reveal who has an account.
 _DUMMY = HASHER.hash("not a password: the account does not exist")
+#: How much less CPU priority a hashing thread has than the request threads (``nice``).
+#: Under contention a nice-10 thread gets about a tenth of a core's share against each
+#: nice-0 one; an unprivileged process may raise its threads' nice but never lower it again,
+#: which is why hashing keeps threads of its own.
+HASH_NICE = 10
 
 
 class PasswordRejected(ValueError):
@@ -54,27 +63,39 @@ def check_policy(password: str, email: str = "") -> None:
         raise PasswordRejected("The password must not contain your email address.")
 
 
+def lower_priority(nice: int = HASH_NICE) -> None:
+    """Run the calling thread ``nice`` steps below the process and as a batch job (no
+    wake-up preemption of others). Linux only: elsewhere ``setpriority`` on an id would
+    reprioritise the whole process. Best effort: a hash at normal priority is still right."""
+    if sys.platform != "linux" or nice <= 0:
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError:
+        pass
+
+
 class Hashing:
-    """Argon2id behind a semaphore, off the event loop."""
+    """Argon2id on ``concurrency`` threads of its own, at a lower CPU priority.
 
-    def __init__(self, concurrency: int) -> None:
-        self._limit = anyio.CapacityLimiter(concurrency)
-        self._sync_limit = threading.BoundedSemaphore(concurrency)
+    Callers (request threads) wait for the result, so a hash costs them wall time, not CPU
+    that others are waiting for."""
 
-    async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(HASHER.hash, password, limiter=self._limit)
-
-    async def verify(self, stored: str | None, password: str) -> bool:
-        return await anyio.to_thread.run_sync(self.verify_sync, stored, password,
-                                              limiter=self._limit)
+    def __init__(self, concurrency: int, nice: int = HASH_NICE) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="argon2",
+                                        initializer=lower_priority, initargs=(nice,))
 
     def verify_sync(self, stored: str | None, password: str) -> bool:
-        with self._sync_limit:
-            try:
-                return HASHER.verify(stored or _DUMMY, password[:MAX_LENGTH]) and bool(stored)
-            except (VerificationError, InvalidHashError):
-                return False
+        return self._pool.submit(_verify, stored, password[:MAX_LENGTH]).result()
 
     def hash_sync(self, password: str) -> str:
-        with self._sync_limit:
-            return HASHER.hash(password)
+        return self._pool.submit(HASHER.hash, password).result()
+
+
+def _verify(stored: str | None, password: str) -> bool:
+    try:
+        return HASHER.verify(stored or _DUMMY, password) and bool(stored)
+    except (VerificationError, InvalidHashError):
+        return False
