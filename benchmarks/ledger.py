@@ -22,12 +22,12 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from portal.db import engine_for, sessions
-from portal.ledger import log, merkle, record
-from portal.ledger.config import LedgerConfig, load_signer
-from portal.ledger.entries import build
-from portal.ledger.models import LedgerEntry, LedgerNode
-from portal.ledger.verify import verify_ledger
+from databook.database import engine_for, session_factory
+from databook.ledger import log, merkle, record
+from databook.ledger.config import LedgerConfig, load_signer
+from databook.ledger.entries import build
+from databook.ledger.models import LedgerEntry, LedgerNode
+from databook.ledger.verify import verify_ledger
 from portal.migrate import upgrade
 
 
@@ -36,7 +36,7 @@ def _p(values: list[float], q: float) -> float:
 
 
 def appends(config: LedgerConfig, count: int) -> list[float]:
-    make = sessions(engine_for(config.database_url))
+    make = session_factory(engine_for(config.database_url))
     times = []
     for i in range(count):
         start = time.perf_counter()
@@ -56,7 +56,7 @@ def bulk(config: LedgerConfig, count: int) -> None:
     start = datetime(2026, 9, 1, 7, tzinfo=UTC)
     batch: list[dict[str, object]] = []
     nodes: list[dict[str, object]] = []
-    with sessions(engine)() as db:
+    with session_factory(engine)() as db:
         for i in range(count):
             at = start + timedelta(seconds=i)
             fields: dict[str, str | int | bool | None] = {
@@ -98,7 +98,7 @@ def main() -> None:
         bulk(big, args.entries)
         print(f"set-up: {args.entries} entries written in {time.perf_counter() - start:.1f} s")
         engine = engine_for(big.database_url)
-        with sessions(engine)() as db:
+        with session_factory(engine)() as db:
             start = time.perf_counter()
             result = verify_ledger(db, load_signer(big).verifier)
             print(f"verify: {result.entries} entries in {time.perf_counter() - start:.1f} s "

@@ -60,6 +60,7 @@ def main(case_url: str, roll_url: str, state: Path, drop: Path, report_dir: Path
          workers: int) -> None:
     profile = Profile()
     with profile.phase("import extract, transform, publish", fixed=True):
+        from databook.store import LocalStore
         from extract import read_sources
         from publish.drop import (
             Signing,
@@ -71,7 +72,6 @@ def main(case_url: str, roll_url: str, state: Path, drop: Path, report_dir: Path
             school_keys,
         )
         from publish.keystore import Keystore
-        from publish.store import LocalStore
         from publish.workbook import RunInfo
         from transform import Rules, build_databook
     with profile.phase("import validation (Great Expectations)", fixed=True):

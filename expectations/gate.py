@@ -9,12 +9,12 @@ from typing import Any
 
 import pandas as pd
 
+from databook.store import DropStore
 from expectations import frames, suites
 from expectations.drift import Change, Thresholds, compare, totals
 from expectations.gx_run import Outcome, validate
 from extract import SourceData
 from publish.baseline import NO_PREVIOUS, Baseline, newest_signed_run
-from publish.store import DropStore
 from transform import Databook, Rules
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from publish.fsio import write_file
+from databook.fsio import write_file
 from transform.findings import RULES
 
 REPORT_FILE = "report.html"

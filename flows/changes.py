@@ -16,11 +16,11 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from databook.faults import contained
 from expectations.gate import PublishBlocked
 from extract import SourceError
 from flows import school_alerts
-from flows.faults import contained
-from flows.settings import Settings, SettingsError
+from flows.settings import NightlySettings, SettingsError
 from publish.amend import publish_amendment
 from publish.drop import SchoolFile, Signing
 from publish.errors import KeystoreError, PublishError
@@ -36,7 +36,7 @@ SAFE: tuple[type[Exception], ...] = (SourceError, PublishError, KeystoreError, S
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 @contained("compare", SAFE)
-def compare_latest(book: Databook, rules: Rules, settings: Settings) -> Comparison:
+def compare_latest(book: Databook, rules: Rules, settings: NightlySettings) -> Comparison:
     """Every school's rows against the latest run (its manifest verified first); reads only
     the workbooks of schools whose rows digest differs."""
     keystore = Keystore.open(settings.home, settings.master_key)
@@ -82,7 +82,7 @@ def nothing_to_publish(book: Databook, comparison: Comparison) -> bool:
 @task(cache_policy=NO_CACHE, persist_result=False)
 @contained("publish", SAFE)
 def publish_changed(files: list[SchoolFile], encrypted: list[tuple[str, bytes]],
-                    settings: Settings, run: RunInfo, source_rows: dict[str, int],
+                    settings: NightlySettings, run: RunInfo, source_rows: dict[str, int],
                     extra: dict[str, Any], comparison: Comparison, order: list[int]) -> str:
     """The amendment: the changed schools' new files, every other school's carried over."""
     assert comparison.latest is not None  # amendable() said so
@@ -100,7 +100,7 @@ def publish_changed(files: list[SchoolFile], encrypted: list[tuple[str, bytes]],
     return folder
 
 
-def nothing_changed(settings: Settings, comparison: Comparison) -> str:
+def nothing_changed(settings: NightlySettings, comparison: Comparison) -> str:
     """Say so, and name the run that stays current (the command's last line)."""
     assert comparison.latest is not None
     get_run_logger().info("no school's databook changed since run %s: nothing published",
@@ -112,7 +112,8 @@ def nothing_changed(settings: Settings, comparison: Comparison) -> str:
         store.close()
 
 
-def tell_schools(settings: Settings, files: Sequence[SchoolFile], comparison: Comparison) -> None:
+def tell_schools(settings: NightlySettings, files: Sequence[SchoolFile],
+                 comparison: Comparison) -> None:
     """After publishing: tell the DSLs of each changed school that asked to be told (URN and
     school name only)."""
     if not settings.school_alerts:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import time
 from concurrent.futures import Executor
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -24,11 +23,19 @@ from prefect.states import State
 from prefect.task_runners import TaskRunner
 from prefect.utilities.annotations import quote
 
+from databook import alerts
+from databook.drop import RUN_ID
+from databook.faults import StageFailed, contained, describe
+from databook.ledger.config import from_settings
+from databook.ledger.note import Signer, cosigner
+from databook.ledger.witness import WitnessError
+from databook.ledger.witness import run as run_witness
+from databook.runlog import attach_run_log
 from expectations import report
 from expectations.frames import balance_frame
 from expectations.gate import PublishBlocked, Verdict, judge, validate_run
 from extract import SourceData, SourceError, read_sources
-from flows import alerts, recovery
+from flows import recovery
 from flows.changes import (
     amendable,
     compare_latest,
@@ -38,13 +45,9 @@ from flows.changes import (
     tell_schools,
     to_render,
 )
-from flows.faults import StageFailed, contained, describe
-from flows.runlog import attach_run_log
 from flows.runners import fan_out
-from flows.settings import Settings, SettingsError, load, today_in_london
-from portal.ledger.witness import WitnessError
+from flows.settings import NightlySettings, SettingsError, load, today_in_london
 from publish.drop import (
-    RUN_ID,
     SchoolFile,
     Signing,
     batches,
@@ -65,7 +68,7 @@ from transform.errors import DataError
 
 BATCHES_PER_WORKER = 4
 #: Errors whose text is written to be safe (names tables, settings, files, ids; never a value):
-#: they pass a stage's boundary as they are. Anything else is contained (flows.faults).
+#: they pass a stage's boundary as they are. Anything else is contained (databook.faults).
 SAFE: tuple[type[Exception], ...] = (SourceError, DataError, PublishError, KeystoreError,
                                      SettingsError, PublishBlocked)
 
@@ -83,7 +86,7 @@ def _transient(task: Task[..., object], task_run: TaskRun, state: State[object])
 
 @task(retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
 @contained("extract", SAFE)
-def extract_sources(settings: Settings) -> SourceData:
+def extract_sources(settings: NightlySettings) -> SourceData:
     data = read_sources(settings.source_url, settings.roll_url, settings.extract_filters())
     get_run_logger().info("extracted %d rows from %d tables", sum(data.row_counts.values()),
                           len(data.row_counts))
@@ -100,7 +103,7 @@ def transform_sources(data: SourceData, rules: Rules) -> Databook:
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 @contained("validate", SAFE)
-def validate_databook(book: Databook, data: SourceData, rules: Rules, settings: Settings,
+def validate_databook(book: Databook, data: SourceData, rules: Rules, settings: NightlySettings,
                       report_dir: Path, accept_drift: str | None,
                       comparison: Comparison) -> Verdict:
     """The suites (with the Changes sheets' change count) and the drift gate, against the
@@ -109,7 +112,7 @@ def validate_databook(book: Databook, data: SourceData, rules: Rules, settings: 
     outcome = validate_run(book, data, rules, report_dir,
                            balance_frame(comparison.balance_lines()))
     previous = None if comparison.latest is None else dict(comparison.latest.document)
-    verdict = judge(outcome, book, previous, settings.drift, accept_drift,
+    verdict = judge(outcome, book, previous, settings.thresholds, accept_drift,
                     note=comparison.note)
     get_run_logger().info("validation: %d expectations, %d blocking failure(s), %d warning(s), "
                           "%d drift change(s)", len(outcome.checks),
@@ -166,7 +169,7 @@ def render_all(groups: list[list[SchoolFile]], run: RunInfo,
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 @contained("prepare", SAFE)
-def prepare_files(book: Databook, settings: Settings, comparison: Comparison,
+def prepare_files(book: Databook, settings: NightlySettings, comparison: Comparison,
                   amend: bool = False) -> list[SchoolFile]:
     """The files to render, each with its Changes sheet; for an amendment, the changed
     schools' only."""
@@ -178,7 +181,7 @@ def prepare_files(book: Databook, settings: Settings, comparison: Comparison,
 @task(cache_policy=NO_CACHE, persist_result=False)
 @contained("publish", SAFE)
 def publish_databook(files: list[SchoolFile], encrypted: list[tuple[str, bytes]],
-                     settings: Settings, run: RunInfo, source_rows: dict[str, int],
+                     settings: NightlySettings, run: RunInfo, source_rows: dict[str, int],
                      extra: dict[str, Any]) -> str:
     keystore = Keystore.open(settings.home, settings.master_key)
     store = settings.open_drop()
@@ -195,20 +198,23 @@ def publish_databook(files: list[SchoolFile], encrypted: list[tuple[str, bytes]]
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 @contained("witness", (*SAFE, WitnessError))
-def witness_ledger(settings: Settings) -> str:
+def witness_ledger(settings: NightlySettings) -> str:
     """Co-sign the portal ledger's latest checkpoint with the keystore's witness key, after
-    checking it extends the last one co-signed (``portal.ledger.witnessing``). Skipped, and
+    checking it extends the last one co-signed (``databook.ledger.witness.run``). Skipped, and
     says why, where the portal database is not reachable or ``witness = false``; a rewritten,
     truncated or forked ledger fails this task (one line, and an alert)."""
-    from portal.ledger.config import from_settings
-    from portal.ledger.witnessing import run as run_witness
+    config = from_settings(settings)
 
-    outcome = run_witness(settings, from_settings(settings), skip_unreachable=True)
+    def witness_key() -> Signer:
+        key = Keystore.open(settings.home, settings.master_key).witness_key()
+        return cosigner(config.witness_name, bytes.fromhex(key.private_hex))
+
+    outcome = run_witness(settings, config, witness_key, skip_unreachable=True)
     get_run_logger().info("%s", outcome.message)
     return outcome.status
 
 
-def _witness(settings: Settings) -> str:
+def _witness(settings: NightlySettings) -> str:
     """The witness, whatever became of the databook: its failure is recorded and alerted but
     never undoes a publish nor hides the run's own error."""
     try:
@@ -251,7 +257,7 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
          changed_only: bool = False) -> str:
     settings = load()
     if drift_tolerance is not None:
-        settings = replace(settings, drift=replace(settings.drift, county_change=drift_tolerance))
+        settings = settings.with_county_change(drift_tolerance)
     if run_id is not None and not RUN_ID.match(run_id):
         raise SettingsError("the run id must look like 20261121T020003.512345Z-1a2b3c")
     as_at = as_at or today_in_london()
@@ -330,7 +336,7 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
             _alert(settings, record)
 
 
-def _alert(settings: Settings, record: dict[str, Any]) -> None:
+def _alert(settings: NightlySettings, record: dict[str, Any]) -> None:
     """Send the failure alert and say where it went, or which configured channels failed."""
     logger = get_run_logger()
     sent = alerts.send(settings, record)

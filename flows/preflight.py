@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from flows.settings import Settings, SettingsError, parse_as_at, today_in_london
+from flows.settings import NightlySettings, SettingsError, parse_as_at, today_in_london
 
 log = logging.getLogger("databook.preflight")
 
@@ -30,10 +30,10 @@ class RunPlan:
 
 
 def make_private_tree(path: Path) -> Path:
-    """``publish.fsio.make_private_dir`` (new folders 0700 with their parents, an existing
+    """``databook.fsio.make_private_dir`` (new folders 0700 with their parents, an existing
     folder's mode left alone: one rule for every folder the product makes), with its failure
     as one line for the command: the path and the system's reason, nothing else."""
-    from publish.fsio import make_private_dir
+    from databook.fsio import make_private_dir
 
     try:
         return make_private_dir(path)
@@ -73,14 +73,14 @@ def check_local_drop(drop: Path) -> None:
                             "this user")
 
 
-def check_drop(settings: Settings) -> None:
+def check_drop(settings: NightlySettings) -> None:
     if settings.drop.startswith("sftp://"):
         settings.open_drop().close()  # connects and checks the host key; its errors are lines
     else:
         check_local_drop(Path(settings.drop))
 
 
-def check_master_key(settings: Settings) -> None:
+def check_master_key(settings: NightlySettings) -> None:
     """Opening the keystore proves the master key: a wrong or missing key stops here. With no
     keystore and no key yet (a first demo run) there is nothing to check, and nothing is
     written: the run makes the demo key only once everything else has passed."""
@@ -92,7 +92,7 @@ def check_master_key(settings: Settings) -> None:
         Keystore.open(home, settings.master_key)
 
 
-def check_sources(settings: Settings) -> None:
+def check_sources(settings: NightlySettings) -> None:
     from extract import SourceError
     from extract.read import check_sources as check
 
@@ -104,7 +104,7 @@ def check_sources(settings: Settings) -> None:
         log.warning("%s; the run will retry it", exc)
 
 
-def prepare_home(settings: Settings) -> Path:
+def prepare_home(settings: NightlySettings) -> Path:
     """The state folder and Prefect's home under it, created with their parents, private."""
     make_private_tree(settings.runs_dir)
     prefect_home = Path(os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect")))
@@ -112,7 +112,7 @@ def prepare_home(settings: Settings) -> Path:
     return settings.home
 
 
-def plan(settings: Settings, as_at: str | None, accept_drift: str | None,
+def plan(settings: NightlySettings, as_at: str | None, accept_drift: str | None,
          drift_tolerance: float | None, task_runner_kind: str,
          dask_address: str | None) -> RunPlan:
     """Check everything, cheapest first; raise the first problem as a one-line error."""

@@ -15,55 +15,15 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:
-    from flows.settings import Settings
+from databook.alerts import post_json, send_email
+from flows.settings import NightlySettings
 
 log = logging.getLogger(__name__)
 LONDON = ZoneInfo("Europe/London")
-
-
-class SchoolAlertError(ValueError):
-    """A ``[school_alerts]`` entry cannot be used; the message names it."""
-
-
-@dataclass(frozen=True)
-class SchoolAlert:
-    email: tuple[str, ...] = ()
-    webhook: str | None = None
-
-
-def parse(table: object, source: Path) -> dict[int, SchoolAlert]:
-    """The ``[school_alerts]`` table: URN -> where to tell that school's DSLs."""
-    if not isinstance(table, Mapping):
-        raise SchoolAlertError(f"school_alerts in {source} must be a table of schools")
-    out: dict[int, SchoolAlert] = {}
-    for urn, entry in table.items():
-        where = f"school_alerts.{urn} in {source}"
-        if not str(urn).isdigit() or not isinstance(entry, Mapping):
-            raise SchoolAlertError(f"{where}: expected [school_alerts.URN] with email/webhook")
-        unknown = set(entry) - {"email", "webhook"}
-        if unknown:
-            raise SchoolAlertError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-        emails = entry.get("email", [])
-        if isinstance(emails, str):
-            emails = [emails]
-        if not isinstance(emails, list) or not all(
-                isinstance(e, str) and "@" in e for e in emails):
-            raise SchoolAlertError(f"{where}: email must be an address or a list of them")
-        hook = entry.get("webhook")
-        if hook is not None and (not isinstance(hook, str)
-                                 or urlsplit(hook).scheme not in ("http", "https")):
-            raise SchoolAlertError(f"{where}: webhook must be an http:// or https:// URL")
-        out[int(urn)] = SchoolAlert(tuple(emails), hook)
-    return out
 
 
 def message(urn: int, name: str, updated_at: datetime) -> tuple[str, str]:
@@ -78,12 +38,10 @@ def message(urn: int, name: str, updated_at: datetime) -> tuple[str, str]:
     return subject, body
 
 
-def notify(settings: Settings, schools: Sequence[tuple[int, str]],
+def notify(settings: NightlySettings, schools: Sequence[tuple[int, str]],
            updated_at: datetime) -> dict[int, list[str]]:
     """Tell each configured school among ``schools`` (URN, name); returns, per school, the
     channels that accepted. A failure is logged, never raised: the run has published."""
-    from flows.alerts import post_json, send_email  # flows.settings imports this module
-
     sent: dict[int, list[str]] = {}
     for urn, name in schools:
         target = settings.school_alerts.get(urn)

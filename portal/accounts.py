@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
-from portal.config import PortalSettings
+from databook.portal_table import PortalTable
 from portal.events import Origin, record
 from portal.models import ROLES, Credential, EnrolmentToken, User, UserSchool
 from portal.security import sessions
@@ -38,7 +38,7 @@ def normal_email(email: str) -> str:
     return email
 
 
-def check_named(email: str, settings: PortalSettings) -> None:
+def check_named(email: str, settings: PortalTable) -> None:
     """Seed 001 / Derbyshire: named work addresses only; a role mailbox is read by several
     people, so a link sent there is not a link sent to one named person."""
     local = email.split("@", 1)[0]
@@ -53,7 +53,7 @@ def find_user(db: Session, email: str) -> User:
     return user
 
 
-def issue_link(db: Session, user: User, settings: PortalSettings, purpose: str) -> Link:
+def issue_link(db: Session, user: User, settings: PortalTable, purpose: str) -> Link:
     """A new single-use link; any earlier unused link for the user stops working."""
     db.execute(delete(EnrolmentToken).where(EnrolmentToken.user_id == user.id,
                                             EnrolmentToken.used_at.is_(None)))
@@ -79,7 +79,7 @@ def check_school_for_role(role: str, urn: int | None) -> None:
         raise AccountError("the URN must be a whole number")
 
 
-def add_user(db: Session, settings: PortalSettings, *, urn: int | None, name: str, email: str,
+def add_user(db: Session, settings: PortalTable, *, urn: int | None, name: str, email: str,
              role: str, origin: Origin) -> tuple[User, Link | None]:
     """A new named account with its enrolment link, or one more school for an existing DSL
     (no new link then: the person already has, or is setting up, their sign-in). A council
@@ -136,7 +136,7 @@ def leave(db: Session, email: str, reason: str, origin: Origin) -> User:
     return user
 
 
-def reset(db: Session, email: str, settings: PortalSettings, origin: Origin) -> Link:
+def reset(db: Session, email: str, settings: PortalTable, origin: Origin) -> Link:
     """A new link to set a new password. The second factor stays: after the new password the
     person must still prove a passkey or code they already hold (never bypassed)."""
     user = find_user(db, email)

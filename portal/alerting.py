@@ -1,6 +1,6 @@
 """Tell the council when the portal will not serve a school's databook because it failed the
 portal's checks (tampered, missing, unsigned, or no trusted key): the same channels as a failed
-nightly run (``flows.alerts.send``: webhook and/or email, through ``PortalContext.alert``).
+nightly run (``databook.alerts.send``: webhook and/or email, through ``PortalContext.alert``).
 
 Why a separate small module: the alert must say only the school's URN, the run id and what
 failed (never a file's contents or a person), must not hold up the DSL's page while a webhook
@@ -32,7 +32,7 @@ WHAT_FAILED = {
 
 
 def record_for(urn: int, run_id: str | None, what: str) -> dict[str, Any]:
-    """The alert record ``flows.alerts.message`` formats: "Run R for school U was refused"."""
+    """The alert record ``databook.alerts.message`` formats: "Run R for school U was refused"."""
     return {"run_id": run_id or "unknown", "as_at": f"school {urn}", "status": "refused",
             "urn": urn, "what": what,
             "error": f"the portal refused to serve school {urn}'s databook: "

@@ -10,42 +10,33 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
-from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from portal import access
-from portal.config import PortalSettings, private_dir
-from portal.context import PortalContext, ctx
-from portal.db import engine_for, readers, sessions
-from portal.published import Published, trusted_keys
+from databook import alerts
+from databook.database import engine_for, readers, session_factory
+from databook.fsio import private_dir
+from databook.portal_table import PortalTable
+from databook.settings import HostSettings
+from portal.config import agreement_file
+from portal.context import PortalContext
+from portal.pages import checkpoint_after, csrf_guard, install_handlers
+from portal.routers import council, download, enrol, school, signin
 from portal.security.headers import SecurityHeaders
 from portal.security.keys import hmac_key, totp_cipher
 from portal.security.passwords import Hashing
-from portal.security.tokens import csrf_ok, csrf_token
+from portal.served import Published, trusted_keys
 
 HERE = Path(__file__).parent
 log = logging.getLogger("databook.portal")
 
 
-def portal_settings(settings: Any) -> PortalSettings:
-    value = getattr(settings, "portal", None)
-    if not isinstance(value, PortalSettings):
-        raise ValueError("the settings carry no [portal] section")
-    return value
-
-
-def key_files(portal: PortalSettings) -> list[Path]:
+def key_files(portal: PortalTable) -> list[Path]:
     """The council's public keys the portal trusts: the configured files, and every PEM put
     in the state folder by ``databook portal trust-key``."""
     folder = portal.trusted_keys_dir
@@ -53,21 +44,19 @@ def key_files(portal: PortalSettings) -> list[Path]:
     return [*portal.public_keys, *found]
 
 
-def _alerter(settings: Any) -> Any:
+def _alerter(settings: HostSettings) -> Callable[[Mapping[str, Any]], object]:
     def send(record: Mapping[str, Any]) -> object:
-        from flows import alerts  # the council's existing channels (webhook, email)
-
-        return alerts.send(settings, record)
+        return alerts.send(settings, record)  # the council's channels (webhook, email)
     return send
 
 
-def build_context(settings: Any) -> PortalContext:
-    portal = portal_settings(settings)
+def build_context(settings: HostSettings) -> PortalContext:
+    portal = settings.portal
     private_dir(portal.state_dir)
     engine = engine_for(portal.database_url, pool_pre_ping=True)
-    text = portal.agreement_file.read_text("utf-8")
+    text = agreement_file(portal).read_text("utf-8")
     return PortalContext(
-        settings=settings, portal=portal, sessions=sessions(engine), readers=readers(engine),
+        settings=settings, portal=portal, sessions=session_factory(engine), readers=readers(engine),
         hashing=Hashing(portal.hash_concurrency), hmac_key=hmac_key(portal.state_dir),
         totp=totp_cipher(portal.state_dir),
         published=Published(settings.open_drop, lambda: trusted_keys(key_files(portal))),
@@ -75,117 +64,7 @@ def build_context(settings: Any) -> PortalContext:
         agreement_text=text, agreement_sha256=hashlib.sha256(text.encode()).hexdigest())
 
 
-async def checkpoint_after(request: Request) -> AsyncIterator[None]:
-    """After each POST (where entries are made), sign a ledger checkpoint if one is due
-    (the ledger decides: new entries and the last checkpoint older than its interval)."""
-    yield
-    if request.method == "POST":
-        await anyio.to_thread.run_sync(_checkpoint, ctx(request))
-
-
-def _checkpoint(context: PortalContext) -> None:
-    from portal.ledger.config import from_settings
-    from portal.ledger.log import checkpoint, next_checkpoint_due
-
-    if context.checkpoints.waiting(datetime.now(UTC)):
-        return
-    config = from_settings(context.settings)
-    with context.transaction() as db:
-        checkpoint(db, config)
-        due = next_checkpoint_due(db, config)
-    context.checkpoints.due = due  # only once the checkpoint (if any) is committed
-
-
-async def csrf_guard(request: Request) -> None:
-    """Every POST carries a token derived from the visitor's session (or, before sign-in,
-    their pre-session cookie) in a hidden field or the X-CSRF-Token header. Fail closed."""
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        return
-    presented = request.headers.get("x-csrf-token", "")
-    if not presented and request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"):
-        form = await request.form()
-        value = form.get("csrf")
-        presented = value if isinstance(value, str) else ""
-    context = ctx(request)
-    bindings = [request.cookies.get(context.portal.cookie_name),
-                request.cookies.get(access.PRE_COOKIE)]
-    if not any(b and csrf_ok(context.hmac_key, b, presented) for b in bindings):
-        raise access.Denied(403, "This form has expired or did not come from this site. Go "
-                                 "back, reload the page and try again.", what="bad_csrf")
-
-
-def render(request: Request, template: str, values: Mapping[str, Any] | None = None,
-           status: int = 200) -> Response:
-    """A page, with the CSRF token its forms need. An anonymous visitor gets a random
-    pre-session cookie that the token is bound to."""
-    context = ctx(request)
-    viewer = getattr(request.state, "viewer", None)
-    pre = request.cookies.get(access.PRE_COOKIE)
-    new_pre = None
-    if viewer is not None:
-        binding = viewer.token
-    else:
-        if not pre or len(pre) > 100:
-            pre = new_pre = secrets.token_urlsafe(32)
-        binding = pre
-    response = context.templates.TemplateResponse(
-        request, template, {"csrf": csrf_token(context.hmac_key, binding), "viewer": viewer,
-                            **(values or {})}, status_code=status)
-    if new_pre:
-        set_cookie(response, context.portal, access.PRE_COOKIE, new_pre)
-    return response
-
-
-def set_cookie(response: Response, portal: PortalSettings, name: str, value: str) -> None:
-    response.set_cookie(name, value, httponly=True, secure=portal.cookie_secure,
-                        samesite="strict", path="/")
-
-
-def _denied(request: Request, denied: access.Denied) -> Response:
-    _viewer_if_any(request)
-    access.record_refusal(request, denied)
-    if denied.redirect:
-        return RedirectResponse(denied.redirect, status_code=303)
-    return render(request, "error.html", {"message": str(denied)}, denied.status)
-
-
-async def _refused(request: Request, denied: access.Denied) -> Response:
-    """Database work off the event loop, like every route's."""
-    response: Response = await anyio.to_thread.run_sync(_denied, request, denied)
-    return response
-
-
-def _install_handlers(app: FastAPI) -> None:
-    @app.exception_handler(access.Denied)
-    async def on_denied(request: Request, exc: access.Denied) -> Response:
-        return await _refused(request, exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
-        return await _refused(request, access.Denied(400, "The request was not valid.",
-                                                     what="bad_input"))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 404:
-            return await _refused(request, access.Denied(404, "There is no such page.",
-                                                         what="not_found"))
-        return await _refused(request, access.Denied(exc.status_code,
-                                                     "The request was refused."))
-
-
-def _viewer_if_any(request: Request) -> None:
-    """Who made a refused request that never reached a route, so it can be recorded."""
-    if not hasattr(request.state, "viewer"):
-        with ctx(request).reading() as db:
-            access.load_viewer(request, db)
-        access.keep_up(request)
-
-
-def create_app(settings: Any) -> FastAPI:
-    from portal.routers import council, download, enrol, school, signin
-
+def create_app(settings: HostSettings) -> FastAPI:
     context = build_context(settings)
     app = FastAPI(title="Safeguarding Databook", docs_url=None, redoc_url=None,
                   openapi_url=None, dependencies=[Depends(csrf_guard), Depends(checkpoint_after)])
@@ -194,6 +73,6 @@ def create_app(settings: Any) -> FastAPI:
     for router in (signin.router, enrol.router, school.router, download.router,
                    council.router):
         app.include_router(router)
-    _install_handlers(app)
+    install_handlers(app)
     app.add_middleware(SecurityHeaders, hsts=context.portal.cookie_secure)
     return app

@@ -4,8 +4,8 @@
 (``databook portal serve`` does that before it starts the workers).
 
 Beyond ``create_app``, a long-running server moves SQLite's WAL into the database file on a
-thread of its own (``portal.db.checkpoint_in_background``) and freezes start-up's objects out
-of garbage collection: both were pauses that landed at random inside requests."""
+thread of its own (``databook.database.checkpoint_in_background``) and freezes start-up's
+objects out of garbage collection: both were pauses that landed at random inside requests."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from fastapi import FastAPI
 
 
 def app() -> FastAPI:
-    from flows.settings import load
+    from databook.database import checkpoint_in_background
     from portal.app import create_app
-    from portal.db import checkpoint_in_background
+    from portal.config import load
 
     built = create_app(load())
     built.state.wal_checkpoints = checkpoint_in_background(built.state.portal.engine)

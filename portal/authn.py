@@ -17,9 +17,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from databook.ledger.log import lock as ledger_lock
 from portal.context import PortalContext
 from portal.events import Origin, record
-from portal.ledger.log import lock as ledger_lock
 from portal.models import Credential, SigninAttempt, User, WebSession
 from portal.security import passkeys, sessions, totp
 

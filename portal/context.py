@@ -15,10 +15,11 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.config import PortalSettings
+from databook.portal_table import PortalTable
+from databook.settings import HostSettings
 from portal.events import Origin
-from portal.published import Published
 from portal.security.passwords import Hashing
+from portal.served import Published
 
 
 @dataclass
@@ -37,8 +38,8 @@ class CheckpointClock:
 
 @dataclass
 class PortalContext:
-    settings: Any  # flows.settings.Settings (typed loosely: portal must not need Prefect)
-    portal: PortalSettings
+    settings: HostSettings
+    portal: PortalTable
     sessions: sessionmaker[Session]
     readers: sessionmaker[Session]
     hashing: Hashing
@@ -64,7 +65,7 @@ class PortalContext:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """One read-only transaction (``portal.db.readers``): on SQLite it neither takes nor
+        """One read-only transaction (``databook.database.readers``): on SQLite it neither takes nor
         waits for the write lock, so reads never hold up a ledger append; a write in it fails."""
         with self.readers.begin() as db:
             yield db

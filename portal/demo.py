@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.config import PortalSettings
+from databook.portal_table import PortalTable
 from portal.events import COMMAND_LINE, record
 from portal.migrate import ready
 from portal.models import Credential, User, UserSchool
@@ -19,7 +19,7 @@ from portal.security.passwords import HASHER
 from portal.security.totp import uri
 
 
-def make_demo_users(portal: PortalSettings, schools: Sequence[tuple[int, str]],
+def make_demo_users(portal: PortalTable, schools: Sequence[tuple[int, str]],
                     people: Sequence[tuple[str, str, str]], password: str) -> list[str]:
     """One user per school; an existing demo user is reset to the known password."""
     cipher = totp_cipher(portal.state_dir)
@@ -44,7 +44,7 @@ def make_demo_users(portal: PortalSettings, schools: Sequence[tuple[int, str]],
     return lines
 
 
-def make_demo_officer(portal: PortalSettings, person: tuple[str, str, str],
+def make_demo_officer(portal: PortalTable, person: tuple[str, str, str],
                       password: str) -> str:
     """A demo council officer (no school: the council's side of the demo), reset to the known
     password and TOTP secret like the demo DSLs; returns the lines to print."""

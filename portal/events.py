@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from portal.ledger.entries import FieldValue
+from databook.ledger.entries import FieldValue
 
 MAX_AGENT = 200
 
@@ -41,7 +41,7 @@ COMMAND_LINE = Origin(client="command-line")
 
 def record(db: Session, kind: str, origin: Origin, **fields: FieldValue) -> int:
     """Append one entry in the caller's transaction; returns its index."""
-    from portal.ledger import record as ledger_record
+    from databook.ledger import record as ledger_record
 
     values = origin.fields() | {k: v for k, v in fields.items() if v is not None}
     index: int = ledger_record(db, kind, **values)

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.db import engine_for, sessions
+from databook.database import engine_for, session_factory
 
 SCRIPTS = Path(__file__).with_name("migrations")
 
@@ -31,4 +31,4 @@ def upgrade(url: str, revision: str = "heads") -> None:
 def ready(url: str) -> sessionmaker[Session]:
     """Sessions on a database brought up to date first (every command and the server)."""
     upgrade(url)
-    return sessions(engine_for(url))
+    return session_factory(engine_for(url))

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base
+from databook.database import Base
 
 ROLES = ("dsl", "deputy", "council")
 #: invited: added, not yet enrolled; active: may sign in; left: disabled for good.

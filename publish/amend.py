@@ -17,18 +17,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from databook.drop import latest
+from databook.store import DropStore
 from publish import manifest
-from publish.drop import (
-    DEFAULT_KEEP,
-    SchoolFile,
-    Signing,
-    _under_current_keys,
-    latest,
-    write_run,
-)
+from publish.drop import DEFAULT_KEEP, SchoolFile, Signing, _under_current_keys, write_run
 from publish.errors import PublishError
 from publish.previous import Latest
-from publish.store import DropStore
 from publish.workbook import RunInfo
 from schemas.changes import MANIFEST_CHANGED
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from databook.drop import LATEST, RUN_ID, runs
+from databook.store import DropStore
 from publish import manifest
-from publish.drop import LATEST, RUN_ID, runs
-from publish.store import DropStore
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -23,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from databook.drop import LATEST, STAGING_PREFIX, latest, runs
+from databook.store import DropStore
 from publish import manifest
 from publish.encrypt import SchoolKey, encrypt, rekey
 from publish.errors import PublishError
 from publish.keystore import Keystore, Pseudonymiser, SigningKey
-from publish.store import DropStore
 from publish.workbook import RunInfo, School, Value, render
 from schemas.databook import DATE_KEYS, KEYS
 
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STAGING_PREFIX = ".staging-"
-LATEST = "latest"
-RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
 DEFAULT_KEEP = 14
 
 
@@ -190,18 +187,6 @@ def clean_stale_staging(store: DropStore) -> int:
     for name in stale:
         store.remove_tree(name, secure=True)
     return len(stale)
-
-
-def runs(store: DropStore) -> list[str]:
-    """Run ids in the drop, oldest first."""
-    return sorted(n for n in store.list_dir() if RUN_ID.match(n) and store.is_dir(n))
-
-
-def latest(store: DropStore) -> str | None:
-    if not store.exists(LATEST):
-        return None
-    name = store.read(LATEST).decode().strip()
-    return name if RUN_ID.match(name) else None
 
 
 def prune(store: DropStore, keep: int) -> list[str]:

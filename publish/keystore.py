@@ -27,14 +27,14 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from databook.fsio import FILE_MODE, make_private_dir, write_file
+from databook.settings import KEYSTORE_FILE
 from publish.encrypt import SchoolKey, derive, derive_for
 from publish.errors import KeystoreError
-from publish.fsio import FILE_MODE, make_private_dir, write_file
 from publish.passwords import new_password
 
 log = logging.getLogger(__name__)
 
-KEYSTORE_FILE = "keystore.fernet"
 MASTER_KEY_FILE = "master.key"
 LOCK_FILE = "keystore.lock"
 FORMAT = 1
@@ -332,7 +332,7 @@ class Keystore:
         return self._public_keys(SIGNING)
 
     def witness_key(self) -> SigningKey:
-        """The download ledger's witness key (``portal.ledger.witness``), made on first use:
+        """The download ledger's witness key (``databook.ledger.witness``), made on first use:
         kept with the council's other keys, never on the portal host, so whoever controls the
         portal cannot co-sign a rewritten ledger history."""
         return self._active_key(WITNESS)

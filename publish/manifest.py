@@ -10,33 +10,28 @@ manifest can answer "which files held this child?" without naming anyone.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    PublicFormat,
-    load_pem_public_key,
+from databook.drop import (
+    KEYS_DIR,
+    MANIFEST,
+    PUBLIC_KEY,
+    SIGNATURE,
+    ManifestError,
+    canonical,
+    key_id_of,
+    parse,
+    verify,
 )
-
-from publish.errors import PublishError
-from publish.store import DropStore
+from databook.store import DropStore
 
 FORMAT = 1
-MANIFEST = "manifest.json"
-SIGNATURE = "manifest.json.sig"
-PUBLIC_KEY = "signing-key.pub.pem"
-KEYS_DIR = "signing-keys"
-
-
-class ManifestError(PublishError):
-    """A run folder does not match its signed manifest; the message names the file."""
+__all__ = ["FORMAT", "KEYS_DIR", "MANIFEST", "PUBLIC_KEY", "SIGNATURE", "Entry", "ManifestError",
+           "build", "canonical", "entry_for", "key_id_of", "parse", "publish_keys", "verify"]
 
 
 @dataclass(frozen=True)
@@ -100,62 +95,6 @@ def build(*, run_id: str, as_at: date, generated_at: datetime, source_rows: Mapp
             raise ValueError(f"manifest section {key!r} is not an extra")
         document[key] = value
     return canonical(document)
-
-
-def canonical(document: Mapping[str, Any]) -> bytes:
-    return (json.dumps(document, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
-
-
-def parse(data: bytes) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(data)
-    return document
-
-
-def verify(store: DropStore, run_id: str, public_keys: Mapping[str, str]) -> dict[str, Any]:
-    """Check the signature with a trusted key, then every file's size and hash; a file that is
-    missing, changed or not listed fails, and the error names it."""
-    def read(name: str) -> bytes:
-        try:
-            return store.read(f"{run_id}/{name}")
-        except FileNotFoundError:
-            raise ManifestError(f"{run_id}/{name} is missing") from None
-
-    data, signature = read(MANIFEST), read(SIGNATURE)
-    try:
-        document = parse(data)
-        key_id = str(document["signing_key_id"])
-    except (ValueError, KeyError, TypeError):
-        raise ManifestError(f"{run_id}/{MANIFEST} is not a valid manifest") from None
-    pem = public_keys.get(key_id)
-    if pem is None:
-        raise ManifestError(f"{run_id}/{MANIFEST} is signed by key {key_id}, which is not trusted")
-    key = load_pem_public_key(pem.encode())
-    if not isinstance(key, Ed25519PublicKey):
-        raise ManifestError(f"key {key_id} is not an Ed25519 key")
-    try:
-        key.verify(signature, data)
-    except InvalidSignature:
-        raise ManifestError(f"{run_id}/{MANIFEST}: the signature does not match "
-                            f"(the manifest or {SIGNATURE} was changed)") from None
-    listed = {school["file"]: school for school in document["schools"]}
-    present = set(store.list_dir(run_id)) - {MANIFEST, SIGNATURE}
-    for extra in sorted(present - set(listed)):
-        raise ManifestError(f"{run_id}/{extra} is not in the manifest")
-    for name, school in sorted(listed.items()):
-        content = read(name)
-        if len(content) != school["bytes"] or hashlib.sha256(content).hexdigest() != school[
-                "sha256"]:
-            raise ManifestError(f"{run_id}/{name} does not match its manifest entry")
-    return document
-
-
-def key_id_of(pem: str) -> str:
-    """The id a manifest names its key by: the first 16 hex digits of the SHA-256 of the raw
-    public key."""
-    key = load_pem_public_key(pem.encode())
-    if not isinstance(key, Ed25519PublicKey):
-        raise ManifestError("the public key is not an Ed25519 key")
-    return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
 
 
 def publish_keys(store: DropStore, public_keys: Mapping[str, str], active: str) -> None:

@@ -21,12 +21,12 @@ import pandas as pd
 from msoffcrypto.exceptions import InvalidKeyError
 from openpyxl import load_workbook
 
+from databook.store import DropStore
 from publish.baseline import newest_signed_run
 from publish.drop import SchoolFile, plain_rows
 from publish.encrypt import decrypt, decrypt_with_key
 from publish.errors import PublishError
 from publish.keystore import Keystore
-from publish.store import DropStore
 from publish.workbook import School
 from schemas.changes import MANIFEST_UPDATED_AT
 from schemas.databook import HEADERS, SHEET_DATABOOK

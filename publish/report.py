@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from publish.fsio import make_private_dir, write_file
+from databook.fsio import make_private_dir, write_file
 
 RUN_FILE = "run.json"
 FINDINGS_FILE = "findings.csv"

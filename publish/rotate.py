@@ -11,12 +11,13 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
+from databook.drop import latest
+from databook.store import DropStore
 from publish import manifest
-from publish.drop import DEFAULT_KEEP, Signing, latest, new_run_id, write_run
+from publish.drop import DEFAULT_KEEP, Signing, new_run_id, write_run
 from publish.encrypt import SchoolKey, decrypt, decrypt_with_key, encrypt
 from publish.errors import PublishError
 from publish.keystore import Keystore
-from publish.store import DropStore
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import posixpath
 import stat
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import paramiko
 
+from databook.fsio import DIR_MODE, FILE_MODE
+from databook.store import DropStore, LocalStore
 from publish.errors import PublishError
-from publish.fsio import DIR_MODE, FILE_MODE
 
 
 class SftpStore:
@@ -125,3 +127,12 @@ class SftpStore:
     def close(self) -> None:
         self._sftp.close()
         self._client.close()
+
+
+def open_store(location: str | Path, *, key_file: str | None = None,
+               known_hosts: str | None = None) -> DropStore:
+    """A store for a local path or an ``sftp://user@host[:port]/path`` URL."""
+    text = str(location)
+    if text.startswith("sftp://"):
+        return SftpStore.connect(text, key_file=key_file, known_hosts=known_hosts)
+    return LocalStore(Path(text).expanduser().resolve())

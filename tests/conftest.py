@@ -94,7 +94,7 @@ class Run:
 
 
 def databook(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, text=True,
+    return subprocess.run([sys.executable, "-m", "databook", *args], env=env, text=True,
                           capture_output=True, timeout=600, check=False)
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from databook.store import LocalStore
 from publish.amend import publish_amendment
 from publish.drop import Signing, publish_run, render_encrypted, school_files
 from publish.keystore import Keystore
 from publish.previous import attach, compare_with_latest
-from publish.store import LocalStore
 from tests.test_drop import SOURCE, rows, run_info
 
 WITHHELD = "Address withheld"

@@ -10,14 +10,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from databook.drop import LATEST, latest
+from databook.store import LocalStore
 from expectations.drift import Thresholds
 from expectations.gate import judge, previous_published
 from expectations.gx_run import Outcome
 from publish.baseline import NO_PREVIOUS, Baseline, newest_signed_run
-from publish.drop import LATEST, Signing, latest, publish_run, school_files
+from publish.drop import Signing, publish_run, school_files
 from publish.keystore import Keystore
 from publish.manifest import ManifestError
-from publish.store import LocalStore
 from tests.test_drop import SCHOOLS, SOURCE, rows, run_info
 from transform import Databook
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from databook.drop import latest
+from databook.store import LocalStore
 from demo.changes import Happening, apply, choose
 from extract import read_sources
 from publish import manifest
-from publish.drop import latest
 from publish.keystore import Keystore
-from publish.store import LocalStore
 from schemas.changes import FIRST_DATABOOK, LABELS, SHEET_CHANGES, ChangeKind
 from tests.conftest import AS_AT, Council, Run, databook
 from tests.helpers import formula_cells, open_encrypted, sheet_values

@@ -10,21 +10,14 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
+from databook.drop import LATEST, latest
+from databook.store import LocalStore
 from publish import manifest
 from publish.amend import publish_amendment
-from publish.drop import (
-    LATEST,
-    SchoolFile,
-    Signing,
-    latest,
-    publish_run,
-    render_encrypted,
-    school_files,
-)
+from publish.drop import SchoolFile, Signing, publish_run, render_encrypted, school_files
 from publish.errors import PublishError
 from publish.keystore import Keystore
 from publish.previous import Latest, attach, compare, compare_with_latest, read_rows
-from publish.store import LocalStore
 from publish.workbook import RunInfo, School, render
 from schemas.changes import FIRST_DATABOOK, SHEET_CHANGES
 from schemas.databook import KEYS

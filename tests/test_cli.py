@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
+from databook.cli import main
 from publish.keystore import Keystore
 from tests.conftest import Council
 

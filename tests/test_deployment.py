@@ -13,11 +13,11 @@ from typing import Any, cast
 import pytest
 import yaml
 
+from databook.drop import latest
+from databook.store import LocalStore
 from flows.nightly import nightly
 from publish import manifest
-from publish.drop import latest
 from publish.keystore import Keystore
-from publish.store import LocalStore
 from tests.conftest import AS_AT, PREFECT, REPO, Council, clean_env, stop
 
 pytestmark = pytest.mark.prefect

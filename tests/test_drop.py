@@ -16,23 +16,14 @@ import pandas as pd
 import pytest
 from msoffcrypto.exceptions import InvalidKeyError
 
+from databook.drop import LATEST, latest, runs
+from databook.store import LocalStore
 from publish import manifest
-from publish.drop import (
-    LATEST,
-    SchoolFile,
-    Signing,
-    latest,
-    new_run_id,
-    prune,
-    publish_run,
-    runs,
-    school_files,
-)
+from publish.drop import SchoolFile, Signing, new_run_id, prune, publish_run, school_files
 from publish.errors import PublishError
 from publish.keystore import Keystore
 from publish.manifest import ManifestError
 from publish.rotate import rotate_school, rotate_signing
-from publish.store import LocalStore
 from publish.workbook import RunInfo, School
 from schemas.databook import KEYS
 from tests.helpers import open_encrypted

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from flows.faults import StageFailed, contained, describe
-from flows.runlog import LocationsOnly
+from databook.faults import StageFailed, contained, describe
+from databook.runlog import LocationsOnly
 from flows.settings import SettingsError
 
 NAME = "Zebedee Quartermain-Oyelaran"

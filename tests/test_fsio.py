@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from databook.fsio import make_private_dir
+from databook.store import LocalStore
 from publish.drop import Signing, publish_run, school_files
-from publish.fsio import make_private_dir
 from publish.keystore import Keystore
-from publish.store import LocalStore
 from tests.test_drop import SCHOOLS, SOURCE, rows, run_info
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from databook.drop import latest
+from databook.store import LocalStore
 from publish import manifest
-from publish.drop import latest
 from publish.keystore import Keystore
-from publish.store import LocalStore
 from tests.conftest import AS_AT, Council, Run, databook
 from tests.helpers import browser_text
 

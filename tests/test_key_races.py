@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 from msoffcrypto.exceptions import InvalidKeyError
 
+from databook.drop import latest
+from databook.store import LocalStore
 from publish import manifest
-from publish.drop import Signing, latest, publish_run, school_files
+from publish.drop import Signing, publish_run, school_files
 from publish.encrypt import decrypt, decrypt_with_key
 from publish.keystore import Keystore
 from publish.rotate import rotate_school, rotate_signing
-from publish.store import LocalStore
 from tests.test_drop import SOURCE, rows, run_info
 
 URNS = [100, 200, 300, 400, 500, 600]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from databook.drop import latest, runs
+from databook.store import LocalStore
 from publish import manifest
-from publish.drop import latest, runs
 from publish.keystore import Keystore
-from publish.store import LocalStore
 from tests import publish_child
 
 SCHOOLS = 12

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 import pytest
 from aiosmtpd.controller import Controller
 
+from databook.store import LocalStore
 from publish import manifest
 from publish.keystore import Keystore
-from publish.store import LocalStore
 from tests.conftest import AS_AT, Council, clean_env, databook, free_port
 from tests.helpers import open_encrypted, sheet_values
 

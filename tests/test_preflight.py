@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from flows.cli import main
+from databook.cli import main
 from flows.preflight import make_private_tree, prepare_home
 from flows.settings import load, today_in_london
 from publish.keystore import Keystore
@@ -40,7 +40,7 @@ BAD_TOML = [
     ("[drift]\ncounty_change = 5\n", "[drift].county_change"),
     ("[drift]\ncounty_chnage = 0.1\n", "unknown setting [drift].county_chnage"),
     ("publish_workers = 0\n", "DATABOOK_PUBLISH_WORKERS must be a whole number"),
-    ("source_url = 5\n", "the setting source_url must be text"),
+    ("source_url = 5\n", "DATABOOK_SOURCE_URL must be text"),
 ]
 
 

@@ -166,7 +166,7 @@ def test_a_read_only_drop_fails_cleanly_and_is_left_as_it_was(
 BROKEN_IMPORT = """
 import sys
 sys.modules["flows.nightly"] = None  # a broken install: importing the flow fails
-from flows.cli import main
+from databook.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -49,7 +49,7 @@ def faulty(*args, **kwargs):
     raise ValueError("cannot place {NAME} born 2015-02-30")
 
 transform.build_databook = faulty
-from flows.cli import main
+from databook.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -96,7 +96,7 @@ def scene(council: Council, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     env |= {"DATABOOK_HOME": str(home), **STARTUP_TIMEOUT}
     sources = ["--as-at", AS_AT.isoformat(), "--roll-url", council.roll_url]
 
-    victim = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", *sources,
+    victim = subprocess.Popen([sys.executable, "-m", "databook", "run", *sources,
                                "--source-url", council.case_url], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server_pid = 0

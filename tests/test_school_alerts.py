@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from flows.school_alerts import notify
-from flows.settings import Settings, SettingsError, load
+from flows.settings import NightlySettings, SettingsError, load
 from tests.conftest import free_port
 
 
@@ -59,7 +59,7 @@ def receivers() -> Iterator[tuple[str, str, Inbox]]:
         http.shutdown()
 
 
-def settings_with(tmp_path: Path, toml: str, **env: str) -> Settings:
+def settings_with(tmp_path: Path, toml: str, **env: str) -> NightlySettings:
     (tmp_path / "databook.toml").write_text(toml)
     return load(environ={"DATABOOK_HOME": str(tmp_path), **env})
 

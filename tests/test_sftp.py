@@ -15,13 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from databook.drop import latest, runs
+from databook.store import LocalStore
 from publish import manifest
-from publish.drop import Signing, latest, publish_run, runs, school_files
+from publish.drop import Signing, publish_run, school_files
 from publish.errors import PublishError
 from publish.keystore import Keystore
 from publish.rotate import rotate_school
-from publish.sftp import SftpStore
-from publish.store import LocalStore, open_store
+from publish.sftp import SftpStore, open_store
 from tests.conftest import stop
 from tests.helpers import open_encrypted
 from tests.test_drop import SOURCE, rows, run_info

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import event
 
-from portal.db import engine_for, sessions
-from portal.ledger import record
+from databook.database import engine_for, session_factory
+from databook.ledger import record
 from portal.migrate import upgrade
 
 
@@ -41,7 +41,7 @@ def maker(folder: Path, mode: str) -> Any:
         cursor.execute(f"PRAGMA synchronous={mode}")
         cursor.close()
 
-    return sessions(engine)
+    return session_factory(engine)
 
 
 def append_once(make: Any, i: int) -> float:

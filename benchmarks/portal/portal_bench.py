@@ -149,11 +149,10 @@ def run_locust(port: int, users: int, minutes: float, out: Path,
 
 def ledger_check(county: County, raw: dict[str, Any]) -> dict[str, Any]:
     """Exactly one entry per attempt: signin_ok per sign-in, download per download."""
-    from portal.app import portal_settings
-    from portal.ledger.models import LedgerEntry
+    from databook.ledger.models import LedgerEntry
     from portal.migrate import ready
 
-    url = portal_settings(county.settings).database_url
+    url = county.settings.portal.database_url
     with ready(url)() as db:
         rows = db.execute(select(LedgerEntry.kind, LedgerEntry.actor_id).where(
             LedgerEntry.idx >= county.ledger_before)).all()

@@ -21,12 +21,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from portal_bench_users import PASSWORD, email_for, secret_for, urn_for
 from sqlalchemy import func, select
 
-from flows.settings import Settings, load
+from databook.ledger.models import LedgerEntry
+from databook.store import LocalStore
+from flows.settings import NightlySettings, load
 from portal.accounts import add_user
-from portal.app import portal_settings
 from portal.cli.portal import install_key
 from portal.events import COMMAND_LINE
-from portal.ledger.models import LedgerEntry
 from portal.migrate import ready
 from portal.models import AgreementAcceptance, Credential
 from portal.security.keys import totp_cipher
@@ -34,13 +34,12 @@ from portal.security.passwords import HASHER
 from publish import manifest
 from publish.drop import Signing, new_run_id, write_run
 from publish.keystore import SigningKey
-from publish.store import LocalStore
 
 
 @dataclass(frozen=True)
 class County:
     environ: dict[str, str]
-    settings: Settings
+    settings: NightlySettings
     run_id: str
     users: int
     ledger_before: int  # entries made by the set-up: the benchmark's own start after these
@@ -63,12 +62,12 @@ def write_drop(drop: Path, key: SigningKey, users: int) -> str:
     return run_id
 
 
-def enrol(settings: Settings, users: int) -> int:
+def enrol(settings: NightlySettings, users: int) -> int:
     """N active DSLs, one school each, ready to sign in; returns the ledger's size after."""
     from portal.registers import store
     from portal.registers.record import SchoolRecord, Versions
 
-    portal = portal_settings(settings)
+    portal = settings.portal
     cipher = totp_cipher(portal.state_dir)
     shared_hash = HASHER.hash(PASSWORD)
     now = datetime.now(UTC)
@@ -100,6 +99,6 @@ def prepare(home: Path, users: int, database_url: str | None, base_url: str) -> 
     settings = load(environ=environ)
     key = SigningKey(Ed25519PrivateKey.generate())
     run_id = write_drop(drop, key, users)
-    install_key(key.public_pem, portal_settings(settings).trusted_keys_dir)
+    install_key(key.public_pem, settings.portal.trusted_keys_dir)
     before = enrol(settings, users)
     return County(environ, settings, run_id, users, before)

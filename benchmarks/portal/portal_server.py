@@ -62,7 +62,7 @@ def _instrument_record(out: Any, engine: Any) -> None:
     """Per transaction that appended: total (record start to commit end), the wait for
     SQLite's write lock when the append began the transaction, the append's own work, and
     the time from the append's end to the end of the commit (the fsync, under FULL)."""
-    import portal.ledger as ledger
+    import databook.ledger as ledger
 
     original = ledger.record
     _reset()

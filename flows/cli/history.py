@@ -47,8 +47,8 @@ def runs(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
+    from databook.drop import RUN_ID
     from expectations.report import REPORT_FILE
-    from publish.drop import RUN_ID
 
     runs_dir = load().runs_dir
     if args.latest:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 
-from flows.settings import Settings, SettingsError, load
+from databook.drop import ManifestError
+from flows.settings import NightlySettings, SettingsError, load
 from publish.errors import KeystoreError, PublishError
 
-ERRORS: tuple[type[Exception], ...] = (KeystoreError, PublishError, SettingsError)
+ERRORS: tuple[type[Exception], ...] = (KeystoreError, PublishError, ManifestError,
+                                       SettingsError)
 log = logging.getLogger("databook")
 
 
@@ -26,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     keys.set_defaults(handler=handle)
 
 
-def existing_keystore(settings: Settings) -> None:
+def existing_keystore(settings: NightlySettings) -> None:
     """Reading keys from a home that has none must not create a master key or a keystore: an
     officer who mistyped DATABOOK_HOME would otherwise leave a stray key behind."""
     from publish.keystore import KEYSTORE_FILE

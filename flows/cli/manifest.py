@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from databook.drop import ManifestError
 from flows.settings import SettingsError, load
 from publish.errors import KeystoreError, PublishError
 
-ERRORS: tuple[type[Exception], ...] = (KeystoreError, PublishError, SettingsError)
+ERRORS: tuple[type[Exception], ...] = (KeystoreError, PublishError, ManifestError,
+                                       SettingsError)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,10 +45,10 @@ def trusted_key(path: Path) -> dict[str, str]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from databook.drop import RUN_ID
+    from databook.store import DropStore, LocalStore
     from publish import manifest
-    from publish.drop import RUN_ID
     from publish.keystore import Keystore
-    from publish.store import DropStore, LocalStore
 
     keys = trusted_key(args.public_key) if args.public_key else None
     local = Path(args.run)

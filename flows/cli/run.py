@@ -11,10 +11,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from databook.drop import ManifestError
+from databook.faults import StageFailed
 from expectations.gate import PublishBlocked
 from extract import SourceError
-from flows.faults import StageFailed
-from flows.settings import Settings, SettingsError, load
+from flows.settings import NightlySettings, SettingsError, load
 from publish.errors import KeystoreError, PublishError
 from transform.errors import DataError
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from flows.preflight import RunPlan
 
 ERRORS: tuple[type[Exception], ...] = (SourceError, DataError, PublishError, KeystoreError,
-                                       SettingsError, StageFailed)
+                                       ManifestError, SettingsError, StageFailed)
 BLOCKED_ERRORS: tuple[type[Exception], ...] = (PublishBlocked,)
 log = logging.getLogger("databook")
 
@@ -92,7 +93,7 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate(settings: Settings, args: argparse.Namespace) -> None:
+def _generate(settings: NightlySettings, args: argparse.Namespace) -> None:
     from demo import DemoSize, generate
     from flows.preflight import check_as_at, make_private_tree
 
@@ -105,11 +106,11 @@ def _generate(settings: Settings, args: argparse.Namespace) -> None:
              counts["EDU_ENROLMENTS"], counts["DM_PERSONS"])
 
 
-def start(settings: Settings, plan: RunPlan) -> str:
+def start(settings: NightlySettings, plan: RunPlan) -> str:
     """Run the flow for a checked plan: earlier crashes recorded first, this run recorded as
     "running" before Prefect starts, and Prefect's own output sent to the run's log file."""
+    from databook.runlog import attach_run_log
     from flows import recovery
-    from flows.runlog import attach_run_log
     from publish.drop import new_run_id
     from publish.report import write_run_record
 

@@ -8,18 +8,41 @@ counts, URNs, users and pseudonyms only.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import sys
-from collections.abc import Sequence
 from typing import Any
 
-from portal.ledger.config import LedgerConfigError
-from portal.ledger.note import NoteError
-from portal.ledger.receipts import ReceiptError
-from portal.ledger.sources import AuditError
-from portal.ledger.verify import LedgerBroken
-from portal.ledger.witness import WitnessError
+from sqlalchemy import select
+
+from databook.alerts import send_event
+from databook.ledger import reports
+from databook.ledger.collection import check as uncollected_check
+from databook.ledger.config import (
+    AuditError,
+    LedgerConfig,
+    LedgerConfigError,
+    from_settings,
+    ledger_engine,
+    load_signer,
+    session,
+)
+from databook.ledger.log import cosigned_note
+from databook.ledger.models import LedgerCheckpoint, LedgerEntry
+from databook.ledger.note import NoteError, parse_vkey
+from databook.ledger.receipts import ReceiptError, make
+from databook.ledger.receipts import check as check_receipt
+from databook.ledger.verify import LedgerBroken, verify_ledger
+from databook.ledger.witness import WitnessError
+from databook.ledger.witness import run as witness_pass
+from databook.tables import print_rows
+from portal.audit.sources import (
+    manifest_keys,
+    manifests,
+    person_id,
+    pseudonym,
+    school_phases,
+    witness_signer,
+)
+from portal.config import PortalHostSettings, load
 
 ERRORS: tuple[type[Exception], ...] = (AuditError, LedgerBroken, WitnessError, ReceiptError,
                                        LedgerConfigError, NoteError)
@@ -43,7 +66,7 @@ def register(sub: Any) -> None:
     p = cmds.add_parser("check-receipt", help="check a receipt file offline with a public key")
     p.add_argument("file", type=argparse.FileType("r"))
     p.add_argument("--key", required=True, help="the ledger's public key (audit public-key)")
-    p.set_defaults(handler=check_receipt)
+    p.set_defaults(handler=check_receipt_file)
     cmds.add_parser("witness", help="check the ledger only grew, and co-sign its checkpoint"
                     ).set_defaults(handler=witness)
     p = cmds.add_parser("downloads", help="who downloaded what, when and why")
@@ -68,37 +91,12 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=uncollected)
 
 
-def _context() -> tuple[Any, Any]:
-    from flows.settings import load
-    from portal.ledger.config import from_settings
-
+def _context() -> tuple[PortalHostSettings, LedgerConfig]:
     settings = load()
     return settings, from_settings(settings)
 
 
-def _print_rows(rows: Sequence[dict[str, Any]], fmt: str = "table") -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-        return
-    if not rows:
-        print("(none)")
-        return
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
-
-
 def verify(args: argparse.Namespace) -> int:
-    from portal.ledger.config import load_signer
-    from portal.ledger.note import parse_vkey
-    from portal.ledger.sources import ledger_engine, session
-    from portal.ledger.verify import verify_ledger
 
     _settings, config = _context()
     verifier = parse_vkey(args.key) if args.key else load_signer(config, create=False).verifier
@@ -116,7 +114,6 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def public_key(_args: argparse.Namespace) -> int:
-    from portal.ledger.config import load_signer
 
     _settings, config = _context()
     print(load_signer(config).verifier.vkey())
@@ -124,11 +121,6 @@ def public_key(_args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from portal.ledger.log import cosigned_note
-    from portal.ledger.models import LedgerCheckpoint, LedgerEntry
-    from portal.ledger.sources import ledger_engine, session
 
     _settings, config = _context()
     engine = ledger_engine(config)
@@ -147,8 +139,6 @@ def export(args: argparse.Namespace) -> int:
 
 
 def receipt(args: argparse.Namespace) -> int:
-    from portal.ledger.receipts import make
-    from portal.ledger.sources import ledger_engine, session
 
     _settings, config = _context()
     engine = ledger_engine(config)
@@ -160,36 +150,31 @@ def receipt(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_receipt(args: argparse.Namespace) -> int:
-    from portal.ledger.receipts import check
-
+def check_receipt_file(args: argparse.Namespace) -> int:
     try:
         data = json.load(args.file)
     except ValueError:
         raise ReceiptError("the receipt file is not JSON") from None
-    entry = check(data, args.key)
+    entry = check_receipt(data, args.key)
     print(f"receipt valid: entry {entry['index']} ({entry['kind']}) is in the ledger")
     return 0
 
 
 def witness(_args: argparse.Namespace) -> int:
-    from portal.ledger import witnessing
 
     settings, config = _context()
-    print(witnessing.run(settings, config, skip_unreachable=False).message)
+    print(witness_pass(settings, config, lambda: witness_signer(settings, config),
+                       skip_unreachable=False).message)
     return 0
 
 
-def alert(settings: Any, what: str, status: str, error: str, report: str = "") -> list[str]:
-    """Send to the configured alert channels (flows.alerts) a record-like message."""
-    from portal.ledger.witnessing import send_alert
-
-    return send_alert(settings, what, status, error, report)
+def alert(settings: PortalHostSettings, what: str, status: str, error: str,
+          report: str = "") -> list[str]:
+    """Send to the configured alert channels (databook.alerts) a record-like message."""
+    return send_event(settings, what, status, error, report)
 
 
 def downloads(args: argparse.Namespace) -> int:
-    from portal.ledger import reports
-    from portal.ledger.sources import ledger_engine, session
 
     _settings, config = _context()
     try:
@@ -202,13 +187,11 @@ def downloads(args: argparse.Namespace) -> int:
             rows = reports.downloads(db, args.school, args.user, since)
     finally:
         engine.dispose()
-    _print_rows(rows, args.format)
+    print_rows(rows, args.format)
     return 0
 
 
 def child(args: argparse.Namespace) -> int:
-    from portal.ledger import reports
-    from portal.ledger.sources import ledger_engine, manifests, person_id, pseudonym, session
 
     settings, config = _context()
     name = pseudonym(settings, person_id(settings, args.who))
@@ -219,15 +202,13 @@ def child(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(f"files that held this child ({len(files)}):")
-    _print_rows(files)
+    print_rows(files)
     print(f"downloads of those files ({len(hits)}):")
-    _print_rows(hits)
+    print_rows(hits)
     return 0
 
 
 def usage(args: argparse.Namespace) -> int:
-    from portal.ledger import reports
-    from portal.ledger.sources import ledger_engine, manifests, school_phases, session
 
     settings, config = _context()
     engine = ledger_engine(config)
@@ -236,13 +217,11 @@ def usage(args: argparse.Namespace) -> int:
             rows = reports.usage(db, manifests(settings), school_phases(settings))
     finally:
         engine.dispose()
-    _print_rows(rows, args.format)
+    print_rows(rows, args.format)
     return 0
 
 
 def irregular(args: argparse.Namespace) -> int:
-    from portal.ledger import reports
-    from portal.ledger.sources import ledger_engine, manifests, session
 
     settings, config = _context()
     engine = ledger_engine(config)
@@ -251,13 +230,13 @@ def irregular(args: argparse.Namespace) -> int:
             rows = reports.irregular(db, config, manifests(settings))
     finally:
         engine.dispose()
-    _print_rows(rows, args.format)
+    print_rows(rows, args.format)
     return 0
 
 
 def uncollected(args: argparse.Namespace) -> int:
-    from portal.ledger.collection import check
 
     settings, config = _context()
-    _print_rows(check(settings, config, alert=args.alert).schools)
+    found = uncollected_check(settings, config, manifest_keys(settings), alert=args.alert)
+    print_rows(found.schools)
     return 0

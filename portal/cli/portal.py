@@ -14,9 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flows.settings import SettingsError, load
 from portal.accounts import AccountError
-from portal.config import PortalConfigError
+from portal.config import PortalConfigError, SettingsError, load
 from publish.manifest import ManifestError
 
 ERRORS: tuple[type[Exception], ...] = (SettingsError, PortalConfigError, ManifestError,
@@ -47,10 +46,9 @@ def register(sub: Any) -> None:
 
 
 def _portal() -> tuple[Any, Any]:
-    from portal.app import portal_settings
 
     settings = load()
-    return settings, portal_settings(settings)
+    return settings, settings.portal
 
 
 def serve_portal(args: argparse.Namespace) -> int:
@@ -73,7 +71,7 @@ def serve_portal(args: argparse.Namespace) -> int:
 
 def install_key(pem: str, folder: Path) -> str:
     """Write a trusted key as ``<key id>.pem`` (0600) in the portal's state folder."""
-    from portal.config import private_dir
+    from databook.fsio import private_dir
     from publish.manifest import key_id_of
 
     key_id = key_id_of(pem)

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from flows.settings import SettingsError
+from databook.clock import parse_date
+from portal.config import SettingsError
 from portal.registers.csvio import RegisterError
 
 ERRORS: tuple[type[Exception], ...] = (RegisterError, SettingsError)
@@ -63,7 +64,7 @@ def register(sub: Any) -> None:
 
 
 def _settings() -> Any:
-    from flows.settings import load
+    from portal.config import load
 
     return load()
 
@@ -75,16 +76,17 @@ def _versions(settings: Any) -> Any:
 
 
 def _today(text: str | None) -> date:
-    from flows.settings import parse_as_at
-
-    return parse_as_at(text)
+    try:
+        return parse_date(text)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 @contextmanager
 def _session(settings: Any, write: bool = False) -> Iterator[Session]:
     """One transaction on the portal database; a database fault becomes one safe line (the
     driver's own message can carry the URL or the statement's values)."""
-    from portal.db import engine_for
+    from databook.database import engine_for
     from portal.registers.config import database_url
 
     engine = engine_for(database_url(settings))

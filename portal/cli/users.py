@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from flows.settings import SettingsError, load
 from portal.accounts import AccountError
-from portal.config import PortalConfigError
+from portal.config import PortalConfigError, SettingsError, load
 
 ERRORS: tuple[type[Exception], ...] = (AccountError, SettingsError, PortalConfigError)
 
@@ -43,11 +42,10 @@ def register(sub: Any) -> None:
 
 
 def _db() -> Any:
-    from portal.app import portal_settings
     from portal.migrate import ready
 
     settings = load()
-    portal = portal_settings(settings)
+    portal = settings.portal
     return portal, ready(portal.database_url)
 
 

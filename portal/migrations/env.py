@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from portal.db import Base, engine_for
+from databook.database import Base, engine_for
 
 config = context.config
 target_metadata = Base.metadata

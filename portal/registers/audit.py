@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from portal.ledger import record
+from databook.ledger import record
 from portal.registers.confirmations import Standing
 from portal.registers.store import ImportCounts
 

@@ -6,51 +6,40 @@ tables themselves.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from databook.portal_table import PortalTable
+from databook.settings import HostSettings
 from portal.registers.gate import Policy
 from portal.registers.record import Versions
 
-DEFAULT_CONFIRMATION_DAYS = 21
-DEFAULT_CONTACT = "the council's information governance team"
 
-
-def _portal(settings: Any) -> Any:
-    return getattr(settings, "portal", None)
-
-
-def governance(settings: Any) -> Versions:
+def governance(settings: HostSettings) -> Versions:
     """The current protocol and data-sharing-agreement versions."""
-    portal = _portal(settings)
-    return Versions(protocol=getattr(portal, "protocol_version", Versions.protocol),
-                    agreement=getattr(portal, "sharing_agreement_version", Versions.agreement))
+    return versions(settings.portal)
 
 
-def confirmation_days(settings: Any) -> int:
+def versions(portal: PortalTable) -> Versions:
+    return Versions(protocol=portal.protocol_version, agreement=portal.sharing_agreement_version)
+
+
+def confirmation_days(settings: HostSettings) -> int:
     """Days a school has to confirm its DSLs after the term's request, before suspension."""
-    return int(getattr(_portal(settings), "dsl_confirmation_days", DEFAULT_CONFIRMATION_DAYS))
+    return settings.portal.dsl_confirmation_days
 
 
-def policy(settings: Any) -> Policy:
-    """Everything the download gate needs from the settings (``flows.settings.Settings``)."""
-    return policy_for(_portal(settings))
+def policy(settings: HostSettings) -> Policy:
+    """Everything the download gate needs from the settings."""
+    return policy_for(settings.portal)
 
 
-def policy_for(portal: Any) -> Policy:
-    """The same, from the portal's own settings (``portal.config.PortalSettings``)."""
-    return Policy(Versions(protocol=getattr(portal, "protocol_version", Versions.protocol),
-                           agreement=getattr(portal, "sharing_agreement_version",
-                                             Versions.agreement)),
-                  int(getattr(portal, "dsl_confirmation_days", DEFAULT_CONFIRMATION_DAYS)),
-                  str(getattr(portal, "governance_contact", None) or DEFAULT_CONTACT))
+def policy_for(portal: PortalTable) -> Policy:
+    return Policy(versions(portal), portal.dsl_confirmation_days, portal.governance_contact)
 
 
-def database_url(settings: Any) -> str:
-    url = getattr(_portal(settings), "database_url", None)
-    return str(url) if url else f"sqlite:///{settings.home / 'portal' / 'portal.sqlite'}"
+def database_url(settings: HostSettings) -> str:
+    return settings.portal.database_url
 
 
 #: Roles that name a school's designated safeguarding lead (a deputy DSL is one too).

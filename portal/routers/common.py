@@ -7,9 +7,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from portal.access import Denied, session_row
-from portal.app import set_cookie
 from portal.context import ctx
 from portal.models import User, WebSession
+from portal.pages import set_cookie
 
 MAX_EMAIL = 254
 MAX_PASSWORD = 256

@@ -19,9 +19,9 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from databook.ledger import reports
+from databook.ledger.models import LedgerEntry
 from portal.context import ctx
-from portal.ledger import reports
-from portal.ledger.models import LedgerEntry
 from portal.models import User, UserSchool
 from portal.registers import escalation, rules, store
 from portal.registers.config import policy_for, urns_with_dsl

@@ -19,9 +19,9 @@ from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.access import Denied, Viewer, council_officer
-from portal.app import render
 from portal.context import ctx, origin
 from portal.events import Origin
+from portal.pages import render
 from schemas.registers import FORMULA_STARTS
 
 PREFIX = "/council"
@@ -92,8 +92,8 @@ def page(request: Request, template: str, values: Mapping[str, Any] | None = Non
 def manifests(request: Request) -> dict[str, dict[str, Any]]:
     """Every run's manifest still in the drop (the portal reads the drop, read-only). A
     report that cannot trust them is refused with a 503 page naming why, never guessed."""
-    from portal.ledger.sources import AuditError
-    from portal.ledger.sources import manifests as read
+    from portal.audit.sources import AuditError
+    from portal.audit.sources import manifests as read
 
     try:
         return read(ctx(request).settings)
@@ -104,8 +104,8 @@ def manifests(request: Request) -> dict[str, dict[str, Any]]:
 
 def latest_manifest(request: Request) -> tuple[tuple[str, dict[str, Any]] | None, str]:
     """(run id and manifest of ``latest``, or None; why not, for the page)."""
-    from portal.ledger.sources import AuditError
-    from portal.ledger.sources import latest_manifest as read
+    from portal.audit.sources import AuditError
+    from portal.audit.sources import latest_manifest as read
 
     try:
         return read(ctx(request).settings), ""
@@ -116,7 +116,7 @@ def latest_manifest(request: Request) -> tuple[tuple[str, dict[str, Any]] | None
 def school_phases(request: Request) -> dict[int, str]:
     """Schools' phases from the roll where the portal host can read it; else none (the usage
     report then counts phases as ``unknown``). A missing SQLite roll is not created."""
-    from portal.ledger.sources import school_phases as read
+    from portal.audit.sources import school_phases as read
 
     settings = ctx(request).settings
     url = str(getattr(settings, "roll_url", "") or "")

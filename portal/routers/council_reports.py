@@ -1,7 +1,7 @@
 """The ledger's audit reports as council pages, each with a CSV export: downloads, usage by
 month, irregular access, and the child look-up.
 
-The reports are ``portal.ledger.reports``, the same functions ``databook audit`` prints, so the
+The reports are ``databook.ledger.reports``, the same functions ``databook audit`` prints, so the
 page and the command can never disagree.
 
 The child look-up: ``databook audit child UPN_OR_PERSON_ID`` turns a UPN into a pseudonym with
@@ -21,10 +21,10 @@ from urllib.parse import urlencode
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
 
+from databook.ledger import reports
+from databook.ledger.config import from_settings
 from portal.context import ctx
 from portal.events import record
-from portal.ledger import reports
-from portal.ledger.config import from_settings
 from portal.routers.common import MAX_EMAIL
 from portal.routers.council_common import (
     bad_input,

@@ -17,10 +17,10 @@ from fastapi.responses import Response
 
 from portal.access import Denied, Viewer, school_downloader, school_viewer
 from portal.alerting import NEEDS_COUNCIL, council_alerts
-from portal.app import render
 from portal.context import ctx, origin
 from portal.events import record
-from portal.published import SchoolFile, Unavailable
+from portal.pages import render
+from portal.served import ServedFile, Unavailable
 from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
 
 router = APIRouter()
@@ -46,7 +46,7 @@ def _unavailable(request: Request, viewer: Viewer, urn: int, exc: Unavailable) -
                    "please try again later or ring the council."}, 503)
 
 
-def _form(request: Request, current: SchoolFile, error: str = "", status: int = 200,
+def _form(request: Request, current: ServedFile, error: str = "", status: int = 200,
           code: str = "", text: str = "") -> Response:
     return render(request, "download.html", {"current": current, "reasons": REASONS,
                                              "error": error, "code": code, "text": text,

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from portal.access import Denied
 from portal.accounts import has_factor
-from portal.app import render
 from portal.context import ctx, origin
 from portal.events import Origin, record
 from portal.models import Credential, EnrolmentToken, User, WebSession
+from portal.pages import render
 from portal.routers.common import MAX_PASSWORD, go, go_json, json_error, pending
 from portal.security import passkeys, sessions, totp
 from portal.security.passwords import PasswordRejected, check_policy

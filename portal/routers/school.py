@@ -10,16 +10,16 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
+from databook.ledger.models import LedgerEntry
 from portal.access import Denied, Viewer, agreed, school_viewer, signed_in
 from portal.alerting import council_alerts
-from portal.app import render
 from portal.context import ctx, origin
 from portal.events import record
-from portal.ledger.models import LedgerEntry
 from portal.models import AgreementAcceptance
-from portal.published import Unavailable
+from portal.pages import render
 from portal.routers.common import go
 from portal.security import sessions
+from portal.served import Unavailable
 from schemas.download_reasons import REASONS
 
 router = APIRouter()
@@ -102,7 +102,7 @@ def school_page(request: Request, urn: int) -> Response:
 
 def ledger_key(request: Request) -> str:
     """The ledger's public key (Go note verifier format), for checking receipts offline."""
-    from portal.ledger.config import from_settings, load_signer
+    from databook.ledger.config import from_settings, load_signer
 
     return load_signer(from_settings(ctx(request).settings)).verifier.vkey()
 
@@ -119,8 +119,8 @@ def receipt_json(request: Request, urn: int,
     ``databook audit check-receipt``. Any other entry (another user's download, another
     school's, a sign-in, an index that does not exist) gets the same 404 and is recorded:
     the answer must not reveal whether the entry exists or whose it is."""
-    from portal.ledger import receipt
-    from portal.ledger.config import from_settings
+    from databook.ledger import receipt
+    from databook.ledger.config import from_settings
 
     viewer = school_viewer(urn, request)
     context = ctx(request)

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from portal import authn
 from portal.access import Denied, session_row
 from portal.accounts import AccountError, normal_email
-from portal.app import render
 from portal.context import ctx, origin
 from portal.events import record
 from portal.models import Credential
+from portal.pages import render
 from portal.routers.common import MAX_EMAIL, MAX_PASSWORD, go, go_json, json_error, pending
 from portal.security import passkeys, sessions
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from portal.config import private_dir
+from databook.fsio import private_dir
 
 HMAC_KEY = "portal-hmac.key"
 TOTP_KEY = "totp-secrets.fernet-key"

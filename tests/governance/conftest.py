@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from portal.db import engine_for
+from databook.database import engine_for
 
 
 def register_tables(engine: Engine) -> None:

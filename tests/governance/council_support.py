@@ -16,13 +16,13 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from databook.store import LocalStore
 from portal.access import council_officer
-from portal.app import create_app, portal_settings
+from portal.app import create_app
 from portal.migrate import ready
 from portal.models import User
 from publish import manifest
 from publish.drop import Signing, new_run_id, write_run
-from publish.store import LocalStore
 from tests.portal.conftest import sign_in
 from tests.portal.helpers import SCHOOLS, Env, add_user
 
@@ -83,7 +83,7 @@ def fill(path: str, urn: int) -> str:
 def add_officer(env: Env, email: str = "olu.officer@council.example") -> str:
     """A council officer: enrolled (password and TOTP), role ``council``, no school."""
     secret = add_user(env, email, [])
-    with ready(portal_settings(env.settings).database_url).begin() as db:
+    with ready(env.settings.portal.database_url).begin() as db:
         user = db.scalar(select(User).where(User.email == email))
         assert user is not None
         user.role = "council"
@@ -102,13 +102,13 @@ def officer_client(env: Env, email: str) -> Iterator[TestClient]:
 
 def user_rows(env: Env) -> list[tuple[str, str, str, tuple[int, ...]]]:
     """Every account as (email, role, state, schools): to show that nothing changed."""
-    with ready(portal_settings(env.settings).database_url)() as db:
+    with ready(env.settings.portal.database_url)() as db:
         return [(u.email, u.role, u.state, tuple(s.urn for s in u.schools))
                 for u in db.scalars(select(User).order_by(User.email))]
 
 
 def user_count(env: Env) -> int:
-    with ready(portal_settings(env.settings).database_url)() as db:
+    with ready(env.settings.portal.database_url)() as db:
         return int(db.scalar(select(func.count(User.id))) or 0)
 
 

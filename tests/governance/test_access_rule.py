@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from portal import access
-from portal.config import load_portal
+from portal.config import load
 from portal.registers import store
 from portal.registers.gate import today
 from portal.registers.record import SchoolRecord
@@ -34,8 +34,8 @@ def viewer(user_id: int, schools: set[int]) -> access.Viewer:
 
 
 def download(engine: Engine, who: access.Viewer, urn: int, tmp_path: Path) -> str | None:
-    portal = load_portal({"governance_contact": "the Service Desk on 01629 537777"}, {},
-                         tmp_path)
+    portal = load(environ={"DATABOOK_HOME": str(tmp_path), "DATABOOK_PORTAL_GOVERNANCE_CONTACT":
+                           "the Service Desk on 01629 537777"}).portal
     context: Any = SimpleNamespace(portal=portal)  # the rules read only .portal from it
     with Session(engine) as db:
         try:

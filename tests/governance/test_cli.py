@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from portal.db import engine_for
+from databook.database import engine_for
 from portal.models import User, UserSchool
 from portal.registers.demo import open_schools
 from portal.registers.models import DslConfirmation
@@ -33,7 +33,7 @@ def databook(*args: str, home: Path, roll_url: str | None = None, stdin: str | N
     env = clean_env(DATABOOK_HOME=str(home))
     if roll_url:
         env["DATABOOK_ROLL_URL"] = roll_url
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, text=True,
+    return subprocess.run([sys.executable, "-m", "databook", *args], env=env, text=True,
                           input=stdin, capture_output=True, timeout=120, check=False)
 
 
@@ -123,7 +123,7 @@ def test_demo_register_prints_an_importable_register(home: Path, council: Counci
 
 
 def ledger(home: Path) -> list[dict[str, object]]:
-    from portal.ledger.models import LedgerEntry
+    from databook.ledger.models import LedgerEntry
 
     engine = engine_for(f"sqlite:///{home / 'portal' / 'portal.sqlite'}")
     with Session(engine) as s:

@@ -6,16 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from portal.config import PortalConfigError, load_portal
+from portal.config import SettingsError, load
 from portal.registers.config import policy
+
+
+def settings_with(home: Path, table: dict[str, object], env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    lines = ["[portal]"] + [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}"
+                            for k, v in table.items()]
+    (home / "databook.toml").write_text("\n".join(lines).replace("'", '"') + "\n")
+    return load(environ={"DATABOOK_HOME": str(home), **(env or {})})
 
 
 def test_governance_keys_from_toml_then_environment(tmp_path: Path) -> None:
     table = {"protocol_version": "2.0", "sharing_agreement_version": "3.1",
              "dsl_confirmation_days": 10, "governance_contact": "the Service Desk"}
     env = {"DATABOOK_PORTAL_DSL_CONFIRMATION_DAYS": "30"}
-    portal = load_portal(table, env, tmp_path)
-    found = policy(type("S", (), {"portal": portal, "home": tmp_path})())
+    found = policy(settings_with(tmp_path, table, env))
     assert (found.versions.protocol, found.versions.agreement) == ("2.0", "3.1")
     assert (found.confirmation_days, found.contact) == (30, "the Service Desk")
 
@@ -28,5 +34,6 @@ def test_governance_keys_from_toml_then_environment(tmp_path: Path) -> None:
 ])
 def test_bad_governance_settings_are_named(table: dict[str, object], message: str,
                                           tmp_path: Path) -> None:
-    with pytest.raises(PortalConfigError, match=message):
-        load_portal(table, {}, tmp_path)
+    with pytest.raises(SettingsError, match=message) as caught:
+        settings_with(tmp_path, table)
+    assert str(tmp_path / "databook.toml") in str(caught.value)  # where it was set

@@ -144,7 +144,6 @@ def test_the_second_factor_is_required_for_council_pages(env: Env,
 def test_a_council_officer_who_left_is_refused_at_the_next_request(
         env: Env, client: TestClient) -> None:
     from portal import accounts
-    from portal.app import portal_settings
     from portal.events import COMMAND_LINE
     from portal.migrate import ready
 
@@ -152,7 +151,7 @@ def test_a_council_officer_who_left_is_refused_at_the_next_request(
     sign_in(client, env, "olu.officer@council.example", secret, agree=False,
             landing="/council")
     assert client.get("/council").status_code == 200
-    with ready(portal_settings(env.settings).database_url).begin() as db:
+    with ready(env.settings.portal.database_url).begin() as db:
         accounts.leave(db, "olu.officer@council.example", "moved on", COMMAND_LINE)
     got = client.get("/council")
     assert got.status_code == 303 and got.headers["location"] == "/signin"

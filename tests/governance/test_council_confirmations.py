@@ -10,7 +10,6 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from portal.app import portal_settings
 from portal.migrate import ready
 from portal.registers import store
 from tests.governance.council_support import A, B, officer_client
@@ -41,7 +40,7 @@ def post(client: TestClient, url: str, **form: str) -> httpx.Response:
 
 
 def dates(env: Env, email: str, urn: int) -> tuple[object, object]:
-    with ready(portal_settings(env.settings).database_url)() as db:
+    with ready(env.settings.portal.database_url)() as db:
         return store.confirmation_dates(db, user_id(env, email), urn)
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from portal.app import create_app, portal_settings
+from portal.app import create_app
 from portal.migrate import ready
 from portal.registers import store
 from portal.registers.record import SchoolRecord
@@ -38,7 +38,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     extra = ({} if request.param == "sqlite" else
              {"DATABOOK_PORTAL_DATABASE_URL": request.getfixturevalue("pg_url")})
     env = make_env(tmp_path_factory.mktemp("council-pages"), **extra)
-    with ready(portal_settings(env.settings).database_url).begin() as db:
+    with ready(env.settings.portal.database_url).begin() as db:
         store.save(db, [SchoolRecord(urn=C, name=SCHOOLS[C],
                                      letters=(date(2026, 9, 1), date(2026, 10, 1)))])
     return env

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from portal import accounts
 from portal.accounts import AccountError
-from portal.app import create_app, portal_settings
+from portal.app import create_app
 from portal.events import COMMAND_LINE
 from portal.migrate import ready
 from portal.models import AgreementAcceptance, User, UserSchool
@@ -41,7 +41,7 @@ def client(env: Env) -> Iterator[TestClient]:
 def give_school_and_agreement(env: Env, email: str, urn: int) -> None:
     """What no command does: a school row (and the DSL agreement) put on an officer's
     account straight in the database."""
-    portal = portal_settings(env.settings)
+    portal = env.settings.portal
     now = datetime.now(UTC)
     with ready(portal.database_url).begin() as db:
         user = db.scalar(select(User).where(User.email == email))
@@ -104,7 +104,7 @@ def test_the_school_rule_itself_refuses_the_council_role(env: Env, client: TestC
     not a missing agreement, protocol or file."""
     secret = add_officer(env, OFFICER)
     give_school_and_agreement(env, OFFICER, A)
-    with ready(portal_settings(env.settings).database_url).begin() as db:
+    with ready(env.settings.portal.database_url).begin() as db:
         user = db.scalar(select(User).where(User.email == OFFICER))
         assert user is not None
         user.role = "dsl"
@@ -115,7 +115,7 @@ def test_the_school_rule_itself_refuses_the_council_role(env: Env, client: TestC
 
 
 def test_accounts_never_give_an_officer_a_school(env: Env) -> None:
-    portal = portal_settings(env.settings)
+    portal = env.settings.portal
     with ready(portal.database_url).begin() as db:
         user, link = accounts.add_user(db, portal, urn=None, name="Olu Officer",
                                        email=OFFICER, role="council", origin=COMMAND_LINE)
@@ -141,7 +141,7 @@ def test_the_users_add_command_for_the_council_role(env: Env) -> None:
     run_env = {**env.environ(), "PATH": "/usr/bin:/bin"}
 
     def databook(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "flows.cli", "users", "add", *args],
+        return subprocess.run([sys.executable, "-m", "databook", "users", "add", *args],
                               env=run_env, capture_output=True, text=True, timeout=120,
                               check=False)
 
@@ -169,7 +169,7 @@ def test_the_demo_officer_signs_in_to_the_council_pages(env: Env) -> None:
     from portal.demo import make_demo_officer
     from tests.portal import helpers
 
-    portal = portal_settings(env.settings)
+    portal = env.settings.portal
     _name, email, secret = DEMO_OFFICER
     first = make_demo_officer(portal, DEMO_OFFICER, DEMO_PASSWORD)
     assert email in first and secret in first and "otpauth://" in first

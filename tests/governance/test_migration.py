@@ -13,7 +13,7 @@ from alembic.operations import Operations
 from sqlalchemy import inspect
 
 import portal.models  # noqa: F401  (the users table 0003 refers to)
-from portal.db import Base, engine_for
+from databook.database import Base, engine_for
 from portal.registers import models
 
 MIGRATION = Path(__file__).parents[2] / "portal/migrations/versions/0003_registers.py"

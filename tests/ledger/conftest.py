@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.db import engine_for, sessions
-from portal.ledger.config import LedgerConfig
+from databook.database import engine_for, session_factory
+from databook.ledger.config import LedgerConfig
 from portal.migrate import upgrade
 
 
@@ -30,7 +30,7 @@ class Ledger:
 def make_ledger(url: str, state: Path) -> Ledger:
     upgrade(url)
     engine = engine_for(url)
-    return Ledger(LedgerConfig(state, url), engine, sessions(engine))
+    return Ledger(LedgerConfig(state, url), engine, session_factory(engine))
 
 
 @pytest.fixture

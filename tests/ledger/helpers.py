@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
 
-from portal.ledger import log
-from portal.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
+from databook.ledger import log
+from databook.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
 
 from .conftest import Ledger
 

@@ -19,11 +19,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from flows.cli import main
+from databook.cli import main
 from flows.settings import load
-from portal.app import create_app, portal_settings
+from portal.app import create_app
+from portal.audit.sources import AuditError, person_id
 from portal.cli.portal import install_key
-from portal.ledger.sources import AuditError, person_id
 from portal.migrate import ready
 from portal.registers import store as register
 from portal.registers.record import SchoolRecord, Versions
@@ -86,7 +86,7 @@ def portal(run: Run, council: Council, tmp_path: Path,
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     settings = load(environ=environ)
-    portal = portal_settings(settings)
+    portal = settings.portal
     for pem in Keystore.open(home).public_keys().values():
         install_key(pem, portal.trusted_keys_dir)
     upn, person, urn = _a_child_at_one_school(council, home)

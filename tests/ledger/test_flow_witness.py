@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from databook.ledger import witnessing
+from databook.ledger.config import from_settings
 from flows.settings import load
-from portal.ledger import witnessing
-from portal.ledger.config import from_settings
 from tests.conftest import AS_AT, Council, Run, databook
 
 from .conftest import make_ledger

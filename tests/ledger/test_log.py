@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from portal.ledger import log, maybe_checkpoint, receipt, record
-from portal.ledger.config import load_signer
-from portal.ledger.entries import commitment
-from portal.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerReasonText
-from portal.ledger.note import new_signer
-from portal.ledger.receipts import ReceiptError, check
-from portal.ledger.verify import verify_ledger
+from databook.ledger import log, maybe_checkpoint, receipt, record
+from databook.ledger.config import load_signer
+from databook.ledger.entries import commitment
+from databook.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerReasonText
+from databook.ledger.note import new_signer
+from databook.ledger.receipts import ReceiptError, check
+from databook.ledger.verify import verify_ledger
 
 from .conftest import Ledger
 from .helpers import T0, fill
@@ -97,10 +97,10 @@ def test_receipt_checks_offline_and_any_change_fails(sqlite_ledger: Ledger) -> N
 
 WRITER = """
 import sys
-from portal.db import engine_for, sessions
-from portal.ledger import record
+from databook.database import engine_for, session_factory
+from databook.ledger import record
 engine = engine_for(sys.argv[1])
-make = sessions(engine)
+make = session_factory(engine)
 for i in range(int(sys.argv[2])):
     with make() as db:
         record(db, "signin_ok", actor_id=int(sys.argv[3]), method="totp")

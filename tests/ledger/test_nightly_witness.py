@@ -11,19 +11,19 @@ import pytest
 from prefect.logging import disable_run_logger
 from sqlalchemy import select
 
+from databook.ledger.config import from_settings, load_signer
+from databook.ledger.models import LedgerCosignature
+from databook.ledger.note import verify_cosignature
+from databook.ledger.witness import WitnessError
 from flows.nightly import witness_ledger
-from flows.settings import Settings, load
-from portal.ledger.config import from_settings, load_signer
-from portal.ledger.models import LedgerCosignature
-from portal.ledger.note import verify_cosignature
-from portal.ledger.sources import witness_signer
-from portal.ledger.witness import WitnessError
+from flows.settings import NightlySettings, load
+from portal.audit.sources import witness_signer
 
 from .conftest import Ledger
 from .helpers import fill, truncate
 
 
-def _task(settings: Settings) -> str:
+def _task(settings: NightlySettings) -> str:
     with disable_run_logger():
         return witness_ledger.fn(settings)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from portal.ledger import log, reports
+from databook.ledger import log, reports
 
 from .conftest import Ledger
 

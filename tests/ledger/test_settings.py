@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
+from databook.cli import main
+from databook.ledger.config import from_settings
 from flows.settings import SettingsError, load
-from portal.ledger.config import from_settings
 
 
 def test_ledger_settings_from_toml_then_environment(tmp_path: Path) -> None:

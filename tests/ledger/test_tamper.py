@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from portal.db import engine_for
-from portal.ledger import log, merkle
-from portal.ledger.config import load_signer
-from portal.ledger.entries import canonical, parse
-from portal.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
-from portal.ledger.verify import LedgerBroken, verify_ledger
+from databook.database import engine_for
+from databook.ledger import log, merkle
+from databook.ledger.config import load_signer
+from databook.ledger.entries import canonical, parse
+from databook.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
+from databook.ledger.verify import LedgerBroken, verify_ledger
 
 from .conftest import Ledger, make_ledger
 from .helpers import fill

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from portal.ledger import merkle
-from portal.ledger.note import (
+from databook.ledger import merkle
+from databook.ledger.note import (
     ALG_COSIGNATURE_V1,
     NoteError,
     cosign,

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from flows.cli import main
-from portal.ledger import log
-from portal.ledger.config import load_signer
-from portal.ledger.models import LedgerCosignature
-from portal.ledger.note import ALG_COSIGNATURE_V1, new_signer, verify_cosignature
-from portal.ledger.witness import WitnessError, witness
+from databook.cli import main
+from databook.ledger import log
+from databook.ledger.config import load_signer
+from databook.ledger.models import LedgerCosignature
+from databook.ledger.note import ALG_COSIGNATURE_V1, new_signer, verify_cosignature
+from databook.ledger.witness import WitnessError, witness
 
 from .conftest import Ledger, make_ledger
 from .helpers import fill, truncate

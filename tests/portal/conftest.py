@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from portal.app import create_app, portal_settings
-from portal.ledger.models import LedgerEntry, LedgerReasonText
+from databook.ledger.models import LedgerEntry, LedgerReasonText
+from portal.app import create_app
 from portal.migrate import ready
 from tests.portal.helpers import CSRF, PASSWORD, Env, make_env
 
@@ -39,7 +39,7 @@ def csrf_of(page: str) -> str:
 
 
 def entries(env: Env, kind: str | None = None) -> list[dict[str, Any]]:
-    with ready(portal_settings(env.settings).database_url)() as db:
+    with ready(env.settings.portal.database_url)() as db:
         query = select(LedgerEntry.body).order_by(LedgerEntry.idx)
         if kind:
             query = query.where(LedgerEntry.kind == kind)
@@ -47,7 +47,7 @@ def entries(env: Env, kind: str | None = None) -> list[dict[str, Any]]:
 
 
 def reason_texts(env: Env) -> list[str]:
-    with ready(portal_settings(env.settings).database_url)() as db:
+    with ready(env.settings.portal.database_url)() as db:
         return list(db.scalars(select(LedgerReasonText.text)))
 
 

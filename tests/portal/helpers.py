@@ -15,8 +15,8 @@ import pyotp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
-from flows.settings import Settings, load
-from portal.app import portal_settings
+from databook.store import LocalStore
+from flows.settings import NightlySettings, load
 from portal.cli.portal import install_key
 from portal.migrate import ready
 from portal.models import Credential, User, UserSchool
@@ -25,7 +25,6 @@ from portal.security.passwords import HASHER
 from publish import manifest
 from publish.drop import Signing, new_run_id, write_run
 from publish.keystore import SigningKey
-from publish.store import LocalStore
 
 SCHOOLS = {100001: "Alder Primary School", 100002: "Birch Academy", 100003: "Cedar C of E School"}
 PASSWORD = "tortoise lantern quarry 42"
@@ -54,7 +53,7 @@ class Env:
     home: Path
     drop: Path
     key: SigningKey
-    settings: Settings
+    settings: NightlySettings
     run_id: str
     used_steps: dict[str, int] = field(default_factory=dict)
 
@@ -78,7 +77,7 @@ def make_env(tmp: Path, base_url: str = "https://testserver", **extra: str) -> E
     environ = {"DATABOOK_HOME": str(home), "DATABOOK_DROP": str(drop),
                "DATABOOK_PORTAL_BASE_URL": base_url, **extra}
     settings = load(environ=environ)
-    portal = portal_settings(settings)
+    portal = settings.portal
     install_key(key.public_pem, portal.trusted_keys_dir)
     sign_protocols(portal.database_url, list(SCHOOLS))
     return Env(home, drop, key, settings, run_id)
@@ -101,12 +100,12 @@ def add_user(env: Env, email: str, urns: list[int], *, secret: str | None = None
     return enrol_user(env.settings, email, urns, secret=secret, agreed=agreed)
 
 
-def enrol_user(settings: Settings, email: str, urns: list[int], *, secret: str | None = None,
+def enrol_user(settings: NightlySettings, email: str, urns: list[int], *, secret: str | None = None,
                agreed: bool | str = False) -> str:
     """``add_user`` for any portal settings (e.g. a real run's home)."""
     from portal.models import AgreementAcceptance
 
-    portal = portal_settings(settings)
+    portal = settings.portal
     secret = secret or pyotp.random_base32(32)
     now = datetime.now(UTC)
     with ready(portal.database_url).begin() as db:
@@ -126,5 +125,5 @@ def enrol_user(settings: Settings, email: str, urns: list[int], *, secret: str |
 
 
 def user_id(env: Env, email: str) -> int:
-    with ready(portal_settings(env.settings).database_url)() as db:
+    with ready(env.settings.portal.database_url)() as db:
         return int(db.scalar(select(User.id).where(User.email == email)) or 0)

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portal.app import create_app
-from portal.published import SchoolFile
+from portal.served import ServedFile
 from tests.conftest import free_port
 from tests.portal.conftest import download, entries, sign_in
 from tests.portal.helpers import Env, add_user, make_env
@@ -106,12 +106,12 @@ def test_tampered_missing_and_unsigned_files_alert_the_council(tmp_path: Path,
 
 
 def test_updated_at_is_shown_in_the_schools_own_time() -> None:
-    file = SchoolFile("r", "2026-07-01", "2026-07-01T01:00:00Z", A, "Alder", "f", 1, "x", 0,
+    file = ServedFile("r", "2026-07-01", "2026-07-01T01:00:00Z", A, "Alder", "f", 1, "x", 0,
                       updated_at="2026-07-01T10:05:00Z")
     assert file.updated_label(datetime(2026, 7, 1, 12, tzinfo=UTC)) == "updated at 11:05 today"
     assert file.updated_label(datetime(2026, 7, 2, 12, tzinfo=UTC)) == \
         "updated at 11:05 on 2026-07-01"
-    winter = SchoolFile("r", "", "", A, "", "f", 1, "x", 0, updated_at="2026-12-01T10:05:00Z")
+    winter = ServedFile("r", "", "", A, "", "f", 1, "x", 0, updated_at="2026-12-01T10:05:00Z")
     assert winter.updated_label(datetime(2026, 12, 1, 12, tzinfo=UTC)) == \
         "updated at 10:05 today"
-    assert SchoolFile("r", "", "", A, "", "f", 1, "x", 0).updated_label() == ""
+    assert ServedFile("r", "", "", A, "", "f", 1, "x", 0).updated_label() == ""

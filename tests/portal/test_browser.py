@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from portal import accounts
-from portal.app import portal_settings
 from portal.events import COMMAND_LINE
 from portal.migrate import ready
 from tests.portal.browser import Served, chromium, serve_portal
@@ -48,7 +47,7 @@ def passkey_page(browser: Any) -> tuple[Any, Any]:
 
 
 def link_for(env: Env, email: str, urn: int) -> str:
-    portal = portal_settings(env.settings)
+    portal = env.settings.portal
     with ready(portal.database_url).begin() as db:
         _, link = accounts.add_user(db, portal, urn=urn, name="Test Lead", email=email,
                                     role="dsl", origin=COMMAND_LINE)
@@ -110,7 +109,7 @@ def test_totp_sign_in_and_a_leaver_is_signed_out_at_the_next_request(served: Ser
     page.fill("#code", env.next_code(secret))
     page.click("form[action='/signin/totp'] button")
     page.wait_for_url(f"{url}/schools/{A}")
-    with ready(portal_settings(env.settings).database_url).begin() as db:
+    with ready(env.settings.portal.database_url).begin() as db:
         accounts.leave(db, "lee.totp@alder.example", "left in July", COMMAND_LINE)
     page.reload()
     assert page.url == f"{url}/signin"

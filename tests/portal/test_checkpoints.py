@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select, update
 
-from portal.app import portal_settings
-from portal.ledger.models import LedgerCheckpoint
+from databook.ledger.models import LedgerCheckpoint
 from portal.migrate import ready
 from tests.portal.conftest import download, sign_in
 from tests.portal.helpers import Env, add_user
@@ -18,7 +17,7 @@ A = 100001
 
 
 def checkpoints(env: Env) -> list[tuple[int, datetime]]:
-    with ready(portal_settings(env.settings).database_url)() as db:
+    with ready(env.settings.portal.database_url)() as db:
         return [(c.size, c.signed_at) for c in db.scalars(
             select(LedgerCheckpoint).order_by(LedgerCheckpoint.size))]
 
@@ -41,7 +40,7 @@ def test_a_checkpoint_is_signed_when_due_and_not_looked_for_before(client: TestC
     looked = len(begun)
 
     # Ten minutes on: the ledger says a checkpoint is due, and the clock lets the POST ask.
-    with ready(portal_settings(env.settings).database_url)() as db:
+    with ready(env.settings.portal.database_url)() as db:
         db.execute(update(LedgerCheckpoint).values(
             signed_at=datetime.now(UTC) - timedelta(minutes=11)))
         db.commit()

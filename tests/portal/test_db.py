@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from portal.db import (
+from databook.database import (
     BACKSTOP_PAGES,
     BUSY_TIMEOUT_S,
     WalCheckpoints,

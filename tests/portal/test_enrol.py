@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from portal import accounts
 from portal.accounts import AccountError
-from portal.app import create_app, portal_settings
+from portal.app import create_app
 from portal.events import COMMAND_LINE
 from portal.migrate import ready
 from portal.models import EnrolmentToken, User
@@ -28,7 +28,7 @@ GOOD = "heron meadow copper 1987"
 
 
 def new_link(env: Env, email: str = "ann.lead@alder.example", urn: int = A) -> str:
-    portal = portal_settings(env.settings)
+    portal = env.settings.portal
     with ready(portal.database_url).begin() as db:
         _, link = accounts.add_user(db, portal, urn=urn, name="Ann Lead", email=email,
                                     role="dsl", origin=COMMAND_LINE)
@@ -50,7 +50,7 @@ def test_enrol_with_totp_then_agree_then_download(client: TestClient, env: Env) 
     assert set_password(client, path, "short") == 400
     assert set_password(client, path, "password123456") == 400  # on the common list
     assert set_password(client, path, GOOD, GOOD + "x") == 400
-    with ready(portal_settings(env.settings).database_url)() as db:
+    with ready(env.settings.portal.database_url)() as db:
         assert db.scalar(select(User.password_hash)) is None  # nothing changed
     assert set_password(client, path, GOOD) == 303
     setup = client.get("/enrol/totp/setup")
@@ -80,7 +80,7 @@ def test_a_link_works_once_and_expires(client: TestClient, env: Env) -> None:
     fresh = TestClient(client.app, base_url="https://testserver", follow_redirects=False)
     assert set_password(fresh, path, "another good password 7") == 410
     second = new_link(env, "bo.deputy@alder.example")
-    with ready(portal_settings(env.settings).database_url).begin() as db:
+    with ready(env.settings.portal.database_url).begin() as db:
         db.execute(update(EnrolmentToken).values(
             expires_at=datetime.now(UTC) - timedelta(minutes=1)))
     assert set_password(fresh, second, GOOD) == 410
@@ -93,7 +93,7 @@ def test_reset_never_bypasses_the_second_factor(client: TestClient, env: Env) ->
     from tests.portal.helpers import add_user
 
     add_user(env, "ann.lead@alder.example", [A], agreed=True)
-    portal = portal_settings(env.settings)
+    portal = env.settings.portal
     with ready(portal.database_url).begin() as db:
         link = accounts.reset(db, "ann.lead@alder.example", portal, COMMAND_LINE)
     path = "/" + link.url.split("/", 3)[3]
@@ -111,7 +111,7 @@ def test_password_policy() -> None:
 
 
 def test_account_rules(env: Env) -> None:
-    portal = portal_settings(env.settings)
+    portal = env.settings.portal
     with ready(portal.database_url).begin() as db:
         for shared in ("office@alder.example", "Info@alder.example", "head@alder.example"):
             with pytest.raises(AccountError, match="shared mailbox"):
@@ -135,7 +135,7 @@ def test_the_users_commands(tmp_path: Path) -> None:
     run_env = {**env.environ(), "PATH": "/usr/bin:/bin"}
 
     def databook(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=run_env,
+        return subprocess.run([sys.executable, "-m", "databook", *args], env=run_env,
                               capture_output=True, text=True, timeout=120, check=False)
 
     added = databook("users", "add", "--school", str(A), "--name", "Ann Lead", "--email",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from portal.published import SchoolFile
+from portal.served import ServedFile
 
 
-def school_file(published_at: str, updated_at: str = "") -> SchoolFile:
-    return SchoolFile("20260701T010203.000000Z-abcdef", "2026-07-01", published_at, 100001,
+def school_file(published_at: str, updated_at: str = "") -> ServedFile:
+    return ServedFile("20260701T010203.000000Z-abcdef", "2026-07-01", published_at, 100001,
                       "A School", "100001.xlsx", 10, "0" * 64, 3, updated_at)
 
 

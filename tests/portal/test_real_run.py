@@ -22,7 +22,6 @@ import pyotp
 import pytest
 
 from flows.settings import load
-from portal.app import portal_settings
 from portal.migrate import ready
 from tests import oracle
 from tests.conftest import AS_AT, Council, Run, databook, free_port, stop
@@ -53,7 +52,7 @@ def served(run: Run, tmp_path: Path) -> Iterator[tuple[httpx.Client, dict[str, s
     (tmp_path / "council.pem").write_text(public.stdout)
     trusted = databook("portal", "trust-key", str(tmp_path / "council.pem"), env=env)
     assert trusted.returncode == 0, trusted.stderr
-    server = subprocess.Popen([sys.executable, "-m", "flows.cli", "portal", "serve",
+    server = subprocess.Popen([sys.executable, "-m", "databook", "portal", "serve",
                                "--host", "127.0.0.1", "--port", str(port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               start_new_session=True)
@@ -132,7 +131,7 @@ def _sign_protocol(settings: object, urn: int, name: str) -> None:
     from portal.registers import store
     from portal.registers.record import SchoolRecord, Versions
 
-    with ready(portal_settings(settings).database_url).begin() as db:
+    with ready(settings.portal.database_url).begin() as db:
         store.save(db, [SchoolRecord(urn=urn, name=name, protocol_signed_on=date(2026, 9, 1),
                                      protocol_version=Versions.protocol)])
 

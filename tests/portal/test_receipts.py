@@ -15,8 +15,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from databook.ledger.receipts import check
 from portal.app import create_app
-from portal.ledger.receipts import check
 from tests.portal.conftest import download, entries, sign_in
 from tests.portal.helpers import Env, add_user
 

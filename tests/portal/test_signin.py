@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal import accounts
-from portal.app import create_app, portal_settings
+from portal.app import create_app
 from portal.events import COMMAND_LINE
 from portal.migrate import ready
 from portal.models import Credential, User, WebSession
@@ -27,7 +27,7 @@ EMAIL = "ann.lead@alder.example"
 
 
 def db(env: Env) -> AbstractContextManager[Session]:
-    return ready(portal_settings(env.settings).database_url).begin()
+    return ready(env.settings.portal.database_url).begin()
 
 
 def password_step(client: TestClient, email: str = EMAIL, password: str = PASSWORD) -> int:

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from portal.app import create_app, portal_settings
+from portal.app import create_app
 from portal.migrate import ready
 from portal.models import SigninAttempt, User
 from tests.portal.conftest import csrf_of, entries
@@ -54,9 +54,9 @@ def test_concurrent_wrong_passwords_lock_at_exactly_the_limit(
     with ThreadPoolExecutor(len(jobs)) as pool:
         statuses = list(pool.map(lambda job: attempt(job[0], job[1], "wrong password here"), jobs))
 
-    limit = portal_settings(shared_env.settings).lockout_attempts
+    limit = shared_env.settings.portal.lockout_attempts
     assert Counter(statuses) == {401: limit, 429: len(jobs) - limit}
-    with ready(portal_settings(shared_env.settings).database_url)() as db:
+    with ready(shared_env.settings.portal.database_url)() as db:
         failures = db.scalar(select(func.count(SigninAttempt.id)).where(
             SigninAttempt.ok.is_(False)))
         assert failures == limit
@@ -93,7 +93,7 @@ def test_concurrent_wrong_codes_lock_at_exactly_the_limit(
         with ThreadPoolExecutor(len(sessions)) as pool:
             statuses = list(pool.map(lambda client: code_attempt(client, wrong), sessions))
 
-        limit = portal_settings(shared_env.settings).lockout_attempts
+        limit = shared_env.settings.portal.lockout_attempts
         assert Counter(statuses) == {401: limit, 429: len(sessions) - limit}
         [lock] = entries(shared_env, "lockout")
         assert lock["failures"] == limit

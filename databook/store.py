@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
-from publish.fsio import DIR_MODE, fsync_dir, make_private_dir, write_file
+from databook.fsio import DIR_MODE, fsync_dir, make_private_dir, write_file
 
 
 class DropStore(Protocol):
@@ -85,15 +85,4 @@ def _overwrite(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def open_store(location: str | Path, *, key_file: str | None = None,
-               known_hosts: str | None = None) -> DropStore:
-    """A store for a local path or an ``sftp://user@host[:port]/path`` URL."""
-    text = str(location)
-    if text.startswith("sftp://"):
-        from publish.sftp import SftpStore
-
-        return SftpStore.connect(text, key_file=key_file, known_hosts=known_hosts)
-    return LocalStore(Path(text).expanduser().resolve())
-
-
-__all__ = ["DIR_MODE", "DropStore", "LocalStore", "open_store"]
+__all__ = ["DIR_MODE", "DropStore", "LocalStore"]

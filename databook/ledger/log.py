@@ -1,10 +1,10 @@
 """Appending to the ledger, signing its tree heads, and proofs read from the database.
 
 One linear log however many portal workers write: every append takes the log's lock first
-(PostgreSQL: a transaction-scoped advisory lock; SQLite: ``portal.db.engine_for`` begins every
-transaction IMMEDIATE, which is the database-wide write lock), then takes the next index. The
-primary key on the index is the backstop: a writer that somehow skipped the lock fails rather
-than forking the log.
+(PostgreSQL: a transaction-scoped advisory lock; SQLite: ``databook.database.engine_for``
+begins every transaction IMMEDIATE, which is the database-wide write lock), then takes the next
+index. The primary key on the index is the backstop: a writer that somehow skipped the lock
+fails rather than forking the log.
 """
 
 from __future__ import annotations
@@ -26,17 +26,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from portal.ledger import merkle
-from portal.ledger.config import LedgerConfig, load_signer
-from portal.ledger.entries import TEXT_FIELDS, FieldValue, build, check, new_salt
-from portal.ledger.models import (
+from databook.ledger import merkle
+from databook.ledger.config import LedgerConfig, load_signer
+from databook.ledger.entries import TEXT_FIELDS, FieldValue, build, check, new_salt
+from databook.ledger.models import (
     LedgerCheckpoint,
     LedgerCosignature,
     LedgerEntry,
     LedgerNode,
     LedgerReasonText,
 )
-from portal.ledger.note import checkpoint_text, sign
+from databook.ledger.note import checkpoint_text, sign
 
 #: pg_advisory_xact_lock key: "databook ledger", so other users of the server do not collide.
 LOCK_KEY = 0x6462_6C65_6467_6572 & 0x7FFF_FFFF_FFFF_FFFF
@@ -70,7 +70,7 @@ def size(db: Session) -> int:
 
 def append(db: Session, kind: str, fields: dict[str, FieldValue],
            now: datetime | None = None) -> int:
-    """``portal.ledger.record``'s body: see there."""
+    """``databook.ledger.record``'s body: see there."""
     check(kind, fields)
     db.flush()  # the request's own pending rows first: the ledger's lock is held from here
     lock(db)

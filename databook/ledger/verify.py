@@ -15,16 +15,16 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.ledger import merkle
-from portal.ledger.entries import commitment, parse
-from portal.ledger.models import (
+from databook.ledger import merkle
+from databook.ledger.entries import commitment, parse
+from databook.ledger.models import (
     LedgerCheckpoint,
     LedgerCosignature,
     LedgerEntry,
     LedgerNode,
     LedgerReasonText,
 )
-from portal.ledger.note import (
+from databook.ledger.note import (
     NoteError,
     Verifier,
     parse_checkpoint,

@@ -217,6 +217,11 @@ def verify_cosignature(note: str, verifier: Verifier) -> int:
     raise NoteError(f"no valid cosignature by {verifier.name} on the checkpoint")
 
 
+def cosigner(name: str, private_key: bytes) -> Signer:
+    """A witness's key, for C2SP ``tlog-cosignature`` lines, from its 32 private bytes."""
+    return Signer(name, Ed25519PrivateKey.from_private_bytes(private_key), ALG_COSIGNATURE_V1)
+
+
 def new_signer(name: str, alg: int = ALG_ED25519) -> Signer:
     if not _valid_name(name):
         raise NoteError("a key name has no spaces and no '+'")

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.ledger.config import LedgerConfig
-from portal.ledger.models import LedgerEntry, LedgerReasonText
+from databook.ledger.config import LedgerConfig
+from databook.ledger.models import LedgerEntry, LedgerReasonText
 
 LONDON = ZoneInfo("Europe/London")
 

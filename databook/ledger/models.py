@@ -4,7 +4,7 @@
 copies of fields (kind, time, actor, school) so reports can filter in SQL; ``audit verify``
 checks those copies against the signed bytes, so they cannot be trusted more than the bytes.
 ``ledger_nodes`` keeps every completed perfect-subtree hash so a proof costs O(log n) reads.
-``ledger_reason_texts`` is apart from the log on purpose: see ``portal.ledger.entries``.
+``ledger_reason_texts`` is apart from the log on purpose: see ``databook.ledger.entries``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import Base
+from databook.database import Base
 
 
 class LedgerEntry(Base):

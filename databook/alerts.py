@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flows.settings import Settings
+from databook.settings import HostSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,13 @@ def message(record: Mapping[str, Any]) -> tuple[str, str]:
     return subject, body
 
 
-def configured(settings: Settings) -> list[str]:
+def configured(settings: HostSettings) -> list[str]:
     """The channels the settings ask for, so a failure of all of them is not mistaken for
     "no channel configured"."""
-    return ([c for c, on in (("webhook", settings.alert_webhook),
-                             ("email", settings.alert_smtp and settings.alert_email_to)) if on])
+    return settings.alert_channels()
 
 
-def send(settings: Settings, record: Mapping[str, Any]) -> list[str]:
+def send(settings: HostSettings, record: Mapping[str, Any]) -> list[str]:
     """Send to every configured channel; returns the channels that accepted the message.
     A channel that fails is logged, never raised: an alert must not hide the run's own error."""
     subject, body = message(record)
@@ -70,7 +69,7 @@ def post_json(url: str, payload: Mapping[str, Any]) -> None:
         pass
 
 
-def send_email(settings: Settings, to: Sequence[str], subject: str, body: str) -> None:
+def send_email(settings: HostSettings, to: Sequence[str], subject: str, body: str) -> None:
     """One email through the configured SMTP server (``smtps://`` for TLS with a login)."""
     parts = urlsplit(str(settings.alert_smtp))
     mail = EmailMessage()
@@ -81,3 +80,11 @@ def send_email(settings: Settings, to: Sequence[str], subject: str, body: str) -
         if parts.username:
             smtp.login(unquote(parts.username), unquote(parts.password or ""))
         smtp.send_message(mail)
+
+
+def send_event(settings: HostSettings, what: str, status: str, error: str,
+               report: str = "") -> list[str]:
+    """A ledger or collection event to the configured channels, as a record-like message of
+    ids and counts only; returns the channels that took it."""
+    return send(settings, {"run_id": what, "status": status, "error": error,
+                           "report": report or "databook audit verify"})

@@ -13,24 +13,15 @@ the inclusion proof), signing a checkpoint on demand if none covers the entry ye
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from sqlalchemy.orm import Session
 
-from portal.ledger.config import LedgerConfig, from_settings
-from portal.ledger.entries import KINDS, FieldValue
-from portal.ledger.log import append
-from portal.ledger.log import checkpoint as _checkpoint
+from databook.ledger.config import LedgerConfig
+from databook.ledger.entries import KINDS, FieldValue
+from databook.ledger.log import append
+from databook.ledger.log import checkpoint as _checkpoint
+from databook.ledger.receipts import make
 
-__all__ = ["KINDS", "LedgerConfig", "default_config", "maybe_checkpoint", "receipt", "record"]
-
-
-@lru_cache(maxsize=1)
-def default_config() -> LedgerConfig:
-    """The configuration from ``flows.settings`` (read once per process)."""
-    from flows.settings import load
-
-    return from_settings(load())
+__all__ = ["KINDS", "LedgerConfig", "maybe_checkpoint", "receipt", "record"]
 
 
 def record(db: Session, kind: str, /, **fields: FieldValue) -> int:
@@ -43,16 +34,13 @@ def record(db: Session, kind: str, /, **fields: FieldValue) -> int:
     return append(db, kind, dict(fields))
 
 
-def maybe_checkpoint(db: Session, *, force: bool = False,
-                     config: LedgerConfig | None = None) -> int | None:
+def maybe_checkpoint(db: Session, config: LedgerConfig, *, force: bool = False) -> int | None:
     """Sign a checkpoint if one is due (or ``force``) and commit; returns its size or None."""
-    row = _checkpoint(db, config or default_config(), force=force)
+    row = _checkpoint(db, config, force=force)
     db.commit()
     return None if row is None else row.size
 
 
-def receipt(db: Session, index: int, config: LedgerConfig | None = None) -> dict[str, object]:
-    """The receipt of entry ``index``; see ``portal.ledger.receipts``."""
-    from portal.ledger.receipts import make
-
-    return make(db, index, config or default_config())
+def receipt(db: Session, index: int, config: LedgerConfig) -> dict[str, object]:
+    """The receipt of entry ``index``; see ``databook.ledger.receipts``."""
+    return make(db, index, config)

@@ -1,8 +1,7 @@
 """Where the ledger lives and how it behaves, read once from the one settings object.
 
-Every value comes from ``PortalSettings`` (``[portal]`` in ``databook.toml`` or
-``DATABOOK_PORTAL_*``, checked there with one-line errors); without portal settings (a bare
-``Settings`` in a test) the portal's defaults under ``$DATABOOK_HOME/portal/`` apply.
+Every value comes from the ``[portal]`` table (``databook.toml`` or ``DATABOOK_PORTAL_*``,
+checked by ``databook.portal_table`` with one-line errors), which both hosts read.
 """
 
 from __future__ import annotations
@@ -11,9 +10,13 @@ import os
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Any
 
-from portal.ledger.note import NoteError, Signer, new_signer, parse_skey
+from sqlalchemy import Engine, inspect
+from sqlalchemy.orm import Session
+
+from databook.database import engine_for
+from databook.ledger.note import NoteError, Signer, new_signer, parse_skey
+from databook.settings import HostSettings
 
 KEY_FILE = "ledger-signing.key"
 
@@ -42,32 +45,15 @@ class LedgerConfig:
         return self.state_dir / KEY_FILE
 
 
-def _get(settings: Any, name: str, default: Any) -> Any:
-    value = getattr(settings, name, None)
-    return default if value in (None, "") else value
-
-
-def from_settings(settings: Any) -> LedgerConfig:
-    """The ledger's configuration from ``flows.settings.Settings``: the portal's database and
-    state folder from ``settings.portal`` (``portal.config.PortalSettings``) when it is there,
-    else the portal's own defaults under ``$DATABOOK_HOME/portal``; ``ledger_*`` attributes of
-    the portal settings where it has them."""
-    portal = getattr(settings, "portal", None)
-    home = Path(settings.home)
-    state = Path(_get(portal, "state_dir", home / "portal" / "state"))
-    url = str(_get(portal, "database_url", f"sqlite:///{home / 'portal' / 'portal.sqlite'}"))
-    defaults = LedgerConfig(state, url)
+def from_settings(settings: HostSettings) -> LedgerConfig:
+    """The ledger's configuration from either host's settings (the ``[portal]`` table)."""
+    portal = settings.portal
     return LedgerConfig(
-        state_dir=state, database_url=url,
-        origin=str(_get(portal, "ledger_origin", defaults.origin)),
-        checkpoint_every_s=int(_get(portal, "ledger_checkpoint_minutes",
-                                    defaults.checkpoint_every_s // 60)) * 60,
-        school_day_start=_get(portal, "school_day_start", defaults.school_day_start),
-        school_day_end=_get(portal, "school_day_end", defaults.school_day_end),
-        witness_name=str(_get(portal, "ledger_witness_name", defaults.witness_name)),
-        agreement_version=_get(portal, "agreement_version", None),
-        witness=bool(getattr(portal, "witness", defaults.witness)),
-    )
+        state_dir=portal.state_dir, database_url=portal.database_url,
+        origin=portal.ledger_origin, checkpoint_every_s=portal.ledger_checkpoint_minutes * 60,
+        school_day_start=portal.school_day_start, school_day_end=portal.school_day_end,
+        witness_name=portal.ledger_witness_name, agreement_version=portal.agreement_version,
+        witness=portal.witness)
 
 
 def load_signer(config: LedgerConfig, create: bool = True) -> Signer:
@@ -100,3 +86,24 @@ def load_signer(config: LedgerConfig, create: bool = True) -> Signer:
     if signer.name != config.origin:
         raise LedgerConfigError(f"{path} is the key of {signer.name}, not of {config.origin}")
     return signer
+
+
+class AuditError(Exception):
+    """An audit command cannot run; the message is one safe line."""
+
+
+def ledger_engine(config: LedgerConfig) -> Engine:
+    """The portal database, which must already hold the ledger's tables (the portal makes
+    them; an audit command never creates a database by mistake)."""
+    url = config.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise AuditError(f"there is no portal database at {url.removeprefix('sqlite:///')} "
+                         "(start the portal once, or set DATABOOK_PORTAL_DATABASE_URL)")
+    engine = engine_for(url)
+    if not inspect(engine).has_table("ledger_entries"):
+        raise AuditError("the portal database has no ledger tables yet (start the portal once)")
+    return engine
+
+
+def session(engine: Engine) -> Session:
+    return Session(engine, expire_on_commit=False)

@@ -54,3 +54,11 @@ def write_file(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def private_dir(path: Path) -> Path:
+    """Make (or tighten) a folder only its owner can read: the portal's state folder holds its
+    keys, so unlike ``make_private_dir`` an existing folder's mode is tightened too."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path

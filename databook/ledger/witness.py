@@ -13,16 +13,27 @@ import base64
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from portal.ledger import merkle
-from portal.ledger.log import consistency_proof, latest_checkpoint
-from portal.ledger.models import LedgerCosignature
-from portal.ledger.note import (
+from databook.alerts import send_event
+from databook.ledger import merkle
+from databook.ledger.config import (
+    AuditError,
+    LedgerConfig,
+    LedgerConfigError,
+    ledger_engine,
+    load_signer,
+    session,
+)
+from databook.ledger.log import consistency_proof, latest_checkpoint
+from databook.ledger.models import LedgerCosignature
+from databook.ledger.note import (
     Checkpoint,
     NoteError,
     Signer,
@@ -32,6 +43,7 @@ from portal.ledger.note import (
     parse_vkey,
     verify,
 )
+from databook.settings import HostSettings
 
 STATE_FORMAT = 1
 
@@ -121,3 +133,82 @@ def _check_extends(db: Session, state: WitnessState, head: Checkpoint) -> None:
     except merkle.ProofError as exc:
         raise WitnessError(f"checkpoint {head.size} does not extend checkpoint {state.size} "
                            f"that the witness co-signed: {exc}") from None
+
+
+# One pass from the council's side, for ``databook audit witness`` and the nightly run.
+#
+# The nightly run witnesses the ledger whatever became of the databook (published, blocked or
+# failed): the ledger's protection must not depend on the night's data. Where the nightly host
+# cannot reach the portal database (another network, or no portal yet) the pass is skipped and
+# says why; where it can, a rewritten, truncated or forked history is a ``WitnessError`` (one
+# line) and an alert, and never touches what was published. The witness's key comes from the
+# caller (the keystore, on the nightly host), so this library never opens the keystore.
+
+STATE_FILE = Path("witness") / "ledger.json"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """``status`` is cosigned, nothing (no checkpoint yet), skipped or disabled; ``message`` is
+    one line of sizes, paths and names only."""
+
+    status: str
+    message: str
+    size: int | None = None
+
+
+def state_path(settings: HostSettings) -> Path:
+    """The witness's memory: under ``$DATABOOK_HOME`` with the keystore, never in the portal's
+    database, so whoever rewrites that database cannot rewrite what the witness saw."""
+    return Path(settings.home) / STATE_FILE
+
+
+def _log_key(config: LedgerConfig, state: Path) -> Verifier:
+    """The ledger's key: the one the witness pinned on its first pass, else (first pass) the
+    portal's own key file."""
+    pinned = read_state(state)
+    if pinned is not None:
+        return parse_vkey(pinned.log_vkey)
+    return load_signer(config, create=False).verifier
+
+
+def run(settings: HostSettings, config: LedgerConfig, witness_key: Callable[[], Signer], *,
+        skip_unreachable: bool, alert: bool = True) -> Outcome:
+    """Check and co-sign the latest checkpoint. ``skip_unreachable`` (the nightly run): a
+    portal database or ledger key that is not here is a skip, not an error. A history that
+    does not extend what was co-signed raises ``WitnessError`` after alerting."""
+    if skip_unreachable and not config.witness:
+        return Outcome("disabled", "the ledger witness is off (portal setting witness = false)")
+    state = state_path(settings)
+    engine = None
+    try:
+        engine = ledger_engine(config)
+        log_key = _log_key(config, state)
+    except (AuditError, LedgerConfigError, DBAPIError) as exc:
+        if engine is not None:
+            engine.dispose()
+        if not skip_unreachable:
+            raise
+        why = (f"cannot reach the portal database ({type(exc).__name__})"
+               if isinstance(exc, DBAPIError) else str(exc))
+        return Outcome("skipped", f"ledger witness skipped: {why}")
+    try:
+        signer = witness_key()
+        with session(engine) as db:
+            try:
+                done = witness(db, signer, state, log_key)
+            except WitnessError as exc:
+                if alert:
+                    send_event(settings, "ledger witness", "failed", str(exc))
+                raise
+    except DBAPIError as exc:
+        if not skip_unreachable:
+            raise
+        return Outcome("skipped", f"ledger witness skipped: the portal database failed "
+                                  f"({type(exc).__name__})")
+    finally:
+        engine.dispose()
+    if done is None:
+        return Outcome("nothing", "the ledger has no checkpoint yet: nothing to co-sign")
+    return Outcome("cosigned", f"co-signed checkpoint {done.size} (previously "
+                               f"{done.previous_size})", done.size)

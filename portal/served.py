@@ -3,10 +3,10 @@ published, and only after the run's manifest has verified against the council's 
 from the PORTAL'S OWN configuration (a key found in the drop proves nothing: whoever could
 change a file there could change the key too).
 
-Verification reuses ``publish.manifest.verify``. It checks every file of the run, so its
-result is kept per run, keyed by the exact manifest and signature bytes; each download then
-re-reads those two files (a changed manifest or signature is verified afresh, and fails) and
-checks the served file's size and SHA-256 against the verified manifest. The portal never
+Verification is the drop's own (``databook.drop.VerifiedManifests``, every file of the run
+checked once, kept per run, keyed by the exact manifest and signature bytes); each download
+then re-reads those two files (a changed manifest or signature is verified afresh, and fails)
+and checks the served file's size and SHA-256 against the verified manifest. The portal never
 builds a path from anything a user sent: the run comes from ``latest``, the file name from
 the signed manifest.
 """
@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from publish import drop as drop_layout
-from publish.manifest import MANIFEST, SIGNATURE, ManifestError, key_id_of, verify
-from publish.store import DropStore
+from databook.clock import LONDON
+from databook.drop import (
+    MANIFEST,
+    SIGNATURE,
+    ManifestError,
+    VerifiedManifests,
+    key_id_of,
+    latest,
+)
+from databook.store import DropStore
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9 ._'()-]+")
-LONDON = ZoneInfo("Europe/London")
 
 
 class Unavailable(Exception):
@@ -41,7 +45,7 @@ class Unavailable(Exception):
 
 
 @dataclass(frozen=True)
-class SchoolFile:
+class ServedFile:
     run_id: str
     as_at: str
     published_at: str
@@ -102,36 +106,24 @@ class Published:
                  keys: Callable[[], Mapping[str, str]]) -> None:
         self._open = open_store
         self._keys = keys
-        self._lock = threading.Lock()
-        self._verified: dict[str, tuple[bytes, bytes, dict[str, Any]]] = {}
+        self._manifests = VerifiedManifests()
 
     def _document(self, store: DropStore, run_id: str) -> dict[str, Any]:
-        try:
-            data = store.read(f"{run_id}/{MANIFEST}")
-            signature = store.read(f"{run_id}/{SIGNATURE}")
-        except FileNotFoundError:
-            raise Unavailable("unsigned", f"run {run_id} has no signed manifest",
-                              run_id) from None
-        with self._lock:
-            cached = self._verified.get(run_id)
-        if cached and cached[0] == data and cached[1] == signature:
-            return cached[2]
+        if not store.exists(f"{run_id}/{MANIFEST}") or not store.exists(f"{run_id}/{SIGNATURE}"):
+            raise Unavailable("unsigned", f"run {run_id} has no signed manifest", run_id)
         keys = self._keys()
         if not keys:
             raise Unavailable("no_trusted_key", "the portal trusts no manifest key yet", run_id)
         try:
-            document = verify(store, run_id, keys)
+            return self._manifests.get(store, run_id, keys, files=True)
         except ManifestError as exc:
             raise Unavailable("tampered", str(exc), run_id) from None
-        with self._lock:
-            self._verified = {run_id: (data, signature, document)}  # only the newest run
-        return document
 
-    def current(self, urn: int) -> SchoolFile:
+    def current(self, urn: int) -> ServedFile:
         """The school's entry in the verified ``latest`` run."""
         store = self._open()
         try:
-            run_id = drop_layout.latest(store)
+            run_id = latest(store)
             if run_id is None:
                 raise Unavailable("nothing_published", "nothing has been published yet")
             document = self._document(store, run_id)
@@ -139,7 +131,7 @@ class Published:
             store.close()
         for school in document.get("schools", []):
             if school.get("urn") == urn:
-                return SchoolFile(run_id, str(document["as_at"]),
+                return ServedFile(run_id, str(document["as_at"]),
                                   str(document["generated_at"]), urn, str(school["name"]),
                                   str(school["file"]), int(school["bytes"]),
                                   str(school["sha256"]), int(school["children"]),
@@ -147,7 +139,7 @@ class Published:
         raise Unavailable("not_published", f"the latest run has no databook for school {urn}",
                           run_id)
 
-    def read(self, entry: SchoolFile) -> bytes:
+    def read(self, entry: ServedFile) -> bytes:
         """The file's bytes, re-checked against the (re-verified) manifest at the moment of
         serving: a file changed after the run was verified is refused, never served."""
         store = self._open()
@@ -165,8 +157,7 @@ class Published:
         finally:
             store.close()
         if len(data) != listed["bytes"] or hashlib.sha256(data).hexdigest() != listed["sha256"]:
-            with self._lock:
-                self._verified.pop(entry.run_id, None)
+            self._manifests.forget(entry.run_id)
             raise Unavailable("tampered", f"{entry.run_id}/{entry.file} does not match its "
                                           "signed manifest entry", entry.run_id)
         return data

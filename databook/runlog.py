@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from flows.faults import in_project, safe_description
+from databook.faults import in_project, safe_description
 
 RUN_LOG = "run.log"
 TIME_FORMAT = "%H:%M:%S"

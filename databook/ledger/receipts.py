@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.ledger import merkle
-from portal.ledger.config import LedgerConfig, load_signer
-from portal.ledger.entries import parse
-from portal.ledger.log import checkpoint, cosigned_note, inclusion_proof, latest_checkpoint
-from portal.ledger.models import LedgerEntry
-from portal.ledger.note import NoteError, parse_checkpoint, parse_vkey, verify
+from databook.ledger import merkle
+from databook.ledger.config import LedgerConfig, load_signer
+from databook.ledger.entries import parse
+from databook.ledger.log import checkpoint, cosigned_note, inclusion_proof, latest_checkpoint
+from databook.ledger.models import LedgerEntry
+from databook.ledger.note import NoteError, parse_checkpoint, parse_vkey, verify
 
 
 class ReceiptError(Exception):

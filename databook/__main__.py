@@ -1,0 +1,7 @@
+"""``python -m databook``: the same command as ``databook`` (the tests run it this way)."""
+
+import sys
+
+from databook.cli import main
+
+sys.exit(main())

@@ -1,0 +1,153 @@
+"""The drop, read side: its layout, which run is ``latest``, and signed manifests, verified once.
+
+Both hosts read the drop: the nightly run (the previous run to compare with, ``manifest
+verify``), the portal (the file it serves) and the audit (who received which child). Writing a
+run (staging, rename, signing) is the nightly run's alone (``publish.drop``).
+
+A manifest is trusted only once its signature verifies with a key the READER holds (the
+keystore's, or the portal's configured ones): a key found in the drop proves nothing, since
+whoever could change a file there could change that key too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
+
+from databook.store import DropStore
+
+LATEST = "latest"
+STAGING_PREFIX = ".staging-"
+RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"
+PUBLIC_KEY = "signing-key.pub.pem"
+KEYS_DIR = "signing-keys"
+
+
+class ManifestError(Exception):
+    """A run folder does not match its signed manifest; the message names the file."""
+
+
+def runs(store: DropStore) -> list[str]:
+    """Run ids in the drop, oldest first."""
+    return sorted(n for n in store.list_dir() if RUN_ID.match(n) and store.is_dir(n))
+
+
+def latest(store: DropStore) -> str | None:
+    if not store.exists(LATEST):
+        return None
+    name = store.read(LATEST).decode().strip()
+    return name if RUN_ID.match(name) else None
+
+
+def canonical(document: Mapping[str, Any]) -> bytes:
+    return (json.dumps(document, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def parse(data: bytes) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(data)
+    return document
+
+
+def key_id_of(pem: str) -> str:
+    """The id a manifest names its key by: the first 16 hex digits of the SHA-256 of the raw
+    public key."""
+    key = load_pem_public_key(pem.encode())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ManifestError("the public key is not an Ed25519 key")
+    return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
+
+
+def _read(store: DropStore, run_id: str, name: str) -> bytes:
+    try:
+        return store.read(f"{run_id}/{name}")
+    except FileNotFoundError:
+        raise ManifestError(f"{run_id}/{name} is missing") from None
+
+
+def signed(data: bytes, signature: bytes, run_id: str,
+           public_keys: Mapping[str, str]) -> dict[str, Any]:
+    """The manifest's document once its signature verifies with one of ``public_keys``."""
+    try:
+        document = parse(data)
+        key_id = str(document["signing_key_id"])
+    except (ValueError, KeyError, TypeError):
+        raise ManifestError(f"{run_id}/{MANIFEST} is not a valid manifest") from None
+    pem = public_keys.get(key_id)
+    if pem is None:
+        raise ManifestError(f"{run_id}/{MANIFEST} is signed by key {key_id}, which is not trusted")
+    key = load_pem_public_key(pem.encode())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ManifestError(f"key {key_id} is not an Ed25519 key")
+    try:
+        key.verify(signature, data)
+    except InvalidSignature:
+        raise ManifestError(f"{run_id}/{MANIFEST}: the signature does not match "
+                            f"(the manifest or {SIGNATURE} was changed)") from None
+    return document
+
+
+def check_files(store: DropStore, run_id: str, document: Mapping[str, Any]) -> None:
+    """Every file of the run against the manifest: a file that is missing, changed or not
+    listed fails, and the error names it."""
+    listed = {school["file"]: school for school in document["schools"]}
+    present = set(store.list_dir(run_id)) - {MANIFEST, SIGNATURE}
+    for extra in sorted(present - set(listed)):
+        raise ManifestError(f"{run_id}/{extra} is not in the manifest")
+    for name, school in sorted(listed.items()):
+        content = _read(store, run_id, name)
+        if len(content) != school["bytes"] or hashlib.sha256(content).hexdigest() != school[
+                "sha256"]:
+            raise ManifestError(f"{run_id}/{name} does not match its manifest entry")
+
+
+def verify(store: DropStore, run_id: str, public_keys: Mapping[str, str]) -> dict[str, Any]:
+    """Check the signature with a trusted key, then every file's size and hash."""
+    document = signed(_read(store, run_id, MANIFEST), _read(store, run_id, SIGNATURE), run_id,
+                      public_keys)
+    check_files(store, run_id, document)
+    return document
+
+
+class VerifiedManifests:
+    """The one cache of verified manifests, per process: a run's signature (and, when asked,
+    its files) is checked once, and again only when the manifest's or signature's bytes
+    change, since each use re-reads those two small files."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: run id -> (digest of manifest and signature bytes, document, files checked too)
+        self._seen: dict[str, tuple[bytes, dict[str, Any], bool]] = {}
+
+    def get(self, store: DropStore, run_id: str, public_keys: Mapping[str, str], *,
+            files: bool = False) -> dict[str, Any]:
+        """The run's manifest, its signature verified (and with ``files``, every file)."""
+        data, signature = _read(store, run_id, MANIFEST), _read(store, run_id, SIGNATURE)
+        digest = hashlib.sha256(hashlib.sha256(data).digest() + signature).digest()
+        with self._lock:
+            cached = self._seen.get(run_id)
+        if cached is not None and cached[0] == digest and (cached[2] or not files):
+            return cached[1]
+        document = signed(data, signature, run_id, public_keys)
+        if files:
+            check_files(store, run_id, document)
+        with self._lock:
+            self._seen[run_id] = (digest, document, files)
+        return document
+
+    def forget(self, run_id: str) -> None:
+        with self._lock:
+            self._seen.pop(run_id, None)
