@@ -79,6 +79,6 @@ def findings_frame(book: Databook) -> pd.DataFrame:
 
 
 def balance_frame(lines: list[dict[str, int]]) -> pd.DataFrame:
-    """The change-count check's frame: counts per school (``transform.changes.balance``),
+    """The change-count check's frame: counts per school (``transform.row_changes.balance``),
     never a child's details; empty when no school has a previous databook."""
     return pd.DataFrame(lines, columns=list(BALANCE_COLUMNS)).astype("int64")

@@ -36,7 +36,7 @@ from expectations.frames import balance_frame
 from expectations.gate import PublishBlocked, Verdict, judge, validate_run
 from extract import SourceData, SourceError, read_sources
 from flows import recovery
-from flows.changes import (
+from flows.changed_only import (
     amendable,
     compare_latest,
     nothing_changed,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -262,8 +262,3 @@ def council_officer(request: Request) -> Viewer:
     return checked(request, COUNCIL_RULES)
 
 
-SignedIn = Depends(signed_in)
-Agreed = Depends(agreed)
-SchoolViewer = Depends(school_viewer)
-SchoolDownloader = Depends(school_downloader)
-CouncilOfficer = Depends(council_officer)

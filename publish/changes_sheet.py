@@ -7,8 +7,7 @@ comes after the Databook sheet, which stays the one a school sees first.
 
 from __future__ import annotations
 
-from publish.workbook import HEADER_STYLE
-from publish.xlsx import Sheet
+from publish.xlsx import HEADER_STYLE, Sheet
 from schemas.changes import (
     ABOUT_CHANGES,
     ABOUT_COMPARED,
@@ -17,7 +16,7 @@ from schemas.changes import (
     NO_CHANGES,
     SHEET_CHANGES,
 )
-from transform.changes import SchoolChanges
+from transform.row_changes import SchoolChanges
 
 DAY = "%d/%m/%Y"
 

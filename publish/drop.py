@@ -32,7 +32,7 @@ from publish.workbook import RunInfo, School, Value, render
 from schemas.databook import DATE_KEYS, KEYS
 
 if TYPE_CHECKING:
-    from transform.changes import SchoolChanges
+    from transform.row_changes import SchoolChanges
 
 log = logging.getLogger(__name__)
 

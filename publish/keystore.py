@@ -355,7 +355,7 @@ class Pseudonymiser:
         return hmac.digest(self._key, str(int(person_id)).encode(), "sha256").hex()
 
     def digest_key(self) -> bytes:
-        """The key for each school's rows digest in the manifest (``transform.changes``):
+        """The key for each school's rows digest in the manifest (``transform.row_changes``):
         derived from the pseudonym key, so the two uses never share a key, and like it known
         only to the keystore's holder, so a digest cannot confirm a guess of a school's rows."""
         return hmac.new(self._key, b"databook rows digest", hashlib.sha256).digest()

@@ -44,7 +44,7 @@ class Entry:
     sha256: str
     children: int
     members: tuple[str, ...]
-    #: Keyed digest of the school's published rows (``transform.changes.rows_digest``): a later
+    #: Keyed digest of the school's published rows (``transform.row_changes.rows_digest``): a later
     #: run finds the schools whose rows changed without decrypting anything. Empty in
     #: manifests from before it.
     rows_digest: str = ""

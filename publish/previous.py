@@ -1,8 +1,8 @@
 """Today's rows against the latest published databook: which schools changed, and what
-changed for each school's pupils (the Changes sheet, ``transform/changes.py``).
+changed for each school's pupils (the Changes sheet, ``transform/row_changes.py``).
 
 The previous rows are read back from the school's previous workbook, decrypted with the
-school's cached key (the reasons are in ``transform/changes.py``), and only for the schools
+school's cached key (the reasons are in ``transform/row_changes.py``), and only for the schools
 whose keyed rows digest differs from the one in the latest signed manifest. Nothing here
 writes anything: a run that is blocked or fails has changed no state.
 """
@@ -30,7 +30,7 @@ from publish.keystore import Keystore
 from publish.workbook import School
 from schemas.changes import MANIFEST_UPDATED_AT
 from schemas.databook import HEADERS, SHEET_DATABOOK
-from transform.changes import (
+from transform.row_changes import (
     Previous,
     Row,
     SchoolChanges,

@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from publish.xlsx import FORMULA_PREFIXES, PLAIN, Sheet, Style, Value, clean_text, package
+from publish.changes_sheet import about_lines, changes_sheet
+from publish.xlsx import (
+    FORMULA_PREFIXES,
+    HEADER_STYLE,
+    PLAIN,
+    Sheet,
+    Style,
+    Value,
+    clean_text,
+    package,
+)
 from schemas.databook import (
     COLUMNS,
     DATE_FORMAT,
@@ -27,13 +37,12 @@ from schemas.databook import (
 )
 
 if TYPE_CHECKING:
-    from transform.changes import SchoolChanges
+    from transform.row_changes import SchoolChanges
 
 __all__ = ["FORMULA_PREFIXES", "HEADER_STYLE", "RunInfo", "School", "Value", "clean_text",
            "refuse_formulas", "render"]
 
 FORMULA_ELEMENT = re.compile(rb"<f[ >/]")
-HEADER_STYLE = Style(bold=True, fill=True, wrap=True)
 BOLD, WRAP = Style(bold=True), Style(wrap=True)
 
 
@@ -104,8 +113,6 @@ def render(school: School, rows: Sequence[Sequence[Value]], run: RunInfo,
     sheets = [_databook_sheet(rows)]
     more: list[tuple[str, str]] = []
     if changes is not None:
-        from publish.changes_sheet import about_lines, changes_sheet
-
         sheets.append(changes_sheet(changes))
         more = about_lines(changes)
     sheets.append(_about_sheet(school, run, len(rows), more))

@@ -36,6 +36,10 @@ class Style:
     wrap: bool = False  # wrapped, top-aligned
 
 
+#: The header row of every sheet: bold, filled, wrapped.
+HEADER_STYLE = Style(bold=True, fill=True, wrap=True)
+
+
 PLAIN = Style()
 _DATE_BIT, _QUOTE_BIT = 8, 16
 _FORMULA_FIRST = frozenset(FORMULA_PREFIXES)

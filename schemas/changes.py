@@ -3,7 +3,7 @@
 A school's Changes sheet lists, for its own pupils, what changed since the school's previous
 published databook. It repeats only values the school was (or is now) given in its Databook
 sheet, never a reason: "Child protection plan started", not why. The workbook writer, the
-comparison in ``transform/changes.py`` and the validation suite ``expectations/changes.json``
+comparison in ``transform/row_changes.py`` and the validation suite ``expectations/changes.json``
 all read this module, so a label or a column is spelt once.
 """
 

@@ -22,7 +22,7 @@ from publish.workbook import RunInfo, School, render
 from schemas.changes import FIRST_DATABOOK, SHEET_CHANGES
 from schemas.databook import KEYS
 from tests.helpers import all_text, formula_cells, open_encrypted, sheet_values
-from transform.changes import Previous, Row, SchoolChanges, rows_digest, school_changes
+from transform.row_changes import Previous, Row, SchoolChanges, rows_digest, school_changes
 
 WITHHELD = "Address withheld \N{EN DASH} contact Starting Point"
 RUN = RunInfo("20261121T110500.000000Z-abc123", date(2026, 11, 21),

@@ -15,7 +15,7 @@ from schemas.changes import BALANCE_COLUMNS
 from schemas.databook import KEYS
 from tests.conftest import AS_AT
 from transform import Rules
-from transform.changes import Previous, balance, school_changes
+from transform.row_changes import Previous, balance, school_changes
 
 RULES = Rules(as_at=AS_AT)
 WITHHELD = RULES.withheld_address

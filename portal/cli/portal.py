@@ -14,9 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from databook.drop import MANIFEST, ManifestError, key_id_of, latest, parse
 from portal.accounts import AccountError
-from portal.config import PortalConfigError, SettingsError, load
-from publish.manifest import ManifestError
+from portal.config import PortalConfigError, PortalHostSettings, PortalTable, SettingsError, load
+from portal.demo import make_demo_officer, make_demo_users
 
 ERRORS: tuple[type[Exception], ...] = (SettingsError, PortalConfigError, ManifestError,
                                        AccountError)
@@ -45,8 +46,7 @@ def register(sub: Any) -> None:
     demo.set_defaults(handler=demo_portal)
 
 
-def _portal() -> tuple[Any, Any]:
-
+def _portal() -> tuple[PortalHostSettings, PortalTable]:
     settings = load()
     return settings, settings.portal
 
@@ -72,8 +72,6 @@ def serve_portal(args: argparse.Namespace) -> int:
 def install_key(pem: str, folder: Path) -> str:
     """Write a trusted key as ``<key id>.pem`` (0600) in the portal's state folder."""
     from databook.fsio import private_dir
-    from publish.manifest import key_id_of
-
     key_id = key_id_of(pem)
     private_dir(folder)
     target = folder / f"{key_id}.pem"
@@ -100,14 +98,12 @@ def trust_key(args: argparse.Namespace) -> int:
 
 
 def demo_portal(args: argparse.Namespace) -> int:
-    from publish import drop as drop_layout
-    from publish.keystore import Keystore
-    from publish.manifest import MANIFEST, parse
+    from publish.keystore import Keystore  # the demo runs where the nightly side is
 
     settings, portal = _portal()
     store = settings.open_drop()
     try:
-        run_id = drop_layout.latest(store) if store.is_dir("") else None
+        run_id = latest(store) if store.is_dir("") else None
         if args.check:
             return 0 if run_id else 1
         if run_id is None:
@@ -118,8 +114,6 @@ def demo_portal(args: argparse.Namespace) -> int:
     keystore = Keystore.open(settings.home, settings.master_key)
     for pem in keystore.public_keys().values():
         install_key(pem, portal.trusted_keys_dir)
-    from portal.demo import make_demo_officer, make_demo_users
-
     made = make_demo_users(portal, [(int(s["urn"]), str(s["name"])) for s in schools],
                            DEMO_USERS, DEMO_PASSWORD)
     made.append(make_demo_officer(portal, DEMO_OFFICER, DEMO_PASSWORD))

@@ -10,7 +10,7 @@ import pytest
 from schemas import codes
 from schemas.changes import BALANCE_COLUMNS, CHANGE_HEADERS, ChangeKind
 from schemas.databook import FLAG_DATES, KEYS
-from transform.changes import (
+from transform.row_changes import (
     Change,
     Previous,
     Row,
