@@ -16,6 +16,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from databook.drop import ManifestError
 from databook.faults import contained
 from expectations.gate import PublishBlocked
 from extract import SourceError
@@ -30,8 +31,8 @@ from publish.workbook import RunInfo, School
 from transform import Databook, Rules
 
 #: As ``flows.nightly.SAFE``: errors whose text names ids and files, never a value.
-SAFE: tuple[type[Exception], ...] = (SourceError, PublishError, KeystoreError, SettingsError,
-                                     PublishBlocked)
+SAFE: tuple[type[Exception], ...] = (SourceError, PublishError, ManifestError, KeystoreError,
+                                     SettingsError, PublishBlocked)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)

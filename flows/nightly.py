@@ -24,7 +24,7 @@ from prefect.task_runners import TaskRunner
 from prefect.utilities.annotations import quote
 
 from databook import alerts
-from databook.drop import RUN_ID
+from databook.drop import RUN_ID, ManifestError
 from databook.faults import StageFailed, contained, describe
 from databook.ledger.config import from_settings
 from databook.ledger.note import Signer, cosigner
@@ -69,8 +69,8 @@ from transform.errors import DataError
 BATCHES_PER_WORKER = 4
 #: Errors whose text is written to be safe (names tables, settings, files, ids; never a value):
 #: they pass a stage's boundary as they are. Anything else is contained (databook.faults).
-SAFE: tuple[type[Exception], ...] = (SourceError, DataError, PublishError, KeystoreError,
-                                     SettingsError, PublishBlocked)
+SAFE: tuple[type[Exception], ...] = (SourceError, DataError, PublishError, ManifestError,
+                                     KeystoreError, SettingsError, PublishBlocked)
 
 
 def _transient(task: Task[..., object], task_run: TaskRun, state: State[object]) -> bool:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from databook.drop import LATEST, latest
+from databook.drop import LATEST, ManifestError, latest
 from databook.store import LocalStore
 from publish import manifest
 from publish.amend import publish_amendment
@@ -213,7 +213,7 @@ def test_a_previous_file_that_does_not_match_its_manifest_is_not_read(
     store, keystore, first = published
     path = store.root / first / "200.xlsx"
     _flip_a_byte(path)
-    with pytest.raises(PublishError, match=r"200\.xlsx does not match"):
+    with pytest.raises(ManifestError, match=r"200\.xlsx does not match"):
         compare_with_latest(store, keystore, _frame("x", "y", "x"), [100, 200, 300], WITHHELD)
 
 

@@ -184,6 +184,6 @@ def test_an_unexpected_fault_leaves_its_type_and_frames_in_run_log(
     assert run_log.name == "run.log" and run_log.parent.parent == home / "runs"
     text = run_log.read_text()
     assert "ModuleNotFoundError (message withheld); frames, outermost first:" in text
-    assert "flows/cli/__init__.py:" in text and " in main" in text
+    assert "databook/cli.py:" in text and " in main" in text
     assert "flows/cli/run.py:" in text and " in start" in text
     assert "halted" not in text and "None in sys.modules" not in text  # the message itself

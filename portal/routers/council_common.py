@@ -119,7 +119,7 @@ def school_phases(request: Request) -> dict[int, str]:
     from portal.audit.sources import school_phases as read
 
     settings = ctx(request).settings
-    url = str(getattr(settings, "roll_url", "") or "")
+    url = settings.roll_url
     if not url or (url.startswith("sqlite:///")
                    and not Path(url.removeprefix("sqlite:///")).is_file()):
         return {}

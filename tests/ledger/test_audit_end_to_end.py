@@ -194,12 +194,13 @@ def test_reports_trust_a_manifest_only_when_its_signature_verifies(
         assert main(command) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("databook: error: ")
-        assert f"run {portal.runs[0]}'s manifest does not match its signature" in err[0]
+        assert f"{portal.runs[0]}/manifest.json: the signature does not match" in err[0]
+        assert "nothing in it is trusted" in err[0]
     # Re-signed by a key the keystore never held: still refused.
     stranger = Ed25519PrivateKey.generate()
     (run_dir / SIGNATURE).write_bytes(stranger.sign((run_dir / MANIFEST).read_bytes()))
     assert main(["audit", "usage"]) == 1
-    assert "does not match its signature" in capsys.readouterr().err
+    assert "the signature does not match" in capsys.readouterr().err
     (run_dir / MANIFEST).write_bytes(original)
     (run_dir / SIGNATURE).unlink()
     assert main(["audit", "usage"]) == 1

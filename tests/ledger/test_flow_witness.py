@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from databook.ledger import witnessing
 from databook.ledger.config import from_settings
+from databook.ledger.witness import run as witness_pass
 from flows.settings import load
+from portal.audit.sources import witness_signer
 from tests.conftest import AS_AT, Council, Run, databook
 
 from .conftest import make_ledger
@@ -32,8 +33,9 @@ def test_a_truncated_ledger_fails_the_witness_but_not_the_publish(
                          home / "portal" / "state")
     fill(ledger, 9, checkpoints_at=(9,))
     settings = load(environ=env)
-    assert witnessing.run(settings, from_settings(settings), skip_unreachable=True
-                          ).status == "cosigned"
+    config = from_settings(settings)
+    assert witness_pass(settings, config, lambda: witness_signer(settings, config),
+                        skip_unreachable=True).status == "cosigned"
     truncate(ledger)
     ledger.engine.dispose()
     before = (home / "drop" / "latest").read_text()

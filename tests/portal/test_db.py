@@ -23,7 +23,7 @@ from databook.database import (
     checkpoint_in_background,
     engine_for,
     readers,
-    sessions,
+    session_factory,
 )
 
 
@@ -32,7 +32,7 @@ def test_a_reader_does_not_wait_for_a_writer_and_cannot_write(tmp_path: Path) ->
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (a INTEGER)"))
         conn.execute(text("INSERT INTO t VALUES (1)"))
-    write, read = sessions(engine), readers(engine)
+    write, read = session_factory(engine), readers(engine)
     holder = write()
     holder.execute(text("INSERT INTO t VALUES (2)"))  # holds the write lock, uncommitted
     try:
@@ -60,7 +60,7 @@ def test_writers_in_one_process_take_turns_and_always_give_them_back(tmp_path: P
     engine = engine_for(f"sqlite:///{tmp_path / 'portal.sqlite'}", pool_size=8)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE log (id INTEGER PRIMARY KEY)"))
-    write = sessions(engine)
+    write = session_factory(engine)
 
     def writer() -> None:
         for _ in range(40):
