@@ -131,6 +131,8 @@ def render(request: Request, template: str, values: Mapping[str, Any] | None = N
         binding = pre
     response = context.templates.TemplateResponse(
         request, template, {"csrf": csrf_token(context.hmac_key, binding), "viewer": viewer,
+                            "council_name": context.portal.council_name,
+                            "governance_contact": context.portal.governance_contact,
                             **(values or {})}, status_code=status)
     if new_pre:
         set_cookie(response, context.portal, access.PRE_COOKIE, new_pre)
@@ -184,7 +186,7 @@ def _viewer_if_any(request: Request) -> None:
 
 
 def create_app(settings: Any) -> FastAPI:
-    from portal.routers import council, download, enrol, school, signin
+    from portal.routers import council, download, enrol, pages, school, signin
 
     context = build_context(settings)
     app = FastAPI(title="Safeguarding Databook", docs_url=None, redoc_url=None,
@@ -192,7 +194,7 @@ def create_app(settings: Any) -> FastAPI:
     app.state.portal = context
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for router in (signin.router, enrol.router, school.router, download.router,
-                   council.router):
+                   council.router, pages.router):
         app.include_router(router)
     _install_handlers(app)
     app.add_middleware(SecurityHeaders, hsts=context.portal.cookie_secure)

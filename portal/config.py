@@ -53,6 +53,8 @@ class PortalSettings:
     sharing_agreement_version: str = "1.0"
     dsl_confirmation_days: int = 21
     governance_contact: str = "the council's information governance team"
+    # The council's name, as the portal's header and accessibility statement show it.
+    council_name: str = "The council"
     # The download ledger (portal.ledger.config): the checkpoints' origin line and the witness's
     # key name (C2SP note names), minutes between checkpoints while entries arrive, the school
     # day ``audit irregular`` holds downloads to (London time), and whether the nightly run
@@ -105,6 +107,7 @@ ENV = {
     "DATABOOK_PORTAL_SHARING_AGREEMENT_VERSION": "sharing_agreement_version",
     "DATABOOK_PORTAL_DSL_CONFIRMATION_DAYS": "dsl_confirmation_days",
     "DATABOOK_PORTAL_GOVERNANCE_CONTACT": "governance_contact",
+    "DATABOOK_PORTAL_COUNCIL_NAME": "council_name",
     "DATABOOK_PORTAL_LEDGER_ORIGIN": "ledger_origin",
     "DATABOOK_PORTAL_LEDGER_CHECKPOINT_MINUTES": "ledger_checkpoint_minutes",
     "DATABOOK_PORTAL_SCHOOL_DAY_START": "school_day_start",
@@ -227,6 +230,12 @@ def _governance(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise PortalConfigError("portal setting governance_contact must be short text, "
                                     "like the Service Desk on 01629 537777")
         values["governance_contact"] = contact
+    if "council_name" in raw:
+        name = " ".join(str(raw["council_name"]).split())
+        if not name or len(name) > 100:
+            raise PortalConfigError("portal setting council_name must be short text, like "
+                                    "Derbyshire County Council")
+        values["council_name"] = name
     return values
 
 
