@@ -95,16 +95,15 @@ def _print_rows(rows: Sequence[dict[str, Any]], fmt: str = "table") -> None:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from portal.ledger.config import load_signer
     from portal.ledger.note import parse_vkey
     from portal.ledger.sources import ledger_engine, session
     from portal.ledger.verify import verify_ledger
 
     _settings, config = _context()
-    verifier = parse_vkey(args.key) if args.key else load_signer(config, create=False).verifier
-    engine = ledger_engine(config)
+    engine = ledger_engine(config)  # first: with no ledger yet, say what to run first
     try:
         with session(engine) as db:
+            verifier = parse_vkey(args.key) if args.key else _own_verifier(config, db)
             result = verify_ledger(db, verifier)
     finally:
         engine.dispose()
@@ -113,6 +112,23 @@ def verify(args: argparse.Namespace) -> int:
     print(f"ledger verified: {result.entries} entries, {result.checkpoints} checkpoints, "
           f"{result.cosignatures} cosignatures; root {base64.b64encode(result.root).decode()}")
     return 0
+
+
+def _own_verifier(config: Any, db: Any) -> Any:
+    """The ledger's own public key. The portal makes its key when it signs its first
+    checkpoint, so a young ledger (entries from ``users add``, no checkpoint yet) has none:
+    there is no signature to check, and its entries are still verified. A missing key with
+    checkpoints present is an error."""
+    from sqlalchemy import func, select
+
+    from portal.ledger.config import load_signer
+    from portal.ledger.models import LedgerCheckpoint
+    from portal.ledger.note import new_signer
+
+    if config.key_path.exists() or db.scalar(select(func.count()).select_from(
+            LedgerCheckpoint)):
+        return load_signer(config, create=False).verifier
+    return new_signer(config.origin).verifier  # never saved; it checks nothing
 
 
 def public_key(_args: argparse.Namespace) -> int:
