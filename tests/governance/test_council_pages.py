@@ -64,7 +64,7 @@ def post(client: TestClient, url: str, **form: str) -> httpx.Response:
 
 
 def row_of(page: str, urn: int) -> str:
-    found = re.search(rf'<tr id="school-{urn}">(.*?)</tr>', page, re.S)
+    found = re.search(rf'<tr[^>]* id="school-{urn}">(.*?)</tr>', page, re.S)
     assert found, page[-2000:]
     return found.group(1)
 
