@@ -99,6 +99,10 @@
         const summary = document.querySelector(".govuk-error-summary");
         const heading = summary || document.querySelector("main h1");
         if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
+        // GOV.UK's components for the new part (the error summary's links move the focus)
+        import("/static/govuk/govuk-frontend.min.js")
+          .then((govuk) => govuk.initAll({scope: document.querySelector("main")}))
+          .catch(() => {});
       } catch (e) {
         form.submit();  // the portal did not answer as expected: let the browser post it
       } finally {
