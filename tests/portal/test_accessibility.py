@@ -216,6 +216,60 @@ def test_sign_in_pages_and_their_errors(served: Served, browser: Any,
     context.close()
 
 
+def test_the_passkey_pages(served: Served, browser: Any, auditor: Auditor) -> None:
+    """Passkey first: enrol one (a virtual authenticator), then the second step with only the
+    passkey, and with the passkey and the authenticator app as the alternative."""
+    env, url = served.env, served.url
+    context, page = new_page(browser)
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True,
+        "automaticPresenceSimulation": True}})
+    page.goto(link_for(env, "pat.passkey@alder.example", A))
+    page.get_by_label("New password").fill(GOOD)
+    page.get_by_label("The same password again").fill(GOOD)
+    submit(page, "Set password")
+    page.wait_for_url(f"{url}/enrol/factor")
+    page.get_by_role("button", name="Create a passkey").click()
+    page.wait_for_url(f"{url}/agreement")
+    page.get_by_label("I have read this agreement and I accept it").check()
+    submit(page, "Accept")
+    page.wait_for_url(f"{url}/schools/{A}")
+    page.get_by_role("button", name="Sign out").click()
+    password_step(page, url, "pat.passkey@alder.example", GOOD)
+    page.wait_for_url(f"{url}/signin/second")
+    assert page.get_by_label("Code from your authenticator app").count() == 0
+    auditor.check(page, "second-step-passkey-only")
+    add_totp(env, "pat.passkey@alder.example")
+    page.reload()
+    assert page.get_by_role("heading", name="Or use your authenticator app").is_visible()
+    auditor.check(page, "second-step-passkey-or-app")
+    page.get_by_role("button", name="Use my passkey").click()
+    page.wait_for_url(f"{url}/schools/{A}")
+    context.close()
+
+
+def add_totp(env: Env, email: str) -> None:
+    """A second credential, an authenticator app, for a user who has a passkey."""
+    from datetime import UTC, datetime
+
+    import pyotp
+
+    from portal.models import Credential
+    from portal.security.keys import totp_cipher
+
+    portal = portal_settings(env.settings)
+    with ready(portal.database_url).begin() as db:
+        user = db.scalar(select(User).where(User.email == email))
+        assert user is not None
+        db.add(Credential(user_id=user.id, kind="totp", sign_count=0, last_totp_step=0,
+                          totp_secret=totp_cipher(portal.state_dir).encrypt(
+                              pyotp.random_base32(32).encode()),
+                          created_at=datetime.now(UTC)))
+
+
 def test_a_deputy_sees_the_same_accessible_pages(served: Served, browser: Any,
                                                  auditor: Auditor) -> None:
     env, url = served.env, served.url
