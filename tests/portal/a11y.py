@@ -1,7 +1,8 @@
 """What the accessibility tests check on every page state, in a real Chromium: axe-core (the
 pinned copy in tests/assets, built by portal/frontend/build.sh) with the WCAG 2.0, 2.1 and 2.2
 A and AA rules; reflow at 320 CSS pixels (no horizontal scroll of the page: WCAG 1.4.10);
-no Content Security Policy violation; no Python ``None`` shown; and a screenshot at 1280 and at 375 pixels wide.
+no Content Security Policy violation; no Python ``None`` shown; and a screenshot at 1280 and
+at 375 pixels wide.
 
 axe is run through DevTools (``page.evaluate``), which the page's CSP does not govern, so the
 portal's CSP is tested as served (no 'unsafe-inline' was added for the test).
