@@ -160,7 +160,11 @@ def demo_register(args: argparse.Namespace) -> int:
     from portal.registers import csvio, demo
 
     settings = _settings()
-    schools = demo.open_schools(settings.roll_url)
+    url = str(settings.roll_url)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise RegisterError(f"there is no school roll at {url.removeprefix('sqlite:///')} yet:"
+                            " run `databook demo-data` first (or set DATABOOK_ROLL_URL)")
+    schools = demo.open_schools(url)
     sys.stdout.write(csvio.to_csv(demo.demo_register(schools, _today(args.as_at),
                                                      _versions(settings))))
     return 0

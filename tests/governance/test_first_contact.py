@@ -82,3 +82,11 @@ def test_audit_verify_works_after_users_add_before_the_portal_ever_served(fresh:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ledger verified: 1 entries, 0 checkpoints")
     assert not (fresh / "portal" / "state" / "ledger-signing.key").exists()
+
+
+def test_demo_register_first_says_what_to_run_first(fresh: Path) -> None:
+    done = first(fresh, "schools", "demo-register")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"databook: error: there is no school roll at {fresh / 'demo' / 'roll.sqlite'} yet: "
+        "run `databook demo-data` first (or set DATABOOK_ROLL_URL)"]
