@@ -45,8 +45,12 @@ class Auditor:
         assert scroll[0] <= scroll[1], f"{name} scrolls sideways at {REFLOW}px: {scroll}"
         shown = page.inner_text("body")
         assert not re.search(r"\bNone\b", shown), f"{name} shows None: {shown[:3000]}"
-        csp = [m for m in getattr(page, "csp_messages", []) if "Content Security Policy" in m]
+        csp = [m for m in getattr(page, "csp_messages", []) if "Content Security Policy" in m
+               or m.startswith("page error:")]
         assert not csp, f"{name}: {csp}"
+        if hasattr(page, "csp_messages"):  # a portal page: GOV.UK's JavaScript ran, from a file
+            assert page.evaluate("() => document.body.classList"
+                                 ".contains('govuk-frontend-supported')"), name
 
 
 def violations(page: Any) -> list[str]:
@@ -64,10 +68,12 @@ def violations(page: Any) -> list[str]:
 
 
 def watch_csp(page: Any) -> Any:
-    """Keep the page's console errors, where Chromium reports a CSP refusal."""
+    """Keep the page's console errors (where Chromium reports a CSP refusal) and script
+    errors."""
     page.csp_messages = []
     page.on("console", lambda m: page.csp_messages.append(m.text) if m.type == "error"
             else None)
+    page.on("pageerror", lambda e: page.csp_messages.append(f"page error: {e}"))
     return page
 
 

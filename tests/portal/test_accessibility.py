@@ -441,7 +441,8 @@ def test_every_council_page_and_error_passes(served: Served, browser: Any,
 def test_the_checks_fail_on_a_page_that_breaks_them(browser: Any, tmp_path: Path) -> None:
     """The auditor is not a test that cannot fail: an image without a text alternative and a
     page without a language fail axe; a wide element fails the 320-pixel reflow."""
-    context, page = new_page(browser)
+    context = browser.new_context()
+    page = context.new_page()
     auditor = Auditor(tmp_path)
     page.set_content("<html><head><title>t</title></head><body><main><h1>x</h1>"
                      "<img src='data:,'></main></body></html>")
