@@ -90,3 +90,28 @@ def test_demo_register_first_says_what_to_run_first(fresh: Path) -> None:
     assert done.stderr.splitlines() == [
         f"databook: error: there is no school roll at {fresh / 'demo' / 'roll.sqlite'} yet: "
         "run `databook demo-data` first (or set DATABOOK_ROLL_URL)"]
+
+
+def test_escalation_on_the_command_line_lists_the_runs_schools_with_nobody_named(
+        tmp_path: Path) -> None:
+    """The same list as the council's page: a school of the latest run that is not on the
+    register and has nobody named is on it (issue 20)."""
+    from sqlalchemy import delete
+
+    from portal.app import portal_settings
+    from portal.migrate import ready
+    from portal.registers.models import SchoolRegister
+    from tests.portal.helpers import SCHOOLS, add_user, make_env
+
+    env = make_env(tmp_path)
+    a, b, c = sorted(SCHOOLS)
+    add_user(env, "sam.dsl@alder.example", [a])
+    with ready(portal_settings(env.settings).database_url).begin() as db:
+        db.execute(delete(SchoolRegister).where(SchoolRegister.urn == b))
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "schools", "escalation",
+                           "--format", "csv"], env=clean_env(**env.environ()), text=True,
+                          capture_output=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    nobody = [row for row in csv.reader(io.StringIO(done.stdout)) if row[0] == "no_named_dsl"]
+    assert [(row[1], row[2]) for row in nobody] == [(str(b), SCHOOLS[b]), (str(c), SCHOOLS[c])]
+    assert nobody[0][7].endswith("in the latest run but not on the register")
