@@ -438,6 +438,39 @@ def test_every_council_page_and_error_passes(served: Served, browser: Any,
     context.close()
 
 
+def test_the_pages_when_the_databook_cannot_be_served(served: Served, browser: Any,
+                                                      auditor: Auditor) -> None:
+    """The error states of the drop, last in this module (they break its files): a school
+    with no databook, a file that fails its check, a manifest that fails its signature."""
+    env, url = served.env, served.url
+    none_yet = 100009
+    secret = add_user(env, "una.unserved@alder.example", [A, none_yet], agreed=True)
+    context, page = new_page(browser)
+    password_step(page, url, "una.unserved@alder.example")
+    page.get_by_label("Code from your authenticator app").fill(env.next_code(secret))
+    submit(page, "Sign in")
+    page.wait_for_url(f"{url}/")
+    page.get_by_role("link", name=f"School {none_yet}").click()
+    page.wait_for_load_state("load")
+    assert "There is no databook for your school yet" in page.get_by_role("main").inner_text()
+    auditor.check(page, "school-without-a-databook")
+    assert page.goto(f"{url}/schools/{none_yet}/download").status == 404
+    auditor.check(page, "download-without-a-databook")
+    page.goto(f"{url}/schools/{A}/download")
+    page.get_by_role("radio", name="Checking our own records").check()
+    (env.drop / env.run_id / f"{A}.xlsx").write_bytes(b"not what was published")
+    submit(page, "Download")
+    page.wait_for_function("() => document.title.startsWith('Sorry')")
+    assert "cannot be served just now" in page.get_by_role("main").inner_text()
+    auditor.check(page, "download-refused-file-fails-its-check")
+    manifest = env.drop / env.run_id / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes().replace(b'"as_at"', b'"as_at" ', 1))
+    page.goto(f"{url}/schools/{A}")
+    assert "cannot be checked just now" in page.get_by_role("main").inner_text()
+    auditor.check(page, "school-databook-cannot-be-checked")
+    context.close()
+
+
 def test_the_checks_fail_on_a_page_that_breaks_them(browser: Any, tmp_path: Path) -> None:
     """The auditor is not a test that cannot fail: an image without a text alternative and a
     page without a language fail axe; a wide element fails the 320-pixel reflow."""
