@@ -70,12 +70,19 @@
       event.preventDefault();
       const submit = form.querySelector("button[type=submit]");
       submit.disabled = true;
+      let response;
       try {
-        const response = await fetch(form.action, {
+        response = await fetch(form.action, {
           method: "POST", credentials: "same-origin",
           headers: {"Content-Type": "application/x-www-form-urlencoded"},
           body: new URLSearchParams(new FormData(form)),
         });
+      } catch (e) {
+        submit.disabled = false;
+        form.submit();  // nothing reached the portal: let the browser post the form itself
+        return;
+      }
+      try {
         const entry = response.headers.get("X-Databook-Entry");
         if (response.ok && entry) {
           const url = URL.createObjectURL(await response.blob());
@@ -87,6 +94,10 @@
           link.remove();
           setTimeout(() => URL.revokeObjectURL(url), 60000);
           window.location.assign(`/schools/${form.dataset.school}?downloaded=${encodeURIComponent(entry)}`);
+          return;
+        }
+        if (response.redirected) {  // signed out meanwhile: go where the portal sends us
+          window.location.assign(response.url);
           return;
         }
         const page = new DOMParser().parseFromString(await response.text(), "text/html");
@@ -104,7 +115,9 @@
           .then((govuk) => govuk.initAll({scope: document.querySelector("main")}))
           .catch(() => {});
       } catch (e) {
-        form.submit();  // the portal did not answer as expected: let the browser post it
+        // The portal answered, but not as expected: never post twice (a download is recorded
+        // each time); the school page lists what was recorded.
+        window.location.assign(`/schools/${form.dataset.school}`);
       } finally {
         submit.disabled = false;
       }
