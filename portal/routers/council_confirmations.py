@@ -10,7 +10,7 @@ changes nothing.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
@@ -29,7 +29,7 @@ from portal.routers.council_common import (
     page,
     parse_urn,
 )
-from portal.routers.council_forms import keeps_form
+from portal.routers.council_forms import keeps_form, typed
 
 router = council_router()
 Text = Annotated[str, Form(max_length=10_000)]
@@ -54,10 +54,6 @@ def _page(request: Request, school: str = "", errors: dict[str, str] | None = No
         "unconfirmed": sum(1 for s in found if s.state in ("awaiting", "suspended"))})
 
 
-def _typed(prefix: str, values: dict[str, Any]) -> dict[str, str]:
-    return {f"{prefix}-{k}": str(v) for k, v in values.items() if isinstance(v, str)}
-
-
 @router.get("/confirmations")
 @keeps_form(lambda request, errors, values: _page(request, values["school"], errors))
 def confirmations_page(request: Request,
@@ -66,7 +62,7 @@ def confirmations_page(request: Request,
 
 
 @router.post("/confirmations/round")
-@keeps_form(lambda request, errors, values: _page(request, "", errors, _typed("round", values)))
+@keeps_form(lambda request, errors, values: _page(request, "", errors, typed("round", values)))
 def start_round(request: Request, school: Text = "") -> Response:
     """Everyone (or one school's DSLs) must be confirmed again, as ``confirm-round``."""
     urn = optional_urn(school, "round-school")
@@ -84,7 +80,7 @@ def start_round(request: Request, school: Text = "") -> Response:
 
 @router.post("/confirmations/confirm")
 @keeps_form(lambda request, errors, values: _page(request, "", errors,
-                                                  _typed("confirm", values)))
+                                                  typed("confirm", values)))
 def confirm(request: Request, school: Text = "", email: Text = "", by: Text = "") -> Response:
     """The school's answer that this user is still its DSL (lifts a suspension)."""
     urn = parse_urn(school, "confirm-school")

@@ -31,6 +31,11 @@ def field_error(field: str, message: str) -> FieldError:
     return FieldError(field, message)
 
 
+def typed(prefix: str, values: dict[str, Any]) -> dict[str, str]:
+    """A form's typed values by their input ids (``add-email``...), to fill the form again."""
+    return {f"{prefix}-{k}": str(v) for k, v in values.items() if isinstance(v, str)}
+
+
 #: Draws a form's page again: (request, {field id: message}, the route's typed values).
 Again = Callable[[Request, dict[str, str], dict[str, Any]], Response]
 

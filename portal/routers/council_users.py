@@ -13,7 +13,7 @@ host, and records that it was asked for (``council_action`` ``password_rotation_
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
@@ -32,7 +32,7 @@ from portal.routers.council_common import (
     page,
     parse_urn,
 )
-from portal.routers.council_forms import keeps_form
+from portal.routers.council_forms import keeps_form, typed
 
 router = council_router()
 #: Generous limits, so an oversized field gets our own clear message rather than a bare 400.
@@ -53,10 +53,6 @@ def _page(request: Request, school: str = "", errors: dict[str, str] | None = No
                                         "errors": errors or {}, "typed": typed or {}})
 
 
-def _typed(prefix: str, values: dict[str, Any]) -> dict[str, str]:
-    return {f"{prefix}-{k}": str(v) for k, v in values.items() if isinstance(v, str)}
-
-
 @router.get("/users")
 @keeps_form(lambda request, errors, values: _page(request, values["school"], errors))
 def users_page(request: Request,
@@ -71,7 +67,7 @@ def _account_field(prefix: str, exc: AccountError) -> str:
 
 
 @router.post("/users/add")
-@keeps_form(lambda request, errors, values: _page(request, "", errors, _typed("add", values)))
+@keeps_form(lambda request, errors, values: _page(request, "", errors, typed("add", values)))
 def add(request: Request, school: Text = "", name: Text = "", email: Text = "",
         role: Annotated[str, Form(max_length=20)] = "dsl") -> Response:
     urn = parse_urn(school, "add-school")
@@ -109,7 +105,7 @@ def _school_user(request: Request, email: str, field: str) -> tuple[int, list[in
 
 
 @router.post("/users/leave")
-@keeps_form(lambda request, errors, values: _page(request, "", errors, _typed("leave", values)))
+@keeps_form(lambda request, errors, values: _page(request, "", errors, typed("leave", values)))
 def leave(request: Request, email: Text = "", reason: Text = "",
           rotate: Annotated[str, Form(max_length=10)] = "") -> Response:
     if len(" ".join(reason.split())) > MAX_FIELD:
@@ -137,7 +133,7 @@ def leave(request: Request, email: Text = "", reason: Text = "",
 
 
 @router.post("/users/reset")
-@keeps_form(lambda request, errors, values: _page(request, "", errors, _typed("reset", values)))
+@keeps_form(lambda request, errors, values: _page(request, "", errors, typed("reset", values)))
 def reset(request: Request, email: Text = "") -> Response:
     _school_user(request, email, "reset-email")
     context = ctx(request)
