@@ -83,6 +83,13 @@ def _short(example: str, limit: int) -> Callable[[Any], str]:
     return check
 
 
+def _name(raw: Any) -> str:
+    name = " ".join(str(raw).split())
+    if not name or len(name) > 100:
+        raise ValueError("must be short text, like Derbyshire County Council")
+    return name
+
+
 def _version(raw: Any) -> str:
     """Register versions compare by number (``portal.registers.rules``)."""
     text = str(raw).strip()
@@ -161,6 +168,8 @@ class PortalTable(BaseModel):
     dsl_confirmation_days: Annotated[int, BeforeValidator(whole(1, 365))] = 21
     governance_contact: Annotated[str, BeforeValidator(_short(
         "the Service Desk on 01629 537777", 200))] = "the council's information governance team"
+    #: The council's name, as the portal's header and accessibility statement show it.
+    council_name: Annotated[str, BeforeValidator(_name)] = "The council"
     # The download ledger: checkpoint origin, witness key name (C2SP note names), minutes
     # between checkpoints while entries arrive, the school day ``audit irregular`` holds
     # downloads to (London), and whether the nightly run witnesses the ledger.

@@ -32,7 +32,8 @@ class SigninRefused(Exception):
         self.reason, self.status = reason, status
 
 
-WRONG = "The email address or password is not right."
+WRONG = ("The email address or password is not right. Check both and try again; if you have "
+         "forgotten your password, ask the council for a new link.")
 
 
 def locked(user: User) -> bool:
@@ -102,7 +103,8 @@ def settle_password(db: Session, context: PortalContext, email: str, found: Cand
         record(db, "signin_failed", origin.as_user(user.id, user.email), reason="locked",
                method="password")
         raise SigninRefused("locked", "Too many failed attempts: this account is locked for "
-                            f"up to {context.portal.lockout_minutes} minutes.", 429)
+                            f"up to {context.portal.lockout_minutes} minutes. Wait, then try "
+                            "again, or ring the council.", 429)
     if user is None:
         _failure(db, context, None, "unknown_user", "password", origin)
         raise SigninRefused("unknown_user", WRONG)
@@ -125,7 +127,8 @@ def current(db: Session, user: User, method: str, origin: Origin) -> None:
     if locked(user):
         record(db, "signin_failed", origin.as_user(user.id, user.email), reason="locked",
                method=method)
-        raise SigninRefused("locked", "This account is locked for now.", 429)
+        raise SigninRefused("locked", "This account is locked for now after too many "
+                             "failed attempts. Wait a few minutes, then try again.", 429)
 
 
 def refuse_factor(db: Session, context: PortalContext, user: User, method: str,

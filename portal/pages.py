@@ -59,6 +59,8 @@ def render(request: Request, template: str, values: Mapping[str, Any] | None = N
         binding = pre
     response = context.templates.TemplateResponse(
         request, template, {"csrf": csrf_token(context.hmac_key, binding), "viewer": viewer,
+                            "council_name": context.portal.council_name,
+                            "governance_contact": context.portal.governance_contact,
                             **(values or {})}, status_code=status)
     if new_pre:
         set_cookie(response, context.portal, access.PRE_COOKIE, new_pre)

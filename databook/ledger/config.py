@@ -98,10 +98,12 @@ def ledger_engine(config: LedgerConfig) -> Engine:
     url = config.database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise AuditError(f"there is no portal database at {url.removeprefix('sqlite:///')} "
-                         "(start the portal once, or set DATABOOK_PORTAL_DATABASE_URL)")
+                         "yet: run `databook users add` or `databook portal serve` first (or "
+                         "set DATABOOK_PORTAL_DATABASE_URL)")
     engine = engine_for(url)
     if not inspect(engine).has_table("ledger_entries"):
-        raise AuditError("the portal database has no ledger tables yet (start the portal once)")
+        raise AuditError("the portal database has no ledger tables yet: run `databook users "
+                         "add` or `databook portal serve` first")
     return engine
 
 

@@ -11,7 +11,8 @@ import argparse
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from databook.alerts import send_event
 from databook.ledger import reports
@@ -27,7 +28,7 @@ from databook.ledger.config import (
 )
 from databook.ledger.log import cosigned_note
 from databook.ledger.models import LedgerCheckpoint, LedgerEntry
-from databook.ledger.note import NoteError, parse_vkey
+from databook.ledger.note import NoteError, Verifier, new_signer, parse_vkey
 from databook.ledger.receipts import ReceiptError, make
 from databook.ledger.receipts import check as check_receipt
 from databook.ledger.verify import LedgerBroken, verify_ledger
@@ -99,10 +100,10 @@ def _context() -> tuple[PortalHostSettings, LedgerConfig]:
 def verify(args: argparse.Namespace) -> int:
 
     _settings, config = _context()
-    verifier = parse_vkey(args.key) if args.key else load_signer(config, create=False).verifier
-    engine = ledger_engine(config)
+    engine = ledger_engine(config)  # first: with no ledger yet, say what to run first
     try:
         with session(engine) as db:
+            verifier = parse_vkey(args.key) if args.key else _own_verifier(config, db)
             result = verify_ledger(db, verifier)
     finally:
         engine.dispose()
@@ -111,6 +112,17 @@ def verify(args: argparse.Namespace) -> int:
     print(f"ledger verified: {result.entries} entries, {result.checkpoints} checkpoints, "
           f"{result.cosignatures} cosignatures; root {base64.b64encode(result.root).decode()}")
     return 0
+
+
+def _own_verifier(config: LedgerConfig, db: Session) -> Verifier:
+    """The ledger's own public key. The portal makes its key when it signs its first
+    checkpoint, so a young ledger (entries from ``users add``, no checkpoint yet) has none:
+    there is no signature to check, and its entries are still verified. A missing key with
+    checkpoints present is an error."""
+    if config.key_path.exists() or db.scalar(select(func.count()).select_from(
+            LedgerCheckpoint)):
+        return load_signer(config, create=False).verifier
+    return new_signer(config.origin).verifier  # never saved; it checks nothing
 
 
 def public_key(_args: argparse.Namespace) -> int:

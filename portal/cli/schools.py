@@ -87,9 +87,16 @@ def _session(settings: Any, write: bool = False) -> Iterator[Session]:
     """One transaction on the portal database; a database fault becomes one safe line (the
     driver's own message can carry the URL or the statement's values)."""
     from databook.database import engine_for
+    from portal.migrate import upgrade
     from portal.registers.config import database_url
 
-    engine = engine_for(database_url(settings))
+    url = database_url(settings)
+    try:
+        upgrade(url)  # a first command on a fresh DATABOOK_HOME makes the database it needs
+    except (SQLAlchemyError, OSError) as exc:
+        raise RegisterError(f"the portal database could not be set up ({type(exc).__name__});"
+                            " check DATABOOK_PORTAL_DATABASE_URL") from None
+    engine = engine_for(url)
     try:
         with Session(engine) as session, session.begin():
             yield session
@@ -133,16 +140,33 @@ def escalation(args: argparse.Namespace) -> int:
     with _session(settings) as session:
         records = store.load_all(session)
         named = urns_with_dsl(session)
-    lines = report.report(records, today, _versions(settings), named)
+    lines = report.report(records, today, _versions(settings), named,
+                          report.run_schools(_latest(settings)))
     sys.stdout.write(report.as_csv(lines) if args.format == "csv" else report.as_table(lines))
     return 0
+
+
+def _latest(settings: Any) -> dict[str, Any] | None:
+    """The latest run's manifest, for its schools with nobody named; without a readable drop
+    (a council host before its first run) the register's schools alone, said on stderr."""
+    from portal.audit.sources import AuditError, latest_manifest
+
+    try:
+        return latest_manifest(settings)[1]
+    except (AuditError, OSError, ValueError) as exc:
+        print(f"note: the latest run's schools are not listed: {exc}", file=sys.stderr)
+        return None
 
 
 def demo_register(args: argparse.Namespace) -> int:
     from portal.registers import csvio, demo
 
     settings = _settings()
-    schools = demo.open_schools(settings.roll_url)
+    url = str(settings.roll_url)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise RegisterError(f"there is no school roll at {url.removeprefix('sqlite:///')} yet:"
+                            " run `databook demo-data` first (or set DATABOOK_ROLL_URL)")
+    schools = demo.open_schools(url)
     sys.stdout.write(csvio.to_csv(demo.demo_register(schools, _today(args.as_at),
                                                      _versions(settings))))
     return 0

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from portal.registers import rules
 from portal.registers.record import SchoolRecord, Versions
@@ -59,11 +60,14 @@ def _missing(record: SchoolRecord) -> str:
 
 
 def report(records: Iterable[SchoolRecord], today: date, versions: Versions,
-           urns_with_dsl: Iterable[int] | None = None) -> list[Line]:
+           urns_with_dsl: Iterable[int] | None = None,
+           run_schools: Mapping[int, str] | None = None) -> list[Line]:
     """Every school needing the council's action, grouped by list then URN.
 
     ``urns_with_dsl`` are the schools with at least one active named DSL; None leaves the
-    "no named DSL" list out (the caller could not say).
+    "no named DSL" list out (the caller could not say). ``run_schools`` (URN to name) are the
+    schools in the latest run: one with nobody named needs action too, on the register or not,
+    as the council's schools page shows it ("nobody named").
     """
     records = sorted(records, key=lambda r: r.urn)
     lines: list[Line] = []
@@ -88,10 +92,22 @@ def report(records: Iterable[SchoolRecord], today: date, versions: Versions,
                                "; ".join(problems)))
     if urns_with_dsl is not None:
         by_urn = {r.urn: r for r in records}
-        for urn in rules.without_named_dsl(by_urn, urns_with_dsl):
-            lines.append(_line(NO_NAMED_DSL, by_urn[urn], today, None,
-                               "nobody is named to receive the databook"))
+        others = {u: n for u, n in (run_schools or {}).items() if u not in by_urn}
+        for urn in rules.without_named_dsl([*by_urn, *others], urns_with_dsl):
+            if urn in by_urn:
+                lines.append(_line(NO_NAMED_DSL, by_urn[urn], today, None,
+                                   "nobody is named to receive the databook"))
+            else:
+                lines.append(Line(NO_NAMED_DSL, urn, others[urn], None, None, "", None,
+                                  "nobody is named to receive the databook; in the latest "
+                                  "run but not on the register"))
     return lines
+
+
+def run_schools(manifest: Mapping[str, Any] | None) -> dict[int, str]:
+    """URN to name of the schools in a run's manifest (none without a manifest)."""
+    schools = (manifest or {}).get("schools", [])
+    return {int(s["urn"]): str(s.get("name", "")) for s in schools}
 
 
 def as_csv(lines: Sequence[Line]) -> str:

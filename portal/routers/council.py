@@ -124,15 +124,20 @@ def schools_page(request: Request) -> Response:
         rows = school_rows(db, today(), versions, latest)
     return page(request, "schools.html", {
         "rows": rows, "run_id": latest[0] if latest else None, "versions": versions,
-        "problem": problem, "waiting": sum(1 for r in rows if r.uncollected)})
+        "problem": problem, "waiting": sum(1 for r in rows if r.uncollected),
+        "nobody": sum(1 for r in rows if not r.users)})
 
 
 def _escalation(request: Request) -> list[escalation.Line]:
+    """The register's lists, and every school of the latest run with nobody named (as the
+    schools page counts them)."""
     context = ctx(request)
+    latest, _problem = latest_manifest(request)
     with context.transaction() as db:
         records = store.load_all(db)
         named = urns_with_dsl(db)
-    return escalation.report(records, today(), policy_for(context.portal).versions, named)
+    return escalation.report(records, today(), policy_for(context.portal).versions, named,
+                             escalation.run_schools(latest[1] if latest else None))
 
 
 @router.get("/escalation")

@@ -22,6 +22,7 @@ from portal.access import Denied, Viewer, council_officer
 from portal.context import ctx, origin
 from portal.events import Origin
 from portal.pages import render
+from portal.routers.council_forms import field_error
 from schemas.registers import FORMULA_STARTS
 
 PREFIX = "/council"
@@ -41,22 +42,25 @@ def officer(request: Request) -> tuple[Viewer, Origin]:
     return viewer, origin(request).as_user(viewer.user_id, viewer.email)
 
 
-def bad_input(message: str) -> Denied:
-    """A 400 page naming what is wrong, recorded as a refused ``bad_input``; nothing changed."""
-    return Denied(400, message, what="bad_input")
+def bad_input(message: str, field: str = "") -> Denied:
+    """A 400 naming what is wrong, recorded as a refused ``bad_input``; nothing changed. With
+    ``field`` (the input's id), a form's page shows it beside that field (``council_forms``)."""
+    return field_error(field, message) if field else Denied(400, message, what="bad_input")
 
 
-def parse_urn(text: str) -> int:
+def parse_urn(text: str, field: str = "") -> int:
     """A URN typed into a form: a whole number of up to eight digits, else a clear 400."""
     text = text.strip()
+    if not text:
+        raise bad_input("Enter the school's URN, such as 112000.", field)
     if not (text.isascii() and text.isdigit() and len(text) <= 8 and int(text) >= 1):
-        raise bad_input("A URN is a whole number of up to eight digits, such as 112000.")
+        raise bad_input("A URN is a whole number of up to eight digits, such as 112000.", field)
     return int(text)
 
 
-def optional_urn(text: str) -> int | None:
+def optional_urn(text: str, field: str = "") -> int | None:
     """A URN filter: blank for every school."""
-    return parse_urn(text) if text.strip() else None
+    return parse_urn(text, field) if text.strip() else None
 
 
 def cell(value: object) -> str:

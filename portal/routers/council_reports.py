@@ -36,6 +36,7 @@ from portal.routers.council_common import (
     page,
     school_phases,
 )
+from portal.routers.council_forms import keeps_form
 
 router = council_router()
 PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
@@ -54,13 +55,13 @@ def newest(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _downloads(request: Request, school: str, user: str, since: str) -> list[dict[str, Any]]:
-    urn = optional_urn(school)
+    urn = optional_urn(school, "school")
     if len(user) > MAX_EMAIL:
-        raise bad_input(f"An email address is at most {MAX_EMAIL} characters.")
+        raise bad_input(f"An email address is at most {MAX_EMAIL} characters.", "user")
     try:
         start = reports.since_date(since.strip() or None)
     except ValueError:
-        raise bad_input("The date must be written like 2026-11-21.") from None
+        raise bad_input("Enter the date like 2026-11-21 (year, month, day).", "since") from None
     with ctx(request).transaction() as db:
         return reports.downloads(db, urn, user.strip() or None, start)
 
@@ -71,7 +72,16 @@ Email = Annotated[str, Query(max_length=1000)]
 Day = Annotated[str, Query(max_length=1000)]
 
 
+def _downloads_again(request: Request, errors: dict[str, str],
+                     values: dict[str, Any]) -> Response:
+    """The downloads page with the filters as typed, the error by its field, and no rows."""
+    return page(request, "report.html", {
+        "title": "Downloads", "rows": [], "total": 0, "columns": reports.DOWNLOAD_COLUMNS,
+        "csv": "", "filters": True, "errors": errors, **values})
+
+
 @router.get("/audit/downloads")
+@keeps_form(_downloads_again)
 def downloads_page(request: Request, school: School = "", user: Email = "",
                    since: Day = "") -> Response:
     rows = _downloads(request, school, user, since)
@@ -146,7 +156,7 @@ def _child(request: Request, pseudonym: str) -> tuple[list[dict[str, Any]],
     if not PSEUDONYM.match(text):
         raise bad_input("A pseudonym is 64 characters, 0-9 and a-f, as in a manifest's "
                         "members. For a UPN or a person id, run databook audit child on the "
-                        "council's nightly host.")
+                        "council's nightly host.", "pseudonym")
     runs = manifests(request)
     _viewer, who = officer(request)
     with ctx(request).transaction() as db:
@@ -157,6 +167,8 @@ def _child(request: Request, pseudonym: str) -> tuple[list[dict[str, Any]],
 
 
 @router.post("/audit/child")
+@keeps_form(lambda request, errors, values: page(request, "child.html", {
+    "searched": False, "errors": errors, "pseudonym": values["pseudonym"][:200]}))
 def child_lookup(request: Request,
                  pseudonym: Annotated[str, Form(max_length=10_000)]) -> Response:
     files, downloads = _child(request, pseudonym)

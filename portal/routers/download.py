@@ -46,11 +46,11 @@ def _unavailable(request: Request, viewer: Viewer, urn: int, exc: Unavailable) -
                    "please try again later or ring the council."}, 503)
 
 
-def _form(request: Request, current: ServedFile, error: str = "", status: int = 200,
-          code: str = "", text: str = "") -> Response:
+def _form(request: Request, current: ServedFile, errors: dict[str, str] | None = None,
+          status: int = 200, code: str = "", text: str = "") -> Response:
     return render(request, "download.html", {"current": current, "reasons": REASONS,
-                                             "error": error, "code": code, "text": text,
-                                             "max_text": MAX_TEXT}, status)
+                                             "errors": errors or {}, "code": code,
+                                             "text": text, "max_text": MAX_TEXT}, status)
 
 
 @router.get("/schools/{urn}/download")
@@ -65,7 +65,7 @@ def download_page(request: Request, urn: int) -> Response:
 
 @router.post("/schools/{urn}/download")
 def download(request: Request, urn: int, run_id: Annotated[str, Form(max_length=64)],
-             reason: Annotated[str, Form(max_length=20)],
+             reason: Annotated[str, Form(max_length=20)] = "",
              reason_text: Annotated[str, Form(max_length=2000)] = "") -> Response:
     viewer = school_downloader(urn, request)
     context, who = ctx(request), origin(request).as_user(viewer.user_id, viewer.email)
@@ -77,11 +77,13 @@ def download(request: Request, urn: int, run_id: Annotated[str, Form(max_length=
         raise Denied(404, "That databook is not the current one. Go back to your school's "
                           "page for the current databook.", what="unknown_run", urn=urn)
     text = " ".join(reason_text.split())
-    problem = ("Choose a reason from the list." if reason not in REASONS
-               else "Say why in the box (this reason needs a few words)."
+    problem = ({"reason": "Choose why you are downloading the databook today."}
+               if reason not in REASONS
+               else {"reason_text": "Say in a few words why you need it (this reason needs "
+                                    "more detail)."}
                if reason in NEEDS_TEXT and not text
-               else f"Keep the reason to {MAX_TEXT} characters." if len(text) > MAX_TEXT
-               else "")
+               else {"reason_text": f"Keep the detail to {MAX_TEXT} characters."}
+               if len(text) > MAX_TEXT else {})
     if problem:
         with context.transaction() as db:
             record(db, "refused", who, what="bad_input", path=request.url.path, urn=urn,
@@ -92,10 +94,12 @@ def download(request: Request, urn: int, run_id: Annotated[str, Form(max_length=
     except Unavailable as exc:
         return _unavailable(request, viewer, urn, exc)
     with context.transaction() as db:
-        record(db, "download", who, urn=urn, run_id=current.run_id, file_sha256=current.sha256,
-               as_at=current.as_at, reason_code=reason, reason_text=text or None)
+        entry = record(db, "download", who, urn=urn, run_id=current.run_id,
+                       file_sha256=current.sha256, as_at=current.as_at, reason_code=reason,
+                       reason_text=text or None)
     name = current.download_name
     fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
     return Response(data, media_type=XLSX, headers={
         "Content-Disposition": f"attachment; filename=\"{fallback}\"; "
-                               f"filename*=UTF-8''{quote(name)}"})
+                               f"filename*=UTF-8''{quote(name)}",
+        "X-Databook-Entry": str(entry)})

@@ -83,7 +83,7 @@ def totp_page(request: Request) -> Response:
 
 
 @router.post("/enrol/totp")
-def totp_confirm(request: Request, code: Annotated[str, Form(max_length=12)]) -> Response:
+def totp_confirm(request: Request, code: Annotated[str, Form(max_length=12)] = "") -> Response:
     context, where = ctx(request), origin(request)
     with context.transaction() as db:
         row, user = pending(request, db, ("enrolling", "full"))
@@ -95,8 +95,9 @@ def totp_confirm(request: Request, code: Annotated[str, Form(max_length=12)]) ->
             token = _factor_added(db, user, row, "totp", where)
     if step is None:
         return render(request, "totp.html", {"secret": secret, "uri": totp.uri(secret, ""),
-                                             "error": "That code is not right. Try the next "
-                                             "one your app shows."}, 400)
+                                             "errors": {"code": "That code is not right. "
+                                                        "Type the next code your app shows."}},
+                      400)
     return go(request, "/agreement", token)
 
 
@@ -159,8 +160,8 @@ def link_page(request: Request, token: str) -> Response:
 
 @router.post("/enrol/{token}")
 def set_password(request: Request, token: str,
-                 password: Annotated[str, Form(max_length=MAX_PASSWORD)],
-                 confirm: Annotated[str, Form(max_length=MAX_PASSWORD)]) -> Response:
+                 password: Annotated[str, Form(max_length=MAX_PASSWORD)] = "",
+                 confirm: Annotated[str, Form(max_length=MAX_PASSWORD)] = "") -> Response:
     context, where = ctx(request), origin(request)
     if len(token) > 100 or _refuse_link(request, token) is not None:
         return render(request, "error.html", {"message": GONE}, 410)
@@ -180,6 +181,7 @@ def set_password(request: Request, token: str,
             stage = "second_factor" if has_factor(db, user.id) else "enrolling"
             new_token, _ = sessions.start(db, user.id, stage, replacing=None)
     if problem:
-        return render(request, "enrol.html", {"token": token, "error": problem}, 400)
+        return render(request, "enrol.html", {"token": token, "errors": {
+            "confirm" if "not the same" in problem else "password": problem}}, 400)
     return go(request, "/signin/second" if stage == "second_factor" else "/enrol/factor",
               new_token)

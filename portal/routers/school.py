@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
@@ -53,7 +53,8 @@ def accept(request: Request, version: Annotated[str, Form(max_length=40)],
     if accept != "yes" or version != current:
         return render(request, "agreement.html", {
             "text": context.agreement_text, "version": current, "accepted": False,
-            "error": "Tick the box to accept this version of the agreement."}, 400)
+            "errors": {"accept": "Tick the box to say you have read and accept this version "
+                                 "of the agreement."}}, 400)
     if current not in viewer.agreed_versions:
         with context.transaction() as db:
             db.add(AgreementAcceptance(user_id=viewer.user_id, version=current,
@@ -82,7 +83,11 @@ def own_downloads(request: Request, viewer: Viewer, urn: int) -> list[dict[str, 
 
 
 @router.get("/schools/{urn}")
-def school_page(request: Request, urn: int) -> Response:
+def school_page(request: Request, urn: int,
+                downloaded: Annotated[str, Query(max_length=20)] = "") -> Response:
+    """The school's current databook and the user's own downloads. ``downloaded`` (set by the
+    download form's script) shows the success banner, only for one of the user's own
+    downloads listed here: any other number shows nothing."""
     viewer = school_viewer(urn, request)
     context = ctx(request)
     try:
@@ -94,8 +99,9 @@ def school_page(request: Request, urn: int) -> Response:
                                   else "unverified")
         council_alerts(request.app.state, context.alert).unserved(urn, exc.run_id, exc.what)
     history = own_downloads(request, viewer, urn)
+    just = next((item for item in history if str(item["index"]) == downloaded.strip()), None)
     return render(request, "school.html", {
-        "urn": urn, "current": current, "problem": problem,
+        "urn": urn, "current": current, "problem": problem, "downloaded": just,
         "updated": current.updated_label() if current else "",
         "history": history, "ledger_key": ledger_key(request) if history else ""})
 

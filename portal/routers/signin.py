@@ -29,8 +29,8 @@ def signin_page(request: Request) -> Response:
 
 
 @router.post("/signin")
-def signin(request: Request, email: Annotated[str, Form(max_length=MAX_EMAIL)],
-           password: Annotated[str, Form(max_length=MAX_PASSWORD)]) -> Response:
+def signin(request: Request, email: Annotated[str, Form(max_length=MAX_EMAIL)] = "",
+           password: Annotated[str, Form(max_length=MAX_PASSWORD)] = "") -> Response:
     """Read the account, hash with no transaction open, then record the outcome: the hash
     (~24 ms, more under load) must not hold the database's write lock (see authn)."""
     context, where = ctx(request), origin(request)
@@ -56,8 +56,10 @@ def signin(request: Request, email: Annotated[str, Form(max_length=MAX_EMAIL)],
         except authn.SigninRefused as exc:
             refused = exc
     if refused is not None:
-        return render(request, "signin.html", {"error": str(refused), "email": email[:100]},
-                      refused.status)
+        errors = ({"email": "Enter your work email address, like name@school.example."}
+                  if not email.strip() else {"email": str(refused)})
+        return render(request, "signin.html", {"errors": errors,
+                                               "email": email[:100]}, refused.status)
     return go(request, "/signin/second" if stage == "second_factor" else "/enrol/factor", token)
 
 
@@ -71,7 +73,7 @@ def second_page(request: Request) -> Response:
 
 
 @router.post("/signin/totp")
-def signin_totp(request: Request, code: Annotated[str, Form(max_length=12)]) -> Response:
+def signin_totp(request: Request, code: Annotated[str, Form(max_length=12)] = "") -> Response:
     context, where = ctx(request), origin(request)
     refused: authn.SigninRefused | None = None
     with context.transaction() as db:
@@ -82,8 +84,9 @@ def signin_totp(request: Request, code: Annotated[str, Form(max_length=12)]) -> 
         except authn.SigninRefused as exc:
             refused = exc
     if refused is not None:
-        return render(request, "second.html", {"error": str(refused), "totp": True,
-                                               "passkey": False}, refused.status)
+        return render(request, "second.html", {"errors": {"code": str(refused)},
+                                               "totp": True, "passkey": False},
+                      refused.status)
     return go(request, authn.landing(user), token)
 
 

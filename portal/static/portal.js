@@ -1,4 +1,6 @@
-// The passkey ceremony: the only script the portal needs. Everything else works without it.
+// The passkey ceremony, and the download form's confirmation. Everything else works without
+// this file: without it a download still works (the browser saves the file), it only misses
+// the success banner with the receipt link.
 "use strict";
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -52,6 +54,77 @@
     const credential = await navigator.credentials.get({publicKey: options});
     return post("/signin/passkey/verify", encode(credential));
   }
+
+  // The download: posted by fetch so that, once the file is saved, the school page can say so
+  // with the receipt's link (the server names the ledger entry in X-Databook-Entry). A refused
+  // form (an error by its field) replaces the page's main part and focuses the error summary.
+  function fileName(disposition) {
+    const utf = /filename\*=UTF-8''([^;]+)/i.exec(disposition || "");
+    if (utf) { return decodeURIComponent(utf[1]); }
+    const plain = /filename="([^"]+)"/i.exec(disposition || "");
+    return plain ? plain[1] : "databook.xlsx";
+  }
+
+  function downloads(form) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const submit = form.querySelector("button[type=submit]");
+      submit.disabled = true;
+      let response;
+      try {
+        response = await fetch(form.action, {
+          method: "POST", credentials: "same-origin",
+          headers: {"Content-Type": "application/x-www-form-urlencoded"},
+          body: new URLSearchParams(new FormData(form)),
+        });
+      } catch (e) {
+        submit.disabled = false;
+        form.submit();  // nothing reached the portal: let the browser post the form itself
+        return;
+      }
+      try {
+        const entry = response.headers.get("X-Databook-Entry");
+        if (response.ok && entry) {
+          const url = URL.createObjectURL(await response.blob());
+          const link = document.createElement("a");
+          link.href = url;
+          link.download = fileName(response.headers.get("Content-Disposition"));
+          document.body.appendChild(link);
+          link.click();
+          link.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 60000);
+          window.location.assign(`/schools/${form.dataset.school}?downloaded=${encodeURIComponent(entry)}`);
+          return;
+        }
+        if (response.redirected) {  // signed out meanwhile: go where the portal sends us
+          window.location.assign(response.url);
+          return;
+        }
+        const page = new DOMParser().parseFromString(await response.text(), "text/html");
+        const main = page.querySelector("main");
+        if (!main) { throw new Error("no page"); }
+        document.title = page.title;
+        document.querySelector("main").replaceWith(main);
+        const again = document.getElementById("download-form");
+        if (again) { downloads(again); }
+        const summary = document.querySelector(".govuk-error-summary");
+        const heading = summary || document.querySelector("main h1");
+        if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
+        // GOV.UK's components for the new part (the error summary's links move the focus)
+        import("/static/govuk/govuk-frontend.min.js")
+          .then((govuk) => govuk.initAll({scope: document.querySelector("main")}))
+          .catch(() => {});
+      } catch (e) {
+        // The portal answered, but not as expected: never post twice (a download is recorded
+        // each time); the school page lists what was recorded.
+        window.location.assign(`/schools/${form.dataset.school}`);
+      } finally {
+        submit.disabled = false;
+      }
+    });
+  }
+  const downloadForm = document.getElementById("download-form");
+  if (downloadForm) { downloads(downloadForm); }
 
   const button = document.querySelector("[data-passkey]");
   if (!button) { return; }

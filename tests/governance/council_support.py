@@ -30,7 +30,7 @@ from tests.portal.helpers import SCHOOLS, Env, add_user
 #: school's own pages. A route added later that is on neither this list nor under /council
 #: with the council check fails ``test_every_route_is_public_school_or_council_only``.
 PUBLIC_OR_SCHOOL = frozenset({
-    ("GET", "/signin"), ("POST", "/signin"), ("GET", "/signin/second"),
+    ("GET", "/signin"), ("POST", "/signin"), ("GET", "/signin/second"), ("GET", "/accessibility"),
     ("POST", "/signin/totp"), ("POST", "/signin/passkey/options"),
     ("POST", "/signin/passkey/verify"), ("POST", "/signout"),
     ("GET", "/enrol/factor"), ("GET", "/enrol/totp/setup"), ("POST", "/enrol/totp"),

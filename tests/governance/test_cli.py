@@ -104,10 +104,21 @@ def test_bad_input_is_one_line_and_exit_1(home: Path) -> None:
     assert missing.stderr.startswith("databook: error: cannot read")
     bad_date = databook("schools", "escalation", "--as-at", "21/11/2026", home=home)
     assert bad_date.returncode == 1 and len(bad_date.stderr.splitlines()) == 1
-    bare = databook("schools", "export", home=home / "no-portal-here")
+    env = clean_env(DATABOOK_HOME=str(home),
+                    DATABOOK_PORTAL_DATABASE_URL=f"sqlite:///{sheet_file(home)}/portal.sqlite")
+    bare = subprocess.run([sys.executable, "-m", "databook", "schools", "export"], env=env,
+                          text=True, capture_output=True, timeout=120, check=False)
     assert bare.returncode == 1
-    assert bare.stderr.splitlines() == ["databook: error: the portal database could not be read"
-                                        " (OperationalError); has it been set up?"]
+    assert bare.stderr.splitlines() == ["databook: error: the portal database could not be set"
+                                        " up (FileExistsError); check "
+                                        "DATABOOK_PORTAL_DATABASE_URL"]
+
+
+def sheet_file(home: Path) -> Path:
+    """A plain file where a folder is needed: no database can be made under it."""
+    path = home / "a-file"
+    path.write_text("not a folder")
+    return path
 
 
 def test_demo_register_prints_an_importable_register(home: Path, council: Council) -> None:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from portal.config import SettingsError, load
+from portal.config import PortalHostSettings, SettingsError, load
 from portal.registers.config import policy
 
 
-def settings_with(home: Path, table: dict[str, object], env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def settings_with(home: Path, table: dict[str, object],
+                  env: dict[str, str] | None = None) -> PortalHostSettings:
     lines = ["[portal]"] + [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}"
                             for k, v in table.items()]
     (home / "databook.toml").write_text("\n".join(lines).replace("'", '"') + "\n")

@@ -54,7 +54,7 @@ def test_an_officer_runs_the_week_in_the_browser(served: Served, browser: Any) -
     assert page.inner_text(f"#school-{A}").startswith(str(A))
     assert "nobody named" in page.inner_text(f"#school-{B}")
     # a new DSL: the link is shown once
-    page.click("nav.council >> text=Users")
+    page.get_by_role("navigation", name="Menu").get_by_role("link", name="Users").click()
     page.fill("#add-school", str(A))
     page.fill("#add-name", "Ada Lead")
     page.fill("#add-email", "ada.lead@alder.example")
@@ -70,7 +70,7 @@ def test_an_officer_runs_the_week_in_the_browser(served: Served, browser: Any) -
     assert page.inner_text("#commands").strip() == f"databook keys rotate --school {A}"
     assert ("ada.lead@alder.example", "dsl", "left", ()) in user_rows(env)
     # the escalation list as CSV for the Board
-    page.click("nav.council >> text=Escalation")
+    page.get_by_role("navigation", name="Menu").get_by_role("link", name="Escalation").click()
     with page.expect_download() as caught:
         page.click("#csv")
     text = Path(caught.value.path()).read_text()

@@ -77,8 +77,8 @@ def test_bad_confirmations_change_nothing(env: Env, officer: TestClient) -> None
             ({"school": str(B), "email": BEN, "by": "   "}, "Say who at the school"),
             ({"school": str(B), "email": BEN, "by": "x" * 201}, "Say who at the school"),
             ({"school": "B", "email": BEN, "by": "Head"}, "A URN is a whole number"),
-            ({"school": " ", "email": BEN, "by": "Head"}, "Give the school&#39;s URN"),
-            ({"school": str(B), "email": BEN}, "The request was not valid")):
+            ({"school": " ", "email": BEN, "by": "Head"}, "Enter the school&#39;s URN"),
+            ({"school": str(B), "email": BEN}, "Say who at the school")):
         got = post(officer, "/council/confirmations/confirm", **form)
         assert got.status_code == 400, form
         assert says in got.text, (form, got.text[-1500:])

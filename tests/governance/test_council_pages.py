@@ -64,7 +64,7 @@ def post(client: TestClient, url: str, **form: str) -> httpx.Response:
 
 
 def row_of(page: str, urn: int) -> str:
-    found = re.search(rf'<tr id="school-{urn}">(.*?)</tr>', page, re.S)
+    found = re.search(rf'<tr[^>]* id="school-{urn}">(.*?)</tr>', page, re.S)
     assert found, page[-2000:]
     return found.group(1)
 
@@ -291,3 +291,45 @@ def test_reports_refuse_a_drop_whose_manifest_does_not_verify(env: Env,
     page = officer.get("/council")
     assert page.status_code == 200 and 'id="no-run"' in page.text
     assert [e["what"] for e in entries(env, "refused")] == ["manifest_unverified"] * 2
+
+
+def test_a_bad_form_comes_back_with_its_values_the_navigation_and_the_error_by_its_field(
+        env: Env, officer: TestClient) -> None:
+    """Issue 20: no "Not available" page for a form error; the same page, status 400."""
+    before = user_rows(env)
+    got = post(officer, "/council/users/add", school="12x", name="Ada Lead",
+               email="ada.lead@alder.example")
+    assert got.status_code == 400 and "Not available" not in got.text
+    assert 'aria-label="Menu"' in got.text and 'id="council-nav"' in got.text
+    assert 'value="Ada Lead"' in got.text and 'value="ada.lead@alder.example"' in got.text
+    field = re.search(r'<input [^>]*id="add-school"[^>]*>', got.text)
+    assert field and 'aria-describedby="add-school-error"' in field.group(0)
+    assert 'value="12x"' in field.group(0)
+    assert re.search(r'id="add-school-error"[^>]*>.*A URN is a whole number', got.text)
+    assert '<a href="#add-school">A URN is a whole number' in got.text  # the error summary
+    assert user_rows(env) == before
+    got = officer.get("/council/audit/downloads", params={"since": "yesterday", "user": "x@y"})
+    assert got.status_code == 400 and 'value="yesterday"' in got.text
+    assert '<a href="#since">' in got.text and "None" not in got.text
+
+
+def test_escalation_counts_the_latest_runs_schools_with_nobody_named(
+        env: Env, officer: TestClient) -> None:
+    """Issue 20: a school in the latest run with nobody named needs action, on the register
+    or not, as the schools page says "nobody named"."""
+    from sqlalchemy import delete
+
+    from portal.registers.models import SchoolRegister
+
+    add_user(env, "sam.dsl@alder.example", [A], agreed=True)
+    with ready(env.settings.portal.database_url).begin() as db:
+        db.execute(delete(SchoolRegister).where(SchoolRegister.urn == B))
+    schools = officer.get("/council").text
+    assert "nobody named" in row_of(schools, B) and "nobody named" not in row_of(schools, A)
+    assert re.search(r'<strong id="nobody">2</strong>', schools)  # B (run only), C (register)
+    lines = [ln for ln in csv_lines(officer.get("/council/escalation.csv").text)
+             if ln[0] == "no_named_dsl"]
+    assert [(ln[1], ln[2]) for ln in lines] == [(str(B), SCHOOLS[B]), (str(C), SCHOOLS[C])]
+    assert lines[0][7].endswith("in the latest run but not on the register")
+    page = officer.get("/council/escalation").text
+    assert "No school needs escalation" not in page and SCHOOLS[B] in page

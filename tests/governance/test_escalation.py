@@ -66,3 +66,15 @@ def test_table_aligns_and_says_so_when_there_is_nothing() -> None:
     assert table[0].split() == list(ESCALATION_COLUMNS)
     assert table[1].index("112000") == table[0].index("urn")
     assert as_table([]) == "no school needs escalation, and no agreement is out of date\n"
+
+
+def test_schools_of_the_latest_run_with_nobody_named_need_action_too() -> None:
+    """As the council's schools page counts them (issue 20): a school in the latest run with
+    nobody named is on the list, on the register or not; a named one is not."""
+    run = {112034: "Good", 112099: "Only In The Run", 112100: "Named, Not Registered"}
+    lines = report(REGISTER, TODAY, V, urns_with_dsl=[112034, 112068, 112085, 112017, 112100],
+                   run_schools=run)
+    nobody = [(ln.urn, ln.name) for ln in lines if ln.kind == "no_named_dsl"]
+    assert nobody == [(112000, "Ended"), (112051, "Silent"), (112099, "Only In The Run")]
+    assert lines[-1].detail.endswith("in the latest run but not on the register")
+    assert lines[-1].cells()[3:7] == ["", "", "", ""]

@@ -78,18 +78,24 @@ def test_passkey_enrolment_agreement_download_and_passkey_sign_in(served: Served
     page.wait_for_url(f"{url}/schools/{A}")
     assert page.inner_text("#as-at") == "2026-11-21"
     page.click("#download")
-    page.check("#reason-conference")
+    page.get_by_role("radio", name="A child protection conference or core group").check()
     with page.expect_download() as caught:
         page.click("#get-file")
     got = caught.value
     assert got.suggested_filename == "Alder Primary School safeguarding databook 2026-11-21.xlsx"
     assert Path(got.path()).read_bytes() == (env.drop / env.run_id / f"{A}.xlsx").read_bytes()
+    # the school page confirms it, with this download's receipt
+    page.wait_for_url(f"{url}/schools/{A}?downloaded=*")
+    banner = page.get_by_role("alert")
+    assert "Your download has started" in banner.inner_text()
+    receipt = banner.get_by_role("link", name="save the receipt for this download")
+    assert receipt.get_attribute("href").startswith(f"/schools/{A}/receipts/")
     # another school's page and file: refused, nothing served
     response = page.goto(f"{url}/schools/{B}/download")
     assert response.status == 404 and "Birch" not in page.content()
     # sign out, sign in again with the passkey
     page.goto(f"{url}/schools/{A}")
-    page.click(".signout button")
+    page.get_by_role("button", name="Sign out").click()
     password_in(page, url, "kim.passkey@alder.example", GOOD)
     page.wait_for_url(f"{url}/signin/second")
     page.click("#passkey")
@@ -125,8 +131,8 @@ def test_lockout_in_the_browser(served: Served, browser: Any) -> None:
     page = context.new_page()
     for _ in range(10):
         password_in(page, url, "max.locked@alder.example", "not the password at all")
-        assert "not right" in page.inner_text(".error")
+        assert "not right" in page.get_by_role("alert").inner_text()
     password_in(page, url, "max.locked@alder.example")
-    assert "locked" in page.inner_text(".error")
+    assert "locked" in page.get_by_role("alert").inner_text()
     assert page.url == f"{url}/signin"
     context.close()

@@ -21,6 +21,7 @@ import httpx
 import pyotp
 import pytest
 
+from databook.settings import HostSettings
 from flows.settings import load
 from portal.migrate import ready
 from tests import oracle
@@ -127,7 +128,7 @@ def test_a_dsl_downloads_the_real_runs_file_over_http(
     assert refused.status_code == 404 and b"PK" not in refused.content
 
 
-def _sign_protocol(settings: object, urn: int, name: str) -> None:
+def _sign_protocol(settings: HostSettings, urn: int, name: str) -> None:
     from portal.registers import store
     from portal.registers.record import SchoolRecord, Versions
 
