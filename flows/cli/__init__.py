@@ -34,6 +34,7 @@ GROUPS: list[str] = [
     "portal.cli.users",
     "portal.cli.portal",
     "portal.cli.schools",
+    "portal.cli.partners",
     "portal.cli.audit",
 ]
 
