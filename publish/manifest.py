@@ -138,6 +138,7 @@ def verify(store: DropStore, run_id: str, public_keys: Mapping[str, str]) -> dic
         raise ManifestError(f"{run_id}/{MANIFEST}: the signature does not match "
                             f"(the manifest or {SIGNATURE} was changed)") from None
     listed = {school["file"]: school for school in document["schools"]}
+    listed |= {partner["file"]: partner for partner in document.get("partners", [])}
     present = set(store.list_dir(run_id)) - {MANIFEST, SIGNATURE}
     for extra in sorted(present - set(listed)):
         raise ManifestError(f"{run_id}/{extra} is not in the manifest")

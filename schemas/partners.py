@@ -84,3 +84,7 @@ def lapse_reason(record: PartnerRecord, today: date) -> str:
     if record.dsa_review_on is None:
         return "agreement has no review date"
     return f"agreement review date {record.dsa_review_on.isoformat()} has passed"
+
+#: The partner check's frame (``expectations/partners.json``): one row per child in a
+#: partner's file, booleans only, never a child's details.
+PARTNER_CHECK_COLUMNS: Final = ("partner", "check_in_school_files", "check_columns_agreed")
