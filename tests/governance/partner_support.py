@@ -27,6 +27,8 @@ PARTNER_ROUTES = frozenset({
 })
 PARTNER_PREFIX = "/partners"
 NURSES, LAPSED = "school-nursing", "yot"
+#: A pseudonym in the NURSES file (the manifests' form: 64 hex characters).
+MEMBER = "ab" * 32
 
 
 def register_partners(env: Env) -> None:
@@ -55,7 +57,8 @@ def publish_with_partners(env: Env) -> tuple[str, dict[str, bytes]]:
                    if not n.startswith("partner-")]
         partners = [{"partner_id": n[8:-5], "name": n[8:-5].title(), "file": n,
                      "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                     "children": 2, "members": []} for n, data in written.items()
+                     "children": 2, "members": [MEMBER] if n[8:-5] == NURSES else []}
+                    for n, data in written.items()
                     if n.startswith("partner-")]
         return manifest.build(run_id=run_id, as_at=date(2026, 11, 22),
                               generated_at=datetime.now(UTC), source_rows={},

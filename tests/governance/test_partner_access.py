@@ -6,6 +6,7 @@ classified (public/school, council-only, or partner)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -28,6 +29,7 @@ from tests.governance.council_support import (
 )
 from tests.governance.partner_support import (
     LAPSED,
+    MEMBER,
     NURSES,
     PARTNER_PREFIX,
     PARTNER_ROUTES,
@@ -106,6 +108,19 @@ def test_a_partner_user_downloads_their_file_and_the_ledger_names_the_partner(
     (entry,) = entries(env, "download")
     assert entry["partner_id"] == NURSES and "urn" not in entry and entry["run_id"] == run_id
     assert entry["actor_email"] == "nia.nurse@nhs.example"
+    with ready(portal_settings(env.settings).database_url)() as db:  # the audit reports
+        from portal.ledger import reports
+
+        document = json.loads((env.drop / run_id / "manifest.json").read_text())
+        (row,) = reports.downloads(db, partner=NURSES)
+        assert row["partner_id"] == NURSES and row["urn"] is None
+        assert reports.downloads(db, urn=A) == []
+        (month,) = reports.usage(db, {run_id: document}, {})
+        assert month["downloads"] == 1 and month[f"partner:{NURSES}"] == 1
+        assert month["children"] == 1 and month["schools"] == 0
+        held, hits = reports.child(db, MEMBER, {run_id: document})
+        assert [f.get("partner_id") for f in held] == [NURSES]
+        assert [h["partner_id"] for h in hits] == [NURSES]
     stale = client.post(f"/partners/{NURSES}/download", data=data | {"run_id": "x" * 20})
     assert stale.status_code == 404
     assert client.get(f"/partners/{NURSES}").text.count("<tr><td>") == 1  # own history
