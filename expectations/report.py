@@ -56,8 +56,9 @@ def render(record: Mapping[str, Any], findings: pd.DataFrame | None,
                  + _list(v.get("drift", []), "none"))
     if v.get("accepted_drift"):
         parts.append(f"<p>Drift accepted: {escape(str(v['accepted_drift']))}</p>")
-    if record.get("partners"):
-        parts.append(_partners(record["partners"]))
+    partners = record.get("partners") or {}
+    if partners.get("published") or partners.get("lapsed") or partners.get("note"):
+        parts.append(_partners(partners))
     if data_docs is not None:
         link = os.path.relpath(data_docs, folder)
         parts.append(f"<p><a id='data-docs' href='{escape(link)}'>Great Expectations Data Docs"

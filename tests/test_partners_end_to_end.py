@@ -21,13 +21,17 @@ from pathlib import Path
 
 import pytest
 
+from demo.changes import Happening, apply, choose
+from extract import read_sources
 from publish import manifest
 from publish.keystore import Keystore
 from publish.store import LocalStore
+from schemas.changes import LABELS, SHEET_CHANGES, ChangeKind
 from tests.conftest import AS_AT, Council, Run, databook
 from tests.helpers import all_text, formula_cells, open_encrypted, sheet_values
 from tests.test_libreoffice import office as _office  # the module's LibreOffice fixture
 from tests.test_libreoffice import read
+from transform import Rules, build_databook
 
 pytestmark = pytest.mark.prefect
 office = _office
@@ -224,3 +228,64 @@ def test_libreoffice_opens_the_partner_file_with_its_password_only(
     assert sorted(r[2] for r in rows[1:]) == sorted(str(v[2]) for v in values[1:])
     for urn in partner_run.schools:  # a school's password does not open the partner's file
         assert read(office, path, keystore.password(urn))["opened"] is False
+
+
+@dataclass(frozen=True)
+class Amended:
+    home: Path
+    outside: Path  # a changed-only run after a change at a school the partner does not cover
+    inside: Path  # then one after a change at one of its schools
+    happened: Happening
+
+
+@pytest.fixture(scope="module")
+def amended(partner_run: PartnerRun, council: Council,
+            tmp_path_factory: pytest.TempPathFactory) -> Amended:
+    folder = tmp_path_factory.mktemp("partner-council")
+    mine = Council(folder / "case.sqlite", folder / "roll.sqlite")
+    shutil.copy(council.case_path, mine.case_path)
+    shutil.copy(council.roll_path, mine.roll_path)
+    home = tmp_path_factory.mktemp("partner-amend") / "home"
+    shutil.copytree(partner_run.home, home)
+    env = partner_run.env | {"DATABOOK_HOME": str(home)}
+    rows = build_databook(read_sources(mine.case_url, mine.roll_url), Rules(as_at=AS_AT)).rows
+
+    def changed_only() -> Path:
+        done = databook("run", "--as-at", AS_AT.isoformat(), "--source-url", mine.case_url,
+                        "--roll-url", mine.roll_url, "--changed-only", env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return Path(done.stdout.strip().splitlines()[-1])
+
+    (away,) = choose(rows[~rows["urn"].isin(partner_run.schools)], 1)
+    apply(mine.case_url, mine.roll_url, [away], rows, AS_AT)
+    outside = changed_only()
+    rows = build_databook(read_sources(mine.case_url, mine.roll_url), Rules(as_at=AS_AT)).rows
+    (here,) = choose(rows[rows["urn"].isin(partner_run.schools)], 1)
+    assert here.kind == "plan"
+    apply(mine.case_url, mine.roll_url, [here], rows, AS_AT)
+    return Amended(home, outside, changed_only(), here)
+
+
+def test_changed_only_carries_an_unchanged_partner_file_and_renews_a_changed_one(
+        partner_run: PartnerRun, amended: Amended) -> None:
+    name = f"partner-{NURSES}.xlsx"
+    first = manifest.parse((partner_run.folder / "manifest.json").read_bytes())
+    outside = manifest.parse((amended.outside / "manifest.json").read_bytes())
+    inside = manifest.parse((amended.inside / "manifest.json").read_bytes())
+    assert outside["amends"]["run_id"] == partner_run.folder.name
+    assert (amended.outside / name).read_bytes() == (partner_run.folder / name).read_bytes()
+    assert outside["partners"] == first["partners"]
+    assert inside["amends"]["run_id"] == amended.outside.name
+    assert (amended.inside / name).read_bytes() != (amended.outside / name).read_bytes()
+    (entry,) = inside["partners"]
+    assert entry["updated_at"] == inside["generated_at"]
+    assert entry["rows_digest"] != first["partners"][0]["rows_digest"]
+    keystore = Keystore.open(amended.home)
+    for run in (amended.outside, amended.inside):
+        manifest.verify(LocalStore(amended.home / "drop"), run.name, keystore.public_keys())
+    wb, plain = open_encrypted((amended.inside / name).read_bytes(),
+                               keystore.partner_password(NURSES))
+    assert formula_cells(plain) == []
+    changes = sheet_values(wb, SHEET_CHANGES)[1:]
+    assert {r[0] for r in changes} == {amended.happened.upn}  # that child, nobody else
+    assert {r[2] for r in changes} == {LABELS[ChangeKind.CP_STARTED]}  # CIN is not agreed
