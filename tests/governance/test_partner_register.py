@@ -133,6 +133,16 @@ def test_the_command_imports_all_or_nothing_and_exports_what_it_imported(
         "the header exactly as the workbook shows it); nothing was imported")
     assert databook("partners", "export", home=tmp_path).stdout == exported.stdout
 
+    added = databook("users", "add", "--partner", "school-nursing-north", "--name", "Nia Nurse",
+                     "--email", "nia.nurse@nhs.example", home=tmp_path)
+    assert added.returncode == 0, added.stderr
+    assert "/enrol/" in added.stdout.strip().splitlines()[-1]
+    for extra, why in ((["--partner", "nobody"], "partner nobody is not on the register"),
+                       (["--partner", "early-help", "--school", "112000"],
+                        "with --partner ID alone")):
+        refused = databook("users", "add", *extra, "--name", "X", "--email", "x@nhs.example",
+                           home=tmp_path)
+        assert refused.returncode == 1 and why in refused.stderr, refused.stderr
     lapsed = databook("partners", "escalation", "--format", "csv", home=tmp_path)
     assert lapsed.returncode == 0, lapsed.stderr
     assert lapsed.stdout.splitlines() == [
