@@ -12,10 +12,11 @@ import argparse
 import sys
 from typing import Any
 
-from flows.settings import SettingsError
-from portal.registers.csvio import RegisterError
+from portal.cli.schools import ERRORS as SCHOOL_ERRORS
 
-ERRORS: tuple[type[Exception], ...] = (RegisterError, SettingsError)
+#: As ``databook schools`` (a register error, a settings error): settings are loaded the
+#: same way, through that module, so this one imports nothing of the nightly side itself.
+ERRORS: tuple[type[Exception], ...] = SCHOOL_ERRORS
 
 
 def register(sub: Any) -> None:
