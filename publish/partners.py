@@ -34,6 +34,8 @@ Row = tuple[Value, ...]
 DIGEST_CONTEXT = b"safeguarding-databook partner rows v1\n"
 UNIT, RECORD = "\x1f", "\x1e"
 DAY = "%d/%m/%Y"
+FIRST_PARTNER_DATABOOK = ("This is your organisation's first databook: there is no earlier one "
+                          "to compare it with.")
 NOTICE = (
     "CONFIDENTIAL. This databook is for the named staff of {partner} only, under its "
     "data-sharing agreement with the council. Do not print it, forward it or copy its "
@@ -195,6 +197,28 @@ def _about_sheet(item: PartnerFile, run: RunInfo, more: Sequence[tuple[str, str]
     return ws
 
 
+def _changes_sheet(changes: SchoolChanges) -> Sheet:
+    """The school's Changes sheet, in a partner's words when it lists nothing."""
+    from publish.changes_sheet import changes_sheet
+    from schemas.changes import CHANGE_COLUMNS, SHEET_CHANGES
+
+    if changes.changes or changes.previous is not None:
+        return changes_sheet(changes)
+    ws = Sheet(SHEET_CHANGES, {i: c.width for i, c in enumerate(CHANGE_COLUMNS, start=1)},
+               freeze_header=True)
+    ws.append([c.header for c in CHANGE_COLUMNS], HEADER_STYLE)
+    ws.append([FIRST_PARTNER_DATABOOK])
+    return ws
+
+
+def _about_changes(changes: SchoolChanges) -> list[tuple[str, str]]:
+    from publish.changes_sheet import about_lines
+
+    return [(label, text.replace("your school's", "your")
+             .replace("Nothing: this is your first databook.", FIRST_PARTNER_DATABOOK))
+            for label, text in about_lines(changes)]
+
+
 def render(item: PartnerFile, run: RunInfo) -> bytes:
     """Databook (school columns, then the agreed ones), Changes when given, then About."""
     allowed = set(item.partner.columns)
@@ -205,10 +229,8 @@ def render(item: PartnerFile, run: RunInfo) -> bytes:
     sheets = [_databook_sheet(item)]
     more: list[tuple[str, str]] = []
     if item.changes is not None:
-        from publish.changes_sheet import about_lines, changes_sheet
-
-        sheets.append(changes_sheet(item.changes))
-        more = about_lines(item.changes)
+        sheets.append(_changes_sheet(item.changes))
+        more = _about_changes(item.changes)
     sheets.append(_about_sheet(item, run, more))
     xlsx = package(sheets, DATE_FORMAT)
     refuse_formulas(xlsx)

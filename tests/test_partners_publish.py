@@ -164,3 +164,14 @@ def test_the_nightly_side_reads_what_the_portal_imported(db_url: str, tmp_path: 
     finally:
         engine.dispose()
     assert read_partners(db_url) == [NURSES, other]
+
+
+def test_a_first_partner_databook_says_so_in_the_partners_words() -> None:
+    from transform.changes import SchoolChanges
+
+    (item,) = files()
+    wb = load_workbook(io.BytesIO(render(replace(item, changes=SchoolChanges(None)),
+                                         RunInfo("r", AS_AT, datetime.now(UTC), "SP", "0"))))
+    assert wb.sheetnames == ["Databook", "Changes", "About"]
+    text = " ".join(str(c.value) for ws in wb for r in ws.iter_rows() for c in r if c.value)
+    assert "your organisation's first databook" in text and "your school's" not in text
