@@ -47,7 +47,9 @@ def test_a_partner_user_downloads_in_chromium_and_never_reaches_a_school(
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     sign_in(page, served, "nia.nurse@nhs.example", secret)
-    page.wait_for_url(f"{url}/agreement")
+    # Generous: the password hash (Argon2id, ~0.5 s idle) took over 30 s on this shared
+    # machine at a load average of 9.
+    page.wait_for_url(f"{url}/agreement", timeout=180_000)
     page.check("input[name=accept]")
     page.click("form[action='/agreement'] button")
     page.wait_for_url(f"{url}/partners/{NURSES}")
