@@ -44,6 +44,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "portal": ("portal.cli.portal", PORTAL, "the school portal"),
     "schools": ("portal.cli.schools", PORTAL,
                 "the register of schools' protocols and agreements"),
+    "partners": ("portal.cli.partners", PORTAL,
+                 "the register of multi-agency partners"),
     "audit": ("portal.cli.audit", PORTAL, "the download ledger: verify, receipts, reports"),
 }
 

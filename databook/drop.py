@@ -104,6 +104,7 @@ def check_files(store: DropStore, run_id: str, document: Mapping[str, Any]) -> N
     """Every file of the run against the manifest: a file that is missing, changed or not
     listed fails, and the error names it."""
     listed = {school["file"]: school for school in document["schools"]}
+    listed |= {partner["file"]: partner for partner in document.get("partners", [])}
     present = set(store.list_dir(run_id)) - {MANIFEST, SIGNATURE}
     for extra in sorted(present - set(listed)):
         raise ManifestError(f"{run_id}/{extra} is not in the manifest")

@@ -68,14 +68,18 @@ class Verdict:
 
 
 def validate_run(book: Databook, data: SourceData, rules: Rules, report_dir: Path,
-                 balance: pd.DataFrame | None = None) -> Outcome:
+                 balance: pd.DataFrame | None = None,
+                 partners: pd.DataFrame | None = None) -> Outcome:
     """Every suite in one Great Expectations context; ``balance`` (``frames.balance_frame``)
-    adds the change-count check of the Changes sheets."""
+    adds the change-count check of the Changes sheets, ``partners``
+    (``partner_frame.partner_frame``) the partner files' check."""
     databook = frames.databook_frame(book, data, rules)
     batches = [(s, databook) for s in suites.load("databook", rules)]
     batches += [(s, frames.findings_frame(book)) for s in suites.load("findings", rules)]
     if balance is not None:
         batches += [(s, balance) for s in suites.load("changes", rules)]
+    if partners is not None:
+        batches += [(s, partners) for s in suites.load("partners", rules)]
     batches += [(s, frames.source_frame(data, s.batch.removeprefix("source."), s.columns))
                 for s in suites.load("source", rules)]
     return validate(batches, {"as_at": pd.Timestamp(rules.as_at)}, report_dir)

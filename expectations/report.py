@@ -56,6 +56,9 @@ def render(record: Mapping[str, Any], findings: pd.DataFrame | None,
                  + _list(v.get("drift", []), "none"))
     if v.get("accepted_drift"):
         parts.append(f"<p>Drift accepted: {escape(str(v['accepted_drift']))}</p>")
+    partners = record.get("partners") or {}
+    if partners.get("published") or partners.get("lapsed") or partners.get("note"):
+        parts.append(_partners(partners))
     if data_docs is not None:
         link = os.path.relpath(data_docs, folder)
         parts.append(f"<p><a id='data-docs' href='{escape(link)}'>Great Expectations Data Docs"
@@ -73,6 +76,21 @@ def render(record: Mapping[str, Any], findings: pd.DataFrame | None,
             parts.append(f"<p>{len(findings) - MAX_FINDING_ROWS} more in findings.csv.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _partners(partners: Mapping[str, Any]) -> str:
+    """Which partners this run published for, and which got nothing and why (a lapsed or
+    unsigned data-sharing agreement): the officer's cue to chase the agreement."""
+    html = "<h2 id='partners'>Partners</h2>"
+    if partners.get("note"):
+        html += f"<p>{escape(str(partners['note']))}</p>"
+    published = [str(p) for p in partners.get("published", [])]
+    html += f"<p>Published for: {escape(', '.join(published) or 'none')}</p>"
+    lapsed = partners.get("lapsed", [])
+    if lapsed:
+        html += ("<p>Nothing published for these partners:</p>"
+                 + _table(["partner", "why"], [[p["partner_id"], p["reason"]] for p in lapsed]))
+    return html
 
 
 def _list(items: list[str], empty: str) -> str:

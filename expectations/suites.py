@@ -18,6 +18,7 @@ from extract.queries import CASE_COLUMNS, ROLL_COLUMNS
 from schemas import codes
 from schemas.changes import BALANCE_COLUMNS, BALANCE_COUNTS
 from schemas.databook import DATE_KEYS, FLAG_DATES, FLAG_KEYS, KEYS, ROUTING_KEYS
+from schemas.partners import PARTNER_CHECK_COLUMNS
 from schemas.source import PERIOD_COLUMNS, primary_key
 from transform.findings import BLOCKING
 from transform.rules_config import Rules
@@ -29,7 +30,8 @@ CHECK_COLUMNS = ("check_on_roll", "check_address_withheld", "check_not_disclosed
 VALIDATED_COLUMNS = (*ROUTING_KEYS, *KEYS, *CHECK_COLUMNS)
 EXTRACTED = {**CASE_COLUMNS, **ROLL_COLUMNS}
 #: Suites (other than the per-table source suites) whose frame is not the databook frame.
-BATCH_COLUMNS: dict[str, tuple[str, ...]] = {"changes": BALANCE_COLUMNS, "findings": BLOCKING}
+BATCH_COLUMNS: dict[str, tuple[str, ...]] = {"changes": BALANCE_COLUMNS, "findings": BLOCKING,
+                                             "partners": PARTNER_CHECK_COLUMNS}
 CRITICAL = "critical"
 
 
@@ -64,6 +66,7 @@ def vocabulary(rules: Rules) -> dict[str, Any]:
         "case_statuses": [codes.OPEN, codes.CLOSED],
         "validated_columns": list(VALIDATED_COLUMNS),
         "balance_columns": list(BALANCE_COLUMNS),
+        "partner_check_columns": list(PARTNER_CHECK_COLUMNS),
         "warning_codes": list(rules.warning_labels),
         "legal_statuses": sorted(rules.legal_statuses),
         "enrolment_statuses": sorted(rules.enrolment_statuses),

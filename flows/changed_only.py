@@ -21,6 +21,7 @@ from databook.faults import contained
 from expectations.gate import PublishBlocked
 from extract import SourceError
 from flows import school_alerts
+from flows.partners import PartnerPlan
 from flows.settings import NightlySettings, SettingsError
 from publish.amend import publish_amendment
 from publish.drop import SchoolFile, Signing
@@ -84,15 +85,18 @@ def nothing_to_publish(book: Databook, comparison: Comparison) -> bool:
 @contained("publish", SAFE)
 def publish_changed(files: list[SchoolFile], encrypted: list[tuple[str, bytes]],
                     settings: NightlySettings, run: RunInfo, source_rows: dict[str, int],
-                    extra: dict[str, Any], comparison: Comparison, order: list[int]) -> str:
-    """The amendment: the changed schools' new files, every other school's carried over."""
+                    extra: dict[str, Any], comparison: Comparison, order: list[int],
+                    partners: PartnerPlan | None = None) -> str:
+    """The amendment: the changed schools' new files, every other school's carried over
+    (and the same for partners' files)."""
     assert comparison.latest is not None  # amendable() said so
     keystore = Keystore.open(settings.home, settings.master_key)
     store = settings.open_drop()
     try:
         run_id = publish_amendment(store, run, comparison.latest, order, files, encrypted,
                                    Signing.from_keystore(keystore), source_rows,
-                                   keep=settings.keep_runs, extra=extra)
+                                   keep=settings.keep_runs, extra=extra,
+                                   partners=partners.files if partners is not None else ())
         folder = f"{store.describe()}/{run_id}"
     finally:
         store.close()

@@ -34,6 +34,7 @@ from databook.runlog import attach_run_log
 from expectations import report
 from expectations.frames import balance_frame
 from expectations.gate import PublishBlocked, Verdict, judge, validate_run
+from expectations.partner_frame import partner_frame
 from extract import SourceData, SourceError, read_sources
 from flows import recovery
 from flows.changed_only import (
@@ -45,6 +46,7 @@ from flows.changed_only import (
     tell_schools,
     to_render,
 )
+from flows.partners import PartnerPlan, prepare_partners
 from flows.runners import fan_out
 from flows.settings import NightlySettings, SettingsError, load, today_in_london
 from publish.drop import (
@@ -105,12 +107,14 @@ def transform_sources(data: SourceData, rules: Rules) -> Databook:
 @contained("validate", SAFE)
 def validate_databook(book: Databook, data: SourceData, rules: Rules, settings: NightlySettings,
                       report_dir: Path, accept_drift: str | None,
-                      comparison: Comparison) -> Verdict:
-    """The suites (with the Changes sheets' change count) and the drift gate, against the
-    run ``compare_latest`` verified (``latest``'s, else the newest signed one, with a note
-    saying so for the report)."""
+                      comparison: Comparison, partners: PartnerPlan | None = None) -> Verdict:
+    """The suites (with the Changes sheets' change count and the partner files' check) and
+    the drift gate, against the run ``compare_latest`` verified (``latest``'s, else the newest
+    signed one, with a note saying so for the report)."""
+    files = partners.files if partners is not None else []
     outcome = validate_run(book, data, rules, report_dir,
-                           balance_frame(comparison.balance_lines()))
+                           balance_frame(comparison.balance_lines()),
+                           partner_frame(book.rows, files) if files else None)
     previous = None if comparison.latest is None else dict(comparison.latest.document)
     verdict = judge(outcome, book, previous, settings.thresholds, accept_drift,
                     note=comparison.note)
@@ -182,12 +186,13 @@ def prepare_files(book: Databook, settings: NightlySettings, comparison: Compari
 @contained("publish", SAFE)
 def publish_databook(files: list[SchoolFile], encrypted: list[tuple[str, bytes]],
                      settings: NightlySettings, run: RunInfo, source_rows: dict[str, int],
-                     extra: dict[str, Any]) -> str:
+                     extra: dict[str, Any], partners: PartnerPlan | None = None) -> str:
     keystore = Keystore.open(settings.home, settings.master_key)
     store = settings.open_drop()
     try:
         run_id = publish_run(store, run, files, Signing.from_keystore(keystore), source_rows,
-                             keep=settings.keep_runs, extra=extra, encrypted=encrypted)
+                             keep=settings.keep_runs, extra=extra, encrypted=encrypted,
+                             partners=partners.files if partners is not None else ())
         folder = f"{store.describe()}/{run_id}"
     finally:
         store.close()
@@ -288,13 +293,17 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
         record["findings"] = book.finding_counts()
         comparison = compare_latest(book, rules, settings)
         record["changed_schools"] = len(comparison.changed)
+        # Judged on the day the files are published, whatever date the data is as at.
+        partners = prepare_partners(book, settings, comparison, today_in_london(),
+                                    rules.withheld_address)
+        record["partners"] = partners.record()
         amend = changed_only and amendable(comparison, as_at)
-        if amend and nothing_to_publish(book, comparison):
+        if amend and nothing_to_publish(book, comparison) and not partners.changed:
             folder = nothing_changed(settings, comparison)
             record |= {"status": "unchanged", "folder": folder, "schools_published": 0}
             return folder
         verdict = validate_databook(book, data, rules, settings, report_dir, accept_drift,
-                                    comparison)
+                                    comparison, opaque(partners))
         record["validation"] = verdict.summary()
         if verdict.blocked:
             raise PublishBlocked(verdict.reason(report_dir / report.REPORT_FILE))
@@ -307,10 +316,11 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
         if amend:
             folder = publish_changed(opaque(files), opaque(encrypted), settings, run,
                                      data.row_counts, extra,
-                                     comparison, [int(u) for u in book.schools["urn"]])
+                                     comparison, [int(u) for u in book.schools["urn"]],
+                                     opaque(partners))
         else:
             folder = publish_databook(opaque(files), opaque(encrypted), settings, run,
-                                      data.row_counts, extra)
+                                      data.row_counts, extra, opaque(partners))
         tell_schools(settings, files, comparison)
     except PublishBlocked as exc:
         record |= {"status": "blocked", "error": str(exc)}

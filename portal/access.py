@@ -27,6 +27,7 @@ from portal.registers.config import DSL_ROLES
 from portal.security import sessions
 from portal.security.tokens import csrf_token
 
+PARTNER_ROLE = "partner"
 PRE_COOKIE = "databook_pre"  # binds an anonymous visitor's CSRF token (sign-in, enrolment)
 
 
@@ -35,9 +36,11 @@ class Denied(Exception):
     it (None: do not record); ``redirect`` sends the browser somewhere instead of a page."""
 
     def __init__(self, status: int, message: str, *, what: str | None = None,
-                 redirect: str | None = None, urn: int | None = None) -> None:
+                 redirect: str | None = None, urn: int | None = None,
+                 partner_id: str | None = None) -> None:
         super().__init__(message)
         self.status, self.what, self.redirect, self.urn = status, what, redirect, urn
+        self.partner_id = partner_id
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Viewer:
     agreed_versions: frozenset[str]
     csrf: str
     extra: dict[str, object] = field(default_factory=dict)
+    #: The partner a ``partner`` user collects for (issue 22); empty for everyone else.
+    partners: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class Check:
     db: Session
     urn: int | None = None
     purpose: str = "page"  # page | download
+    partner_id: str | None = None
 
 
 Rule = Callable[[Check], Denied | None]
@@ -137,6 +143,46 @@ def council_role(check: Check) -> Denied | None:
     return None
 
 
+def partner_role(check: Check) -> Denied | None:
+    """Issue 22: partner pages and files are for partner users only. A school's DSL or a
+    council officer is refused (and recorded) whatever partner a URL names."""
+    if check.viewer.role != PARTNER_ROLE:
+        return Denied(403, "Partner pages are for a partner's named users only.",
+                      what="not_partner_user", partner_id=_shown(check.partner_id))
+    return None
+
+
+def own_partner(check: Check) -> Denied | None:
+    """Another partner's id gets the same answer as one that does not exist."""
+    if check.partner_id is None or check.partner_id not in check.viewer.partners:
+        return Denied(404, "There is no such page.", what="other_partner",
+                      partner_id=_shown(check.partner_id))
+    return None
+
+
+def partner_agreement_allows(check: Check) -> Denied | None:
+    """At the moment of download: the partner's data-sharing agreement is signed and its
+    review date has not passed (``schemas.partners.agreement_current``), read fresh from the
+    register. A file from before it lapsed is never served after."""
+    from portal.registers.gate import today
+    from portal.registers.partner_store import load
+    from schemas.partners import agreement_current as dsa_current
+
+    record = None if check.partner_id is None else load(check.db, check.partner_id)
+    if record is None or not dsa_current(record, today()):
+        return Denied(403, "Your organisation's data-sharing agreement with the council is not "
+                           "current, so the databook cannot be downloaded. Ask the council.",
+                      what="partner_agreement_lapsed", partner_id=check.partner_id)
+    return None
+
+
+def _shown(partner_id: str | None) -> str | None:
+    """A partner id from a URL, for the ledger only when it has the shape of one."""
+    from schemas.partners import PARTNER_ID
+
+    return partner_id if partner_id is not None and PARTNER_ID.match(partner_id) else None
+
+
 #: Every page behind sign-in (the agreement page itself uses only these).
 ACCOUNT_RULES: list[Rule] = [fully_signed_in, account_active]
 #: Every page about the person's own account or schools.
@@ -148,6 +194,10 @@ HOME_RULES: list[Rule] = [*ACCOUNT_RULES, council_lands_on_council, agreement_cu
 SCHOOL_RULES: list[Rule] = [*ACCOUNT_RULES, school_role, agreement_current, own_school]
 #: Serving a file: checked again at that moment, on the server (issue 11 appends here).
 DOWNLOAD_RULES: list[Rule] = [*SCHOOL_RULES, registers_allow]
+#: Every page about one partner (issue 22): the role first, as for schools.
+PARTNER_RULES: list[Rule] = [*ACCOUNT_RULES, partner_role, agreement_current, own_partner]
+#: Serving a partner's file: the partner's agreement is checked again at that moment.
+PARTNER_DOWNLOAD_RULES: list[Rule] = [*PARTNER_RULES, partner_agreement_allows]
 #: The council officer's pages and exports (signed in with both factors, active, council).
 COUNCIL_RULES: list[Rule] = [*ACCOUNT_RULES, council_role]
 
@@ -183,9 +233,20 @@ def load_viewer(request: Request, db: Session) -> Viewer | None:
                 AgreementAcceptance.user_id == user.id))
             viewer = Viewer(user.id, user.email, user.name, user.role, user.state, row.stage,
                             token, frozenset(s.urn for s in user.schools), frozenset(agreed),
-                            csrf_token(context.hmac_key, token))
+                            csrf_token(context.hmac_key, token),
+                            partners=_partners_of(db, user))
     request.state.viewer = viewer
     return viewer
+
+
+def _partners_of(db: Session, user: User) -> frozenset[str]:
+    """A partner user's partner (one query, for partner users only)."""
+    if user.role != PARTNER_ROLE:
+        return frozenset()
+    from portal.registers.partners import UserPartner
+
+    return frozenset(db.scalars(select(UserPartner.partner_id)
+                                .where(UserPartner.user_id == user.id)))
 
 
 def keep_up(request: Request) -> None:
@@ -208,7 +269,7 @@ def session_row(request: Request, db: Session) -> WebSession | None:
 
 
 def checked(request: Request, rules: list[Rule], urn: int | None = None,
-            purpose: str = "page") -> Viewer:
+            purpose: str = "page", partner_id: str | None = None) -> Viewer:
     """Every rule in one read-only transaction (pages never wait for, nor hold up, a ledger
     append), then the session's upkeep, whatever the rules decided."""
     context = ctx(request)
@@ -217,7 +278,7 @@ def checked(request: Request, rules: list[Rule], urn: int | None = None,
             viewer = load_viewer(request, db)
             if viewer is None:
                 raise Denied(303, "Please sign in.", redirect="/signin")
-            apply(rules, Check(viewer, context, db, urn, purpose))
+            apply(rules, Check(viewer, context, db, urn, purpose, partner_id))
     finally:
         keep_up(request)
     return viewer
@@ -232,7 +293,8 @@ def record_refusal(request: Request, denied: Denied) -> None:
     with context.transaction() as db:
         record(db, "refused", origin(request).as_user(viewer.user_id, viewer.email),
                what=denied.what, path=request.url.path[:300], urn=denied.urn,
-               status=denied.status)
+               status=denied.status,
+               **({"partner_id": denied.partner_id} if denied.partner_id else {}))
 
 
 # The dependencies routes use -------------------------------------------------------------
@@ -254,6 +316,14 @@ def school_viewer(urn: int, request: Request) -> Viewer:
 
 def school_downloader(urn: int, request: Request) -> Viewer:
     return checked(request, DOWNLOAD_RULES, urn, "download")
+
+
+def partner_viewer(partner_id: str, request: Request) -> Viewer:
+    return checked(request, PARTNER_RULES, partner_id=partner_id)
+
+
+def partner_downloader(partner_id: str, request: Request) -> Viewer:
+    return checked(request, PARTNER_DOWNLOAD_RULES, purpose="download", partner_id=partner_id)
 
 
 def council_officer(request: Request) -> Viewer:

@@ -71,6 +71,8 @@ def check_school_for_role(role: str, urn: int | None) -> None:
     school rule can ever let an officer through to a school's page or file."""
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if role == "partner":
+        raise AccountError("a partner user holds no school; add them with --partner ID")
     if role == "council" and urn is not None:
         raise AccountError("a council officer holds no school; add them without --school")
     if role != "council" and urn is None:
@@ -103,6 +105,9 @@ as deputy, or the reverse, keeps the role it has)."""
     elif user.state == "left":
         raise AccountError("that user has left; add them under a new address or ask for a "
                            "council officer to review")
+    elif user.role == "partner":
+        raise AccountError("that user is a partner's user; a partner user never holds a "
+                           "school")
     elif (user.role == "council") != (role == "council"):
         raise AccountError(f"that user already has an account as {user.role}; adding does "
                            "not move an account between the council and a school")
@@ -130,6 +135,9 @@ def leave(db: Session, email: str, reason: str, origin: Origin) -> User:
     db.execute(delete(Credential).where(Credential.user_id == user.id))
     db.execute(delete(EnrolmentToken).where(EnrolmentToken.user_id == user.id))
     user.schools.clear()
+    from portal.registers.partners import UserPartner  # a partner user's partner goes too
+
+    db.execute(delete(UserPartner).where(UserPartner.user_id == user.id))
     db.flush()
     record(db, "user_left", origin, target_id=user.id, target_email=user.email,
            reason_text=reason)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from databook.database import Base
 
-ROLES = ("dsl", "deputy", "council")
+ROLES = ("dsl", "deputy", "council", "partner")
 #: invited: added, not yet enrolled; active: may sign in; left: disabled for good.
 STATES = ("invited", "active", "left")
 

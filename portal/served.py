@@ -90,6 +90,31 @@ class ServedFile:
         return f"{name} safeguarding databook {self.as_at}.xlsx"
 
 
+@dataclass(frozen=True)
+class PartnerFileEntry:
+    """A partner's file in the latest run, as its manifest entry says."""
+
+    run_id: str
+    as_at: str
+    published_at: str
+    partner_id: str
+    name: str
+    file: str
+    size: int
+    sha256: str
+    children: int
+
+    @property
+    def published_label(self) -> str:
+        return ServedFile(self.run_id, self.as_at, self.published_at, 0, self.name, self.file,
+                          self.size, self.sha256, self.children).published_label
+
+    @property
+    def download_name(self) -> str:
+        name = SAFE_NAME.sub("", self.name).strip() or f"Partner {self.partner_id}"
+        return f"{name} safeguarding databook {self.as_at}.xlsx"
+
+
 def trusted_keys(pem_files: list[Path]) -> dict[str, str]:
     """Key id -> PEM, from the portal's configured files (``databook portal trust-key``)."""
     keys: dict[str, str] = {}
@@ -138,6 +163,49 @@ class Published:
                                   str(school.get("updated_at") or ""))
         raise Unavailable("not_published", f"the latest run has no databook for school {urn}",
                           run_id)
+
+    def current_partner(self, partner_id: str) -> PartnerFileEntry:
+        """The partner's entry in the verified ``latest`` run (issue 22)."""
+        store = self._open()
+        try:
+            run_id = latest(store)
+            if run_id is None:
+                raise Unavailable("nothing_published", "nothing has been published yet")
+            document = self._document(store, run_id)
+        finally:
+            store.close()
+        for partner in document.get("partners", []):
+            if partner.get("partner_id") == partner_id:
+                return PartnerFileEntry(run_id, str(document["as_at"]),
+                                        str(document["generated_at"]), partner_id,
+                                        str(partner["name"]), str(partner["file"]),
+                                        int(partner["bytes"]), str(partner["sha256"]),
+                                        int(partner["children"]))
+        raise Unavailable("not_published", f"the latest run has no databook for partner "
+                                           f"{partner_id}", run_id)
+
+    def read_partner(self, entry: PartnerFileEntry) -> bytes:
+        """As ``read``, for a partner's file: re-verified and re-hashed at the moment of
+        serving."""
+        store = self._open()
+        try:
+            fresh = self._document(store, entry.run_id)
+            listed = {p["file"]: p for p in fresh.get("partners", [])}.get(entry.file)
+            if listed is None or listed.get("partner_id") != entry.partner_id:
+                raise Unavailable("tampered", f"{entry.run_id}/{entry.file} is not listed",
+                                  entry.run_id)
+            try:
+                data = store.read(f"{entry.run_id}/{entry.file}")
+            except FileNotFoundError:
+                raise Unavailable("missing", f"{entry.run_id}/{entry.file} is missing",
+                                  entry.run_id) from None
+        finally:
+            store.close()
+        if len(data) != listed["bytes"] or hashlib.sha256(data).hexdigest() != listed["sha256"]:
+            self._manifests.forget(entry.run_id)
+            raise Unavailable("tampered", f"{entry.run_id}/{entry.file} does not match its "
+                                          "signed manifest entry", entry.run_id)
+        return data
 
     def read(self, entry: ServedFile) -> bytes:
         """The file's bytes, re-checked against the (re-verified) manifest at the moment of

@@ -12,6 +12,7 @@ while the keystore is held still (as ``write_run`` consumes them), after checkin
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -22,9 +23,14 @@ from databook.store import DropStore
 from publish import manifest
 from publish.drop import DEFAULT_KEEP, SchoolFile, Signing, _under_current_keys, write_run
 from publish.errors import PublishError
+from publish.partner_changes import previous_entries
+from publish.partners import PartnerFile
+from publish.partners import manifest_entry as partner_entry
+from publish.partners import under_current_keys as partner_files_under_current_keys
 from publish.previous import Latest
 from publish.workbook import RunInfo
 from schemas.changes import MANIFEST_CHANGED
+from schemas.partners import MANIFEST_PARTNERS
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +65,37 @@ def _files(store: DropStore, amended: Latest, order: Sequence[int],
         yield str(entry["file"]), data
 
 
+def _carried_partner_files(store: DropStore, run_id: str, entries: Sequence[Mapping[str, Any]]
+                           ) -> Iterator[tuple[str, bytes]]:
+    """Unchanged partners' files from the amended run, checked against its manifest."""
+    for entry in entries:
+        name = f"{run_id}/{entry['file']}"
+        data = store.read(name)
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise PublishError(f"{name} does not match its manifest entry")
+        yield str(entry["file"]), data
+
+
 def publish_amendment(store: DropStore, run: RunInfo, amended: Latest, order: Sequence[int],
                       files: Sequence[SchoolFile], encrypted: Iterable[tuple[str, bytes]],
                       signing: Signing, source_rows: Mapping[str, int], *,
-                      keep: int = DEFAULT_KEEP, extra: Mapping[str, Any] | None = None) -> str:
+                      keep: int = DEFAULT_KEEP, extra: Mapping[str, Any] | None = None,
+                      partners: Sequence[PartnerFile] = ()) -> str:
     """Publish ``files`` (the changed schools, already rendered and encrypted as
     ``encrypted``) over the latest run ``amended``; ``order`` is every open school today.
-    A school of ``order`` that is not changed must be in the amended run."""
+    A school of ``order`` that is not changed must be in the amended run. ``partners`` are
+    every partner with a current agreement tonight: a changed one (no "updated at" carried)
+    gets a new file, the others' files are carried over, a partner not listed has none."""
     changed = {item.school.urn: item for item in files}
     missing = [u for u in order if u not in changed and u not in amended.entries]
     if missing:
         raise PublishError(f"{len(missing)} school(s) are neither changed nor in run "
                            f"{amended.run_id}")
     by_name = {item.file_name: item for item in files}
+    before = previous_entries(amended.document)
+    fresh_partners = [p for p in partners
+                      if p.updated_at == "" or p.partner.partner_id not in before]
+    carried = [before[p.partner.partner_id] for p in partners if p not in fresh_partners]
 
     def manifest_for(written: Mapping[str, bytes], signing: Signing) -> bytes:
         now = datetime.now(UTC)
@@ -88,15 +112,25 @@ def publish_amendment(store: DropStore, run: RunInfo, amended: Latest, order: Se
                 entry = amended.entries[urn]
                 entries.append(_carried_entry(entry, written[str(entry["file"])]))
         reason = f"rows changed for {len(files)} school(s)"
+        more: dict[str, Any] = {**(extra or {}), MANIFEST_CHANGED: sorted(changed)}
+        if partners:
+            more[MANIFEST_PARTNERS] = sorted(
+                [{**entry, "bytes": len(written[str(entry["file"])])} for entry in carried]
+                + [partner_entry(item, written[item.file_name],
+                                 [signing.pseudonymise(p) for p in item.person_ids],
+                                 manifest.timestamp(now)) for item in fresh_partners],
+                key=lambda e: str(e["partner_id"]))
         return manifest.build(
             run_id=run.run_id, as_at=run.as_at, generated_at=now, source_rows=source_rows,
             signing_key_id=signing.key.key_id, entries=entries,
             amends={"run_id": amended.run_id, "reason": reason},
-            extra={**(extra or {}), MANIFEST_CHANGED: sorted(changed)})
+            extra=more)
 
     fresh = _under_current_keys(encrypted, by_name, signing.keystore)
-    write_run(store, run.run_id, _files(store, amended, order, changed, fresh), manifest_for,
-              signing, keep)
+    write_run(store, run.run_id, itertools.chain(
+        _files(store, amended, order, changed, fresh),
+        partner_files_under_current_keys(fresh_partners, run, signing.keystore),
+        _carried_partner_files(store, amended.run_id, carried)), manifest_for, signing, keep)
     log.info("published run %s amending %s: %d school file(s) changed, %d carried over",
              run.run_id, amended.run_id, len(files), len(order) - len(files))
     return run.run_id

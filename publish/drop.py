@@ -11,6 +11,7 @@ processes; only encrypted bytes come back to be written.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import os
@@ -28,8 +29,12 @@ from publish import manifest
 from publish.encrypt import SchoolKey, encrypt, rekey
 from publish.errors import PublishError
 from publish.keystore import Keystore, Pseudonymiser, SigningKey
+from publish.partners import PartnerFile
+from publish.partners import manifest_entry as partner_entry
+from publish.partners import under_current_keys as partner_files_under_current_keys
 from publish.workbook import RunInfo, School, Value, render
 from schemas.databook import DATE_KEYS, KEYS
+from schemas.partners import MANIFEST_PARTNERS
 
 if TYPE_CHECKING:
     from transform.row_changes import SchoolChanges
@@ -267,12 +272,16 @@ def _under_current_keys(encrypted: Iterable[tuple[str, bytes]], by_name: Mapping
 def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], signing: Signing,
                 source_rows: Mapping[str, int], *, workers: int = 1,
                 keep: int = DEFAULT_KEEP, extra: Mapping[str, Any] | None = None,
-                encrypted: Iterable[tuple[str, bytes]] | None = None) -> str:
+                encrypted: Iterable[tuple[str, bytes]] | None = None,
+                partners: Sequence[PartnerFile] = ()) -> str:
     """Write every school's file and the signed manifest as one new run; returns its id.
 
     ``encrypted`` is the files already rendered and encrypted elsewhere (the flow fans that
-    out through its task runner); without it they are made here, in ``workers`` processes."""
+    out through its task runner); without it they are made here, in ``workers`` processes.
+    ``partners`` are partners' files (rendered here: a few per council), in the same run and
+    manifest (its ``partners`` section)."""
     by_name = {item.file_name: item for item in files}
+    by_partner = {item.file_name: item for item in partners}
 
     def manifest_for(written: Mapping[str, bytes], signing: Signing) -> bytes:
         now = datetime.now(UTC)
@@ -281,16 +290,23 @@ def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], sig
             [signing.pseudonymise(p) for p in item.person_ids], len(item.rows),
             rows_digest=item.rows_digest,
             updated_at=item.updated_at or manifest.timestamp(now))
-            for name, data in written.items() for item in (by_name[name],)]
+            for name, data in written.items() if name in by_name for item in (by_name[name],)]
+        more = dict(extra or {})
+        if partners:
+            more[MANIFEST_PARTNERS] = [partner_entry(
+                item, written[name], [signing.pseudonymise(p) for p in item.person_ids],
+                item.updated_at or manifest.timestamp(now)) for name, item in by_partner.items()]
         return manifest.build(run_id=run.run_id, as_at=run.as_at,
                               generated_at=now, source_rows=source_rows,
                               signing_key_id=signing.key.key_id, entries=entries,
-                              extra=extra)
+                              extra=more)
 
     if encrypted is None:
         encrypted = _encrypted([(item, run) for item in files], workers)
-    write_run(store, run.run_id, _under_current_keys(encrypted, by_name, signing.keystore),
-              manifest_for, signing, keep)
+    schools = _under_current_keys(encrypted, by_name, signing.keystore)
+    write_run(store, run.run_id, itertools.chain(
+        schools, partner_files_under_current_keys(partners, run, signing.keystore)),
+        manifest_for, signing, keep)
     log.info("published %d school file(s) as run %s in %s", len(files), run.run_id,
              store.describe())
     return run.run_id

@@ -40,6 +40,7 @@ LOCK_FILE = "keystore.lock"
 FORMAT = 1
 SIGNING = "signing_keys"
 WITNESS = "witness_keys"
+PARTNERS = "partners"
 
 Data = dict[str, Any]
 #: Derives many schools' keys at once: ``map``-like, so a caller may hand in a process pool's.
@@ -283,6 +284,60 @@ class Keystore:
         """The school's cached key as this keystore last read it (see :meth:`locked`)."""
         entry = self._schools_in(self._data).get(str(urn), {})
         return SchoolKey.from_json(entry["key"]) if "key" in entry else None
+
+    # -- partner passwords (issue 22): the same entries, in their own section ----------------
+    def _partners_in(self, data: Data) -> dict[str, dict[str, Any]]:
+        partners: dict[str, dict[str, Any]] = data.setdefault(PARTNERS, {})
+        return partners
+
+    def partner_password(self, partner_id: str) -> str:
+        entry = self._partners_in(self._data).get(partner_id)
+        if entry is None:
+            raise KeystoreError(f"no password for partner {partner_id} yet: it is made on the "
+                                "first run that publishes the partner")
+        password: str = entry["password"]
+        return password
+
+    def partner_keys(self, partner_ids: Iterable[str]) -> dict[str, SchoolKey]:
+        """Each partner's cached key, making a password and deriving its key where there is
+        none (a few partners: derived here, ~0.1 s each, outside the lock)."""
+        wanted = list(partner_ids)
+        while True:
+            partners = self._partners_in(self._data)
+            missing = [p for p in wanted if "key" not in partners.get(p, {})]
+            if not missing:
+                return {p: SchoolKey.from_json(partners[p]["key"]) for p in wanted}
+            made = {p: partners[p]["password"] if p in partners else new_password()
+                    for p in missing}
+            derived = {p: derive(password) for p, password in made.items()}
+            with self._change() as data:
+                entries = self._partners_in(data)
+                for p, password in made.items():
+                    if p not in entries:
+                        entries[p] = _school_entry(password, derived[p])
+                    elif "key" not in entries[p] and entries[p]["password"] == password:
+                        entries[p]["key"] = derived[p].to_json()
+
+    def current_partner_key(self, partner_id: str) -> SchoolKey | None:
+        entry = self._partners_in(self._data).get(partner_id, {})
+        return SchoolKey.from_json(entry["key"]) if "key" in entry else None
+
+    def rotate_partner_password(self, partner_id: str) -> str:
+        password = new_password()
+        key = derive(password)
+        with self._change() as data:
+            if partner_id not in self._partners_in(data):
+                raise KeystoreError(f"no password for partner {partner_id} yet: it is made on "
+                                    "the first run that publishes the partner")
+            self._partners_in(data)[partner_id] = _school_entry(password, key)
+        return password
+
+    def restore_partner_password(self, partner_id: str, password: str, *,
+                                 replacing: str) -> None:
+        key = derive(password)
+        with self._change() as data:
+            if self._partners_in(data).get(partner_id, {}).get("password") == replacing:
+                self._partners_in(data)[partner_id] = _school_entry(password, key)
 
     # -- pseudonyms ------------------------------------------------------------------------
     def pseudonymiser(self) -> Pseudonymiser:

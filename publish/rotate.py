@@ -7,6 +7,7 @@ them; ``databook keys rotate --school`` tells the officer so.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -18,8 +19,12 @@ from publish.drop import DEFAULT_KEEP, Signing, new_run_id, write_run
 from publish.encrypt import SchoolKey, decrypt, decrypt_with_key, encrypt
 from publish.errors import PublishError
 from publish.keystore import Keystore
+from schemas.partners import MANIFEST_PARTNERS
 
 log = logging.getLogger(__name__)
+
+#: Manifest sections a rotation copies as they were (partners' files are copied unchanged).
+CARRIED = ("totals", "drift", MANIFEST_PARTNERS)
 
 
 def rotate_school(store: DropStore, keystore: Keystore, urn: int,
@@ -49,6 +54,8 @@ def _rotate_school(store: DropStore, keystore: Keystore, urn: int, keep: int) ->
     new_key = keystore.school_key(urn)
     files = [(e.file, encrypt(plain, new_key) if e.urn == urn
               else store.read(f"{current}/{e.file}")) for e in entries]
+    files += [(str(p["file"]), store.read(f"{current}/{p['file']}"))
+              for p in document.get(MANIFEST_PARTNERS, [])]
     run_id = new_run_id()
 
     def manifest_for(written: Mapping[str, bytes], signing: Signing) -> bytes:
@@ -60,7 +67,7 @@ def _rotate_school(store: DropStore, keystore: Keystore, urn: int, keep: int) ->
             generated_at=datetime.now(UTC), source_rows=document["source"],
             signing_key_id=signing.key.key_id, entries=updated,
             amends={"run_id": current, "reason": f"password rotated for school {urn}"},
-            extra={k: document[k] for k in ("totals", "drift") if k in document})
+            extra={k: document[k] for k in CARRIED if k in document})
 
     try:
         return write_run(store, run_id, files, manifest_for, Signing.from_keystore(keystore), keep)
@@ -88,3 +95,53 @@ def rotate_signing(store: DropStore, keystore: Keystore) -> str:
         store.make_dir("")
         manifest.publish_keys(store, keystore.public_keys(), key.key_id)
     return key.key_id
+
+
+def rotate_partner(store: DropStore, keystore: Keystore, partner_id: str,
+                   keep: int = DEFAULT_KEEP) -> str:
+    """Give one partner a new password and re-publish the latest run with its file under it,
+    as a signed amendment (every other file copied unchanged)."""
+    with keystore.locked():
+        return _rotate_partner(store, keystore, partner_id, keep)
+
+
+def _rotate_partner(store: DropStore, keystore: Keystore, partner_id: str, keep: int) -> str:
+    current = latest(store)
+    if current is None:
+        raise PublishError(f"the drop {store.describe()} has no latest run to re-encrypt")
+    document = manifest.verify(store, current, keystore.public_keys())
+    partners = [dict(p) for p in document.get(MANIFEST_PARTNERS, [])]
+    target = next((p for p in partners if p["partner_id"] == partner_id), None)
+    if target is None:
+        raise PublishError(f"partner {partner_id} is not in run {current}")
+    old_password = keystore.partner_password(partner_id)
+    plain = _open(store.read(f"{current}/{target['file']}"), old_password,
+                  keystore.current_partner_key(partner_id))
+    new_password = keystore.rotate_partner_password(partner_id)
+    new_key = keystore.partner_keys([partner_id])[partner_id]
+    entries = [manifest.Entry(**{**s, "members": tuple(s["members"])})
+               for s in document["schools"]]
+    files = [(e.file, store.read(f"{current}/{e.file}")) for e in entries]
+    files += [(str(p["file"]), encrypt(plain, new_key) if p is target
+               else store.read(f"{current}/{p['file']}")) for p in partners]
+    run_id = new_run_id()
+
+    def manifest_for(written: Mapping[str, bytes], signing: Signing) -> bytes:
+        updated = [manifest.entry_for(e.urn, e.dfe_number, e.name, e.file, written[e.file],
+                                      e.members, e.children, rows_digest=e.rows_digest,
+                                      updated_at=e.updated_at) for e in entries]
+        rekeyed = [{**p, "bytes": len(written[p["file"]]),
+                    "sha256": hashlib.sha256(written[p["file"]]).hexdigest()} for p in partners]
+        return manifest.build(
+            run_id=run_id, as_at=date.fromisoformat(document["as_at"]),
+            generated_at=datetime.now(UTC), source_rows=document["source"],
+            signing_key_id=signing.key.key_id, entries=updated,
+            amends={"run_id": current, "reason": f"password rotated for partner {partner_id}"},
+            extra={**{k: document[k] for k in CARRIED if k in document},
+                   MANIFEST_PARTNERS: rekeyed})
+
+    try:
+        return write_run(store, run_id, files, manifest_for, Signing.from_keystore(keystore), keep)
+    except BaseException:
+        keystore.restore_partner_password(partner_id, old_password, replacing=new_password)
+        raise

@@ -41,14 +41,14 @@ KINDS: dict[str, frozenset[str]] = {
     "second_factor_added": frozenset({"method"}),
     "agreement_accepted": frozenset({"version"}),
     "download": frozenset({"urn", "run_id", "file_sha256", "as_at", "reason_code",
-                           "reason_text"}),
-    "refused": frozenset({"what", "path", "urn", "run_id", "status"}),
-    "user_added": frozenset({"target_id", "target_email", "urn", "role"}),
+                           "reason_text", "partner_id"}),
+    "refused": frozenset({"what", "path", "urn", "run_id", "status", "partner_id"}),
+    "user_added": frozenset({"target_id", "target_email", "urn", "role", "partner_id"}),
     "user_left": frozenset({"target_id", "target_email", "reason_text"}),
     "user_reset": frozenset({"target_id", "target_email"}),
     "user_suspended": frozenset({"target_id", "target_email", "reason_text"}),
     "council_action": frozenset({"action", "target", "urn"}),
-    "register_changed": frozenset({"urn", "what", "rows"}),
+    "register_changed": frozenset({"urn", "what", "rows", "partner_id"}),
 }
 
 INT_FIELDS = frozenset({"actor_id", "urn", "target_id", "failures", "rows", "status"})

@@ -72,16 +72,23 @@ DOWNLOAD_COLUMNS = ("index", "time", "user", "urn", "run_id", "reason_code")
 
 
 def downloads(db: Session, urn: int | None = None, user: str | None = None,
-              since: datetime | None = None) -> list[dict[str, Any]]:
+              since: datetime | None = None, partner: str | None = None
+              ) -> list[dict[str, Any]]:
+    """Downloads; a partner's (issue 22) carries ``partner_id`` and no URN."""
     rows = []
     for e in events(db, ("download",), since):
         if urn is not None and e.get("urn") != urn:
             continue
+        if partner is not None and e.get("partner_id") != partner:
+            continue
         if user is not None and str(e.get("actor_email", "")).lower() != user.lower():
             continue
-        rows.append({"index": e.index, "time": _local(e.at), "user": e.get("actor_email"),
-                     "urn": e.get("urn"), "run_id": e.get("run_id"),
-                     "reason_code": e.get("reason_code")})
+        row = {"index": e.index, "time": _local(e.at), "user": e.get("actor_email"),
+               "urn": e.get("urn"), "run_id": e.get("run_id"),
+               "reason_code": e.get("reason_code")}
+        if e.get("partner_id"):
+            row["partner_id"] = e.get("partner_id")
+        rows.append(row)
     return rows
 
 
@@ -95,7 +102,17 @@ def usage(db: Session, manifests: Mapping[str, Mapping[str, Any]],
     for e in events(db, ("download",)):
         month = e.at.astimezone(LONDON).strftime("%Y-%m")
         m = months.setdefault(month, {"downloads": 0, "schools": set(), "phases": Counter(),
-                                      "children": set(), "missing": 0})
+                                      "children": set(), "missing": 0,
+                                      "partners": Counter()})
+        if e.get("partner_id"):  # a partner's download (issue 22): by partner, not phase
+            m["downloads"] += 1
+            m["partners"][str(e.get("partner_id"))] += 1
+            found = _partner_in(manifests.get(str(e.get("run_id"))), str(e.get("partner_id")))
+            if found is None:
+                m["missing"] += 1
+            else:
+                m["children"].update(found.get("members", []))
+            continue
         urn = int(e.get("urn") or 0)
         m["downloads"] += 1
         m["schools"].add(urn)
@@ -111,8 +128,19 @@ def usage(db: Session, manifests: Mapping[str, Mapping[str, Any]],
                                "schools": len(m["schools"]), "children": len(m["children"]),
                                "files_not_in_drop": m["missing"]}
         row.update({f"phase:{p}": n for p, n in sorted(m["phases"].items())})
+        row.update({f"partner:{p}": n for p, n in sorted(m["partners"].items())})
         out.append(row)
     return out
+
+
+def _partner_in(manifest: Mapping[str, Any] | None, partner_id: str
+                ) -> Mapping[str, Any] | None:
+    if manifest is None:
+        return None
+    for partner in manifest.get("partners", []):
+        if partner.get("partner_id") == partner_id:
+            return dict(partner)
+    return None
 
 
 def _school_in(manifest: Mapping[str, Any] | None, urn: int) -> Mapping[str, Any] | None:
@@ -235,15 +263,24 @@ def child(db: Session, pseudonym: str, manifests: Mapping[str, Mapping[str, Any]
             if pseudonym in school.get("members", []):
                 files.append({"run_id": run_id, "urn": int(school["urn"]),
                               "name": school.get("name", ""), "sha256": school.get("sha256")})
-    wanted = {(f["run_id"], f["urn"]) for f in files}
+        for partner in manifest.get("partners", []):  # issue 22: partners' files too
+            if pseudonym in partner.get("members", []):
+                files.append({"run_id": run_id, "urn": None, "name": partner.get("name", ""),
+                              "sha256": partner.get("sha256"),
+                              "partner_id": partner.get("partner_id")})
+    wanted = {(f["run_id"], f["urn"]) for f in files if f["urn"] is not None}
+    wanted_partners = {(f["run_id"], f["partner_id"]) for f in files if f.get("partner_id")}
     hits = [e for e in events(db, ("download",))
-            if (str(e.get("run_id")), e.get("urn")) in wanted]
+            if (str(e.get("run_id")), e.get("urn")) in wanted
+            or (e.get("partner_id")
+                and (str(e.get("run_id")), e.get("partner_id")) in wanted_partners)]
     texts = {int(i): t for i, t in db.execute(
         select(LedgerReasonText.idx, LedgerReasonText.text).where(
             LedgerReasonText.idx.in_([e.index for e in hits])))} if hits else {}
     downloads = [{"index": e.index,
                   "time": e.at.astimezone(LONDON).isoformat(timespec="seconds"),
                   "user": e.get("actor_email"), "urn": e.get("urn"), "run_id": e.get("run_id"),
-                  "reason_code": e.get("reason_code"), "reason_text": texts.get(e.index, "")}
+                  "reason_code": e.get("reason_code"), "reason_text": texts.get(e.index, ""),
+                  **({"partner_id": e.get("partner_id")} if e.get("partner_id") else {})}
                  for e in hits]
     return files, downloads

@@ -17,14 +17,17 @@ log = logging.getLogger("databook")
 def register(sub: argparse._SubParsersAction) -> None:
     keys = sub.add_parser("keys", help="school passwords and the master key")
     key_sub = keys.add_subparsers(dest="keys_command", required=True)
-    reveal = key_sub.add_parser("reveal", help="print a school's password (last line)")
-    reveal.add_argument("urn", type=int)
+    reveal = key_sub.add_parser("reveal", help="print a school's (or a partner's) password "
+                                "(last line)")
+    reveal.add_argument("urn", type=int, nargs="?")
+    reveal.add_argument("--partner", metavar="ID", help="a partner's password instead")
     key_sub.add_parser("new-master", help="print a new master key for DATABOOK_MASTER_KEY")
     key_sub.add_parser("public", help="print the manifest signing key (PEM)")
     rotate = key_sub.add_parser("rotate", help="rotate a school's password or the signing key")
     which = rotate.add_mutually_exclusive_group(required=True)
     which.add_argument("--school", type=int, metavar="URN")
     which.add_argument("--signing", action="store_true")
+    which.add_argument("--partner", metavar="ID")
     keys.set_defaults(handler=handle)
 
 
@@ -52,7 +55,10 @@ def handle(args: argparse.Namespace) -> int:
         existing_keystore(settings)
     keystore = Keystore.open(settings.home, settings.master_key)
     if args.keys_command == "reveal":
-        print(keystore.password(args.urn))
+        if (args.urn is None) == (args.partner is None):
+            raise SettingsError("keys reveal needs a school's URN or --partner ID (one of them)")
+        print(keystore.password(args.urn) if args.partner is None
+              else keystore.partner_password(args.partner))
     elif args.keys_command == "public":
         print(keystore.signing_key().public_pem, end="")
     elif args.school is not None:
@@ -63,6 +69,17 @@ def handle(args: argparse.Namespace) -> int:
             store.close()
         log.info("school %s has a new password; run %s re-publishes its file under it (older "
                  "runs keep the old password until retention deletes them)", args.school, run_id)
+        print(run_id)
+    elif args.partner is not None:
+        from publish.rotate import rotate_partner
+
+        store = settings.open_drop()
+        try:
+            run_id = rotate_partner(store, keystore, args.partner, settings.keep_runs)
+        finally:
+            store.close()
+        log.info("partner %s has a new password; run %s re-publishes its file under it",
+                 args.partner, run_id)
         print(run_id)
     else:
         store = settings.open_drop()

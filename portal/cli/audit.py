@@ -72,6 +72,7 @@ def register(sub: Any) -> None:
                     ).set_defaults(handler=witness)
     p = cmds.add_parser("downloads", help="who downloaded what, when and why")
     p.add_argument("--school", type=int, metavar="URN")
+    p.add_argument("--partner", metavar="ID", help="one multi-agency partner's downloads")
     p.add_argument("--user", metavar="EMAIL")
     p.add_argument("--since", metavar="DATE")
     p.add_argument("--format", choices=("table", "csv"), default="table")
@@ -196,7 +197,8 @@ def downloads(args: argparse.Namespace) -> int:
     engine = ledger_engine(config)
     try:
         with session(engine) as db:
-            rows = reports.downloads(db, args.school, args.user, since)
+            rows = reports.downloads(db, args.school, args.user, since,
+                                     getattr(args, "partner", None))
     finally:
         engine.dispose()
     print_rows(rows, args.format)

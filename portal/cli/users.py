@@ -23,6 +23,9 @@ def register(sub: Any) -> None:
     add.add_argument("--school", type=int, metavar="URN",
                      help="the school (required for dsl and deputy; refused for council, "
                      "which holds no school)")
+    add.add_argument("--partner", metavar="ID",
+                     help="a multi-agency partner's user (the partner must be on the register; "
+                     "no --school, no --role)")
     add.add_argument("--name", required=True)
     add.add_argument("--email", required=True)
     add.add_argument("--role", choices=("dsl", "deputy", "council"), default="dsl")
@@ -53,6 +56,8 @@ def add_user(args: argparse.Namespace) -> int:
     from portal import accounts
     from portal.events import COMMAND_LINE
 
+    if args.partner is not None:
+        return _add_partner_user(args)
     portal, sessions = _db()
     with sessions.begin() as db:
         user, link = accounts.add_user(db, portal, urn=args.school, name=args.name,
@@ -67,6 +72,25 @@ def add_user(args: argparse.Namespace) -> int:
         print("the user already had an account: no new link (use `databook users reset` if "
               "they need one)")
         return 0
+    print(f"send this single-use link to {email} only; it works until {link.expires}:")
+    print(link.url)
+    return 0
+
+
+def _add_partner_user(args: argparse.Namespace) -> int:
+    from portal.events import COMMAND_LINE
+    from portal.partner_accounts import add_partner_user
+
+    if args.school is not None or args.role != "dsl":
+        raise AccountError("a partner user is added with --partner ID alone (no --school, no "
+                           "--role)")
+    portal, sessions = _db()
+    with sessions.begin() as db:
+        user, link = add_partner_user(db, portal, partner_id=args.partner, name=args.name,
+                                      email=args.email, origin=COMMAND_LINE)
+        email = user.email
+    assert link is not None  # always a new account
+    print(f"{email} may collect for partner {args.partner}")
     print(f"send this single-use link to {email} only; it works until {link.expires}:")
     print(link.url)
     return 0

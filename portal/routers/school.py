@@ -28,6 +28,8 @@ router = APIRouter()
 @router.get("/")
 def home(request: Request) -> Response:
     viewer = agreed(request)
+    if len(viewer.partners) == 1:  # a partner's user (issue 22): their one partner's page
+        return go(request, f"/partners/{next(iter(viewer.partners))}")
     if len(viewer.schools) == 1:
         return go(request, f"/schools/{next(iter(viewer.schools))}")
     return render(request, "schools.html", {"schools": sorted(viewer.schools)})

@@ -26,6 +26,7 @@ from tests.governance.council_support import (
     routes,
     user_rows,
 )
+from tests.governance.partner_support import PARTNER_PREFIX, PARTNER_ROUTES
 from tests.portal.conftest import csrf_of, entries, sign_in
 from tests.portal.helpers import PASSWORD, SCHOOLS, Env, add_user, make_env
 
@@ -59,6 +60,9 @@ def route_problems(app: FastAPI) -> list[str]:
         elif path.startswith(COUNCIL_PREFIX):
             if not is_council_only(route):
                 found.append(f"{method} {path} does not check the council role")
+        elif path.startswith(PARTNER_PREFIX):  # issue 22: tried in test_partner_access.py
+            if (method, path) not in PARTNER_ROUTES or is_council_only(route):
+                found.append(f"{method} {path} is not on the partner allow-list")
         elif (method, path) not in PUBLIC_OR_SCHOOL or is_council_only(route):
             found.append(f"{method} {path} is not on the public/school allow-list")
     return found

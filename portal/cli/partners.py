@@ -1,0 +1,98 @@
+"""``databook partners``: the register of multi-agency partners and their agreements.
+
+``import`` checks every row before it writes any, in one transaction (and one ledger entry);
+``export`` writes the same columns, so the register round-trips through a spreadsheet.
+``escalation`` lists partners who get no databook today because their data-sharing agreement
+is not signed or its review date has passed, as the nightly run's report does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from portal.cli.schools import ERRORS as SCHOOL_ERRORS
+
+#: As ``databook schools`` (a register error, a settings error): settings are loaded the
+#: same way, through that module, so this one imports nothing of the nightly side itself.
+ERRORS: tuple[type[Exception], ...] = SCHOOL_ERRORS
+
+
+def register(sub: Any) -> None:
+    """Add ``databook partners ...`` to the command line."""
+    partners = sub.add_parser("partners", help="the register of multi-agency partners")
+    cmds = partners.add_subparsers(dest="partners_command", required=True)
+    load = cmds.add_parser("import", help="load the partner register from CSV (all or nothing)")
+    load.add_argument("file", help="CSV with the columns README lists ('-': standard input)")
+    load.set_defaults(handler=import_partners)
+    dump = cmds.add_parser("export", help="print the partner register as CSV")
+    dump.set_defaults(handler=export_partners)
+    esc = cmds.add_parser("escalation", help="partners whose data-sharing agreement is not "
+                          "current (they get no databook)")
+    esc.add_argument("--format", choices=("table", "csv"), default="table")
+    esc.add_argument("--as-at", help="the date to judge by (default: today, London)")
+    esc.set_defaults(handler=escalation)
+
+
+def import_partners(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from databook.ledger import record
+    from portal.cli.schools import _session, _settings, _today
+    from portal.migrate import upgrade
+    from portal.registers import partner_csv, partner_store
+    from portal.registers.config import database_url
+
+    settings = _settings()
+    records = partner_csv.read_file(Path(args.file), _today(None))  # all rows checked first
+    upgrade(database_url(settings))  # the partner tables arrive with migration 0004
+    with _session(settings, write=True) as session:
+        counts = partner_store.save(session, records)
+        record(session, "register_changed", what="partners_import",
+               rows=counts.added + counts.changed)
+    print(f"imported {len(records)} partners: {counts.added} added, {counts.changed} changed, "
+          f"{counts.unchanged} unchanged")
+    return 0
+
+
+def export_partners(args: argparse.Namespace) -> int:
+    from portal.cli.schools import _session, _settings
+    from portal.registers import partner_csv, partner_store
+
+    with _session(_settings()) as session:
+        records = partner_store.load_all(session)
+    sys.stdout.write(partner_csv.to_csv(records))
+    return 0
+
+
+def escalation(args: argparse.Namespace) -> int:
+    import csv
+
+    from portal.cli.schools import _session, _settings, _today
+    from portal.registers import partner_store
+    from schemas.partners import agreement_current, lapse_reason
+
+    today = _today(args.as_at)
+    with _session(_settings()) as session:
+        records = partner_store.load_all(session)
+    header = ["partner_id", "name", "dsa_signed_on", "dsa_review_on", "detail"]
+    rows = [[r.partner_id, r.name, str(r.dsa_signed_on or ""), str(r.dsa_review_on or ""),
+             lapse_reason(r, today)] for r in records if not agreement_current(r, today)]
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerows([header, *[[_safe(c) for c in row] for row in rows]])
+        return 0
+    if not rows:
+        print(f"every partner's agreement is current on {today.isoformat()}")
+        return 0
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _safe(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe (names were
+    checked on import, but the export may be opened anywhere)."""
+    return f"'{cell}" if cell.startswith(("=", "+", "-", "@")) else cell

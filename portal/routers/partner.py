@@ -1,0 +1,129 @@
+"""A multi-agency partner's pages (issue 22): its current databook and a download with a
+reason, exactly as for a school, under the partner rules of ``portal.access``.
+
+Every route here depends on ``partner_viewer`` or ``partner_downloader``: a school's user or a
+council officer is refused on each (403, recorded), another partner's id gets the same 404 as
+one that does not exist, and the file is chosen by the server from the signed manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from databook.ledger.models import LedgerEntry
+from portal.access import Denied, Viewer, partner_downloader, partner_viewer
+from portal.alerting import NEEDS_COUNCIL
+from portal.context import ctx, origin
+from portal.events import record
+from portal.pages import render
+from portal.security import sessions
+from portal.served import PartnerFileEntry, Unavailable
+from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
+
+router = APIRouter()
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _history(request: Request, viewer: Viewer, partner_id: str) -> list[dict[str, object]]:
+    """This user's own downloads of this partner's file, newest first."""
+    with ctx(request).reading() as db:
+        rows = db.execute(select(LedgerEntry.at, LedgerEntry.body).where(
+            LedgerEntry.kind == "download", LedgerEntry.actor_id == viewer.user_id)
+            .order_by(LedgerEntry.idx.desc()).limit(50)).all()
+    out = []
+    for at, body in rows:
+        entry = json.loads(body)
+        if entry.get("partner_id") == partner_id:
+            out.append({"at": sessions.aware(at).strftime("%Y-%m-%d %H:%M UTC"),
+                        "as_at": entry.get("as_at"),
+                        "reason": REASONS.get(str(entry.get("reason_code")), "")})
+    return out
+
+
+def _unavailable(request: Request, viewer: Viewer, partner_id: str,
+                 exc: Unavailable) -> Response:
+    with ctx(request).transaction() as db:
+        record(db, "refused", origin(request).as_user(viewer.user_id, viewer.email),
+               what=exc.what, path=request.url.path, run_id=exc.run_id, partner_id=partner_id,
+               status=503 if exc.what in NEEDS_COUNCIL else 404)
+    if exc.what not in NEEDS_COUNCIL:
+        return render(request, "error.html", {
+            "message": "There is no databook for your organisation in the current "
+                       "publication."}, 404)
+    return render(request, "error.html", {
+        "message": "Your databook cannot be served just now: it did not pass the portal's "
+                   "checks. Nothing was downloaded. Please try again later or ring the "
+                   "council."}, 503)
+
+
+@router.get("/partners/{partner_id}")
+def partner_page(request: Request, partner_id: str) -> Response:
+    viewer = partner_viewer(partner_id, request)
+    try:
+        current: PartnerFileEntry | None = ctx(request).published.current_partner(partner_id)
+    except Unavailable:
+        current = None
+    return render(request, "partner.html", {"partner_id": partner_id, "current": current,
+                                            "history": _history(request, viewer, partner_id)})
+
+
+def _form(request: Request, current: PartnerFileEntry, error: str = "", status: int = 200,
+          code: str = "", text: str = "") -> Response:
+    return render(request, "partner_download.html", {
+        "current": current, "reasons": REASONS, "error": error, "code": code, "text": text,
+        "max_text": MAX_TEXT}, status)
+
+
+@router.get("/partners/{partner_id}/download")
+def download_page(request: Request, partner_id: str) -> Response:
+    viewer = partner_viewer(partner_id, request)
+    try:
+        current = ctx(request).published.current_partner(partner_id)
+    except Unavailable as exc:
+        return _unavailable(request, viewer, partner_id, exc)
+    return _form(request, current)
+
+
+@router.post("/partners/{partner_id}/download")
+def download(request: Request, partner_id: str, run_id: Annotated[str, Form(max_length=64)],
+             reason: Annotated[str, Form(max_length=20)],
+             reason_text: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    viewer = partner_downloader(partner_id, request)
+    context, who = ctx(request), origin(request).as_user(viewer.user_id, viewer.email)
+    try:
+        current = context.published.current_partner(partner_id)
+    except Unavailable as exc:
+        return _unavailable(request, viewer, partner_id, exc)
+    if run_id != current.run_id:
+        raise Denied(404, "That databook is not the current one. Go back to your page for the "
+                          "current databook.", what="unknown_run", partner_id=partner_id)
+    text = " ".join(reason_text.split())
+    problem = ("Choose a reason from the list." if reason not in REASONS
+               else "Say why in the box (this reason needs a few words)."
+               if reason in NEEDS_TEXT and not text
+               else f"Keep the reason to {MAX_TEXT} characters." if len(text) > MAX_TEXT
+               else "")
+    if problem:
+        with context.transaction() as db:
+            record(db, "refused", who, what="bad_input", path=request.url.path,
+                   partner_id=partner_id, status=400)
+        return _form(request, current, problem, 400, reason[:20], text[:MAX_TEXT])
+    try:
+        data = context.published.read_partner(current)
+    except Unavailable as exc:
+        return _unavailable(request, viewer, partner_id, exc)
+    with context.transaction() as db:
+        record(db, "download", who, partner_id=partner_id, run_id=current.run_id,
+               file_sha256=current.sha256, as_at=current.as_at, reason_code=reason,
+               reason_text=text or None)
+    name = current.download_name
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
+    return Response(data, media_type=XLSX, headers={
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; "
+                               f"filename*=UTF-8''{quote(name)}"})
