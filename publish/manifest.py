@@ -56,13 +56,40 @@ class Entry:
     #: When the school's rows last changed (UTC, ``YYYY-MM-DDTHH:MM:SSZ``): what the portal
     #: shows as "updated at 11:05 today". Empty in manifests from before it.
     updated_at: str = ""
+    #: The school's look-up bundle (``publish.lookup_bundle``) beside the workbook, its size
+    #: and SHA-256; empty (and left out of the manifest) where the run made none.
+    lookup_file: str = ""
+    lookup_bytes: int = 0
+    lookup_sha256: str = ""
 
 
 def entry_for(urn: int, dfe_number: str, name: str, file: str, data: bytes,
               members: Sequence[str], children: int, *, rows_digest: str = "",
-              updated_at: str = "") -> Entry:
+              updated_at: str = "", lookup: tuple[str, bytes] | None = None) -> Entry:
+    """``lookup`` is the bundle's (file name, bytes), when the run made one."""
+    extra = (lookup[0], len(lookup[1]), hashlib.sha256(lookup[1]).hexdigest()) if lookup else (
+        "", 0, "")
     return Entry(urn, dfe_number, name, file, len(data), hashlib.sha256(data).hexdigest(),
-                 children, tuple(sorted(members)), rows_digest, updated_at)
+                 children, tuple(sorted(members)), rows_digest, updated_at, *extra)
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    fields = asdict(entry)
+    if not entry.lookup_file:
+        for name in ("lookup_file", "lookup_bytes", "lookup_sha256"):
+            del fields[name]
+    return fields
+
+
+def listed_files(document: Mapping[str, Any]) -> dict[str, tuple[int, int, str]]:
+    """Every file a manifest lists: name -> (URN, bytes, SHA-256); workbooks and bundles."""
+    found = {}
+    for school in document["schools"]:
+        found[school["file"]] = (int(school["urn"]), int(school["bytes"]), school["sha256"])
+        if school.get("lookup_file"):
+            found[school["lookup_file"]] = (int(school["urn"]), int(school["lookup_bytes"]),
+                                            school["lookup_sha256"])
+    return found
 
 
 def timestamp(moment: datetime) -> str:
@@ -91,7 +118,7 @@ def build(*, run_id: str, as_at: date, generated_at: datetime, source_rows: Mapp
         "code_version": code_version(),
         "source": dict(source_rows),
         "signing_key_id": signing_key_id,
-        "schools": [asdict(e) for e in sorted(entries, key=lambda e: e.urn)],
+        "schools": [_entry_json(e) for e in sorted(entries, key=lambda e: e.urn)],
     }
     if amends:
         document["amends"] = dict(amends)
@@ -137,14 +164,16 @@ def verify(store: DropStore, run_id: str, public_keys: Mapping[str, str]) -> dic
     except InvalidSignature:
         raise ManifestError(f"{run_id}/{MANIFEST}: the signature does not match "
                             f"(the manifest or {SIGNATURE} was changed)") from None
-    listed = {school["file"]: school for school in document["schools"]}
+    try:
+        listed = listed_files(document)
+    except (ValueError, KeyError, TypeError):
+        raise ManifestError(f"{run_id}/{MANIFEST} is not a valid manifest") from None
     present = set(store.list_dir(run_id)) - {MANIFEST, SIGNATURE}
     for extra in sorted(present - set(listed)):
         raise ManifestError(f"{run_id}/{extra} is not in the manifest")
-    for name, school in sorted(listed.items()):
+    for name, (_urn, size, sha256) in sorted(listed.items()):
         content = read(name)
-        if len(content) != school["bytes"] or hashlib.sha256(content).hexdigest() != school[
-                "sha256"]:
+        if len(content) != size or hashlib.sha256(content).hexdigest() != sha256:
             raise ManifestError(f"{run_id}/{name} does not match its manifest entry")
     return document
 
