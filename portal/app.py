@@ -184,7 +184,7 @@ def _viewer_if_any(request: Request) -> None:
 
 
 def create_app(settings: Any) -> FastAPI:
-    from portal.routers import council, download, enrol, school, signin
+    from portal.routers import council, download, enrol, lookup, school, signin
 
     context = build_context(settings)
     app = FastAPI(title="Safeguarding Databook", docs_url=None, redoc_url=None,
@@ -192,7 +192,7 @@ def create_app(settings: Any) -> FastAPI:
     app.state.portal = context
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for router in (signin.router, enrol.router, school.router, download.router,
-                   council.router):
+                   lookup.router, council.router):
         app.include_router(router)
     _install_handlers(app)
     app.add_middleware(SecurityHeaders, hsts=context.portal.cookie_secure)

@@ -63,6 +63,10 @@ class PortalSettings:
     school_day_end: time = time(19, 0)
     ledger_witness_name: str = "databook.invalid/council-witness"
     witness: bool = True
+    # What schools get (issue 21): "both" (download and look-up), "downloads" or "lookups";
+    # and how many look-ups one user may make in an hour (``portal.routers.lookup``).
+    school_access: str = "both"
+    lookups_per_hour: int = 60
 
     @property
     def rp_id(self) -> str:
@@ -111,10 +115,14 @@ ENV = {
     "DATABOOK_PORTAL_SCHOOL_DAY_END": "school_day_end",
     "DATABOOK_PORTAL_LEDGER_WITNESS_NAME": "ledger_witness_name",
     "DATABOOK_PORTAL_WITNESS": "witness",
+    "DATABOOK_PORTAL_SCHOOL_ACCESS": "school_access",
+    "DATABOOK_PORTAL_LOOKUPS_PER_HOUR": "lookups_per_hour",
 }
+SCHOOL_ACCESS = ("both", "downloads", "lookups")
 _NUMBERS = {"idle_minutes": 24 * 60, "absolute_hours": 24 * 7, "lockout_attempts": 1000,
             "lockout_minutes": 24 * 60, "enrolment_hours": 24 * 30, "hash_concurrency": 64,
-            "dsl_confirmation_days": 365, "ledger_checkpoint_minutes": 24 * 60}
+            "dsl_confirmation_days": 365, "ledger_checkpoint_minutes": 24 * 60,
+            "lookups_per_hour": 10_000}
 _LISTS = ("trusted_proxies", "shared_mailboxes", "public_keys")
 
 
@@ -206,6 +214,12 @@ def load_portal(table: Any, environ: Mapping[str, str], home: Path) -> PortalSet
         if not values["agreement_file"].is_file():
             raise PortalConfigError(f"portal setting agreement_file: "
                                     f"{values['agreement_file']} does not exist")
+    if "school_access" in raw:
+        access = str(raw["school_access"]).strip().lower()
+        if access not in SCHOOL_ACCESS:
+            raise PortalConfigError("portal setting school_access must be one of: "
+                                    + ", ".join(SCHOOL_ACCESS))
+        values["school_access"] = access
     values.update(_governance(raw))
     values.update(_ledger(raw))
     return PortalSettings(**values)

@@ -97,7 +97,9 @@ def school_page(request: Request, urn: int) -> Response:
     return render(request, "school.html", {
         "urn": urn, "current": current, "problem": problem,
         "updated": current.updated_label() if current else "",
-        "history": history, "ledger_key": ledger_key(request) if history else ""})
+        "history": history, "ledger_key": ledger_key(request) if history else "",
+        "offers_downloads": context.portal.school_access != "lookups",
+        "offers_lookups": context.portal.school_access != "downloads"})
 
 
 def ledger_key(request: Request) -> str:
