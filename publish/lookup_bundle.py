@@ -147,9 +147,10 @@ def aad(urn: int, run_id: str, row_id: str) -> bytes:
 
 
 def seal(key: LookupKey, urn: int, run_id: str, row_id: str, plain: bytes,
-         nonce: bytes | None = None) -> str:
+         nonce: bytes | None = None, cipher: AESGCM | None = None) -> str:
     nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
-    return _b64(nonce + AESGCM(key.k_rows).encrypt(nonce, plain, aad(urn, run_id, row_id)))
+    cipher = AESGCM(key.k_rows) if cipher is None else cipher
+    return _b64(nonce + cipher.encrypt(nonce, plain, aad(urn, run_id, row_id)))
 
 
 def open_row(key: LookupKey, urn: int, run_id: str, row_id: str, sealed: str) -> bytes:
@@ -159,26 +160,28 @@ def open_row(key: LookupKey, urn: int, run_id: str, row_id: str, sealed: str) ->
                                       aad(urn, run_id, row_id))
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def row_plain(rows: Sequence[Sequence[Value]]) -> bytes:
-    return json.dumps({"rows": [[v.isoformat() if isinstance(v, date) else v for v in row]
-                                for row in rows]},
-                      separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def surnames(name: str) -> list[str]:
-    """Every run of trailing words of a published name: the surname may be more than one."""
-    words = name.split()
-    return [" ".join(words[i:]) for i in range(1 if len(words) > 1 else 0, len(words))]
+    return _COMPACT.encode({"rows": [[v.isoformat() if isinstance(v, date) else v
+                                      for v in row] for row in rows]}).encode()
 
 
 def tokens_for(key: LookupKey, row: Sequence[Value]) -> set[str]:
+    """The row's tokens: its UPN's, and one per surname the name may end in (every run of
+    trailing words; the one word of a one-word name). Each word is normalised once: spaces
+    are dropped, so a run of words normalises to its words' normalised forms joined."""
     found = set()
     upn, name, dob = row[_UPN], row[_NAME], row[_DOB]
-    if isinstance(upn, str) and normalise(upn):
-        found.add(upn_token(key, upn))
+    if isinstance(upn, str) and (plain := normalise(upn)):
+        found.add(_hmac(key.k_index, "upn:" + plain).hex())
     if isinstance(name, str) and dob is not None:
-        found |= {name_token(key, s, dob if isinstance(dob, date) else str(dob))
-                  for s in surnames(name) if normalise(s)}
+        day = dob.isoformat() if isinstance(dob, date) else str(dob)
+        words = [normalise(w) for w in name.split()]
+        for i in range(1 if len(words) > 1 else 0, len(words)):
+            if surname := "".join(words[i:]):
+                found.add(_hmac(key.k_index, "name:" + surname + ":" + day).hex())
     return found
 
 
@@ -195,8 +198,9 @@ def build(key: LookupKey, urn: int, run_id: str, as_at: date | str,
     for row_id, child_rows in by_child.items():
         for token in set().union(*(tokens_for(key, r) for r in child_rows)):
             index[token] = row_id if index.get(token, row_id) == row_id else None
+    cipher = AESGCM(key.k_rows)
     sealed = {row_id: seal(key, urn, run_id, row_id, row_plain(child_rows),
-                           None if nonce is None else nonce())
+                           None if nonce is None else nonce(), cipher)
               for row_id, child_rows in by_child.items()}
     document = {
         "format": FORMAT, "kind": KIND, "urn": int(urn), "run_id": run_id,

@@ -96,10 +96,13 @@ def test_a_row_moved_to_another_school_run_or_child_or_changed_does_not_open(
         lb.open_row(key, URN, RUN, ROW_ID, base64.b64encode(bytes(raw)).decode())
 
 
-def test_normalise_drops_spaces_hyphens_apostrophes_and_folds_case() -> None:
+def test_normalise_drops_spaces_hyphens_apostrophes_and_folds_case(key: lb.LookupKey) -> None:
     assert lb.normalise("  O\u2019Brien-Smith \u00df \u01c4 \ufb01") == "obriensmithssd\u017efi"
-    assert lb.surnames("Ann Lee Smith") == ["Lee Smith", "Smith"]
-    assert lb.surnames("Smith") == ["Smith"]
+    day = date(2015, 3, 2)
+    assert lb.tokens_for(key, _row("A1", "Ann Lee Smith", day)) == {
+        lb.upn_token(key, "A1"), lb.name_token(key, "Lee-Smith", day),
+        lb.name_token(key, "smith", day)}  # every run of trailing words, never the forename
+    assert lb.tokens_for(key, _row("", "Smith", day)) == {lb.name_token(key, "SMITH", day)}
 
 
 def _row(upn: str, name: str, dob: date) -> tuple[lb.Value, ...]:
