@@ -189,6 +189,9 @@ def test_a_dsl_looks_up_a_pupil_and_only_sealed_data_and_tokens_cross_the_wire(
                for e in entries)
 
     secrets = {str(r[i]) for r in rows + others for i in (0, 1) if r[i]}
+    found = 1 + (len(twins) == 1)  # the UPN's, and the surname's unless twins share it
+    assert sum(b'"sealed"' in body for body in bodies) == found  # every response was seen
+    assert any(b'id="school-password"' in body for body in bodies)
     for body in bodies:
         for secret in secrets:
             assert secret.encode() not in body, "a response holds a pupil's details"
