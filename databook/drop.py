@@ -100,18 +100,33 @@ def signed(data: bytes, signature: bytes, run_id: str,
     return document
 
 
+def listed_files(document: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
+    """Every file a manifest lists, name -> (bytes, SHA-256): each school's workbook and
+    look-up bundle, each partner's workbook."""
+    found: dict[str, tuple[int, str]] = {}
+    for school in document["schools"]:
+        found[school["file"]] = (int(school["bytes"]), str(school["sha256"]))
+        if school.get("lookup_file"):
+            found[school["lookup_file"]] = (int(school["lookup_bytes"]),
+                                            str(school["lookup_sha256"]))
+    for partner in document.get("partners", []):
+        found[partner["file"]] = (int(partner["bytes"]), str(partner["sha256"]))
+    return found
+
+
 def check_files(store: DropStore, run_id: str, document: Mapping[str, Any]) -> None:
     """Every file of the run against the manifest: a file that is missing, changed or not
     listed fails, and the error names it."""
-    listed = {school["file"]: school for school in document["schools"]}
-    listed |= {partner["file"]: partner for partner in document.get("partners", [])}
+    try:
+        listed = listed_files(document)
+    except (ValueError, KeyError, TypeError):
+        raise ManifestError(f"{run_id}/{MANIFEST} is not a valid manifest") from None
     present = set(store.list_dir(run_id)) - {MANIFEST, SIGNATURE}
     for extra in sorted(present - set(listed)):
         raise ManifestError(f"{run_id}/{extra} is not in the manifest")
-    for name, school in sorted(listed.items()):
+    for name, (size, sha256) in sorted(listed.items()):
         content = _read(store, run_id, name)
-        if len(content) != school["bytes"] or hashlib.sha256(content).hexdigest() != school[
-                "sha256"]:
+        if len(content) != size or hashlib.sha256(content).hexdigest() != sha256:
             raise ManifestError(f"{run_id}/{name} does not match its manifest entry")
 
 

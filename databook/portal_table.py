@@ -90,6 +90,16 @@ def _name(raw: Any) -> str:
     return name
 
 
+SCHOOL_ACCESS = ("both", "downloads", "lookups")
+
+
+def _school_access(raw: Any) -> str:
+    access = str(raw).strip().lower()
+    if access not in SCHOOL_ACCESS:
+        raise ValueError("must be one of: both, downloads, lookups")
+    return access
+
+
 def _version(raw: Any) -> str:
     """Register versions compare by number (``portal.registers.rules``)."""
     text = str(raw).strip()
@@ -180,6 +190,10 @@ class PortalTable(BaseModel):
     ledger_witness_name: Annotated[str, BeforeValidator(_note_name)] = (
         "databook.invalid/council-witness")
     witness: Annotated[bool, BeforeValidator(flag)] = True
+    # What schools get (issue 21): "both" (download and look-up), "downloads" or "lookups";
+    # and how many look-ups one user may make in an hour (``portal.routers.lookup``).
+    school_access: Annotated[str, BeforeValidator(_school_access)] = "both"
+    lookups_per_hour: Annotated[int, BeforeValidator(whole(1, 10_000))] = 60
 
     #: Every key may also be set by ``DATABOOK_PORTAL_<KEY>``.
     ENV_FIELDS: ClassVar[tuple[str, ...]] = ()  # filled in below

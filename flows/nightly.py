@@ -53,6 +53,7 @@ from publish.drop import (
     SchoolFile,
     Signing,
     batches,
+    lookup_keys,
     new_run_id,
     publish_run,
     render_many,
@@ -179,7 +180,9 @@ def prepare_files(book: Databook, settings: NightlySettings, comparison: Compari
     schools' only."""
     keystore = Keystore.open(settings.home, settings.master_key)
     keys = school_keys(keystore, book.schools["urn"], settings.publish_workers)
-    return to_render(list(school_files(book.schools, book.rows, keys)), comparison, amend)
+    lookups = lookup_keys(keystore, book.schools["urn"], settings.publish_workers)
+    return to_render(list(school_files(book.schools, book.rows, keys, lookups)), comparison,
+                     amend)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)

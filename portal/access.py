@@ -68,7 +68,7 @@ class Check:
     context: PortalContext
     db: Session
     urn: int | None = None
-    purpose: str = "page"  # page | download
+    purpose: str = "page"  # page | download | lookup
     partner_id: str | None = None
 
 
@@ -135,6 +135,18 @@ def registers_allow(check: Check) -> Denied | None:
     return Denied(403, found.message, what=found.code, urn=check.urn)
 
 
+def access_offered(check: Check) -> Denied | None:
+    """Issue 21: the council's ``school_access`` setting (both, downloads or lookups) decides
+    whether schools may download the workbook, look up one pupil, or both. What is not
+    offered does not exist, as far as a school can tell."""
+    offered = check.context.portal.school_access
+    if check.purpose == "download" and offered == "lookups":
+        return Denied(404, "There is no such page.", what="downloads_off", urn=check.urn)
+    if check.purpose == "lookup" and offered == "downloads":
+        return Denied(404, "There is no such page.", what="lookups_off", urn=check.urn)
+    return None
+
+
 def council_role(check: Check) -> Denied | None:
     """Issue 11: the council officer's pages are for the ``council`` role only. A school user
     is refused (and recorded) on every one of them, whatever school a URL names."""
@@ -193,7 +205,11 @@ HOME_RULES: list[Rule] = [*ACCOUNT_RULES, council_lands_on_council, agreement_cu
 #: the agreement page).
 SCHOOL_RULES: list[Rule] = [*ACCOUNT_RULES, school_role, agreement_current, own_school]
 #: Serving a file: checked again at that moment, on the server (issue 11 appends here).
-DOWNLOAD_RULES: list[Rule] = [*SCHOOL_RULES, registers_allow]
+DOWNLOAD_RULES: list[Rule] = [*SCHOOL_RULES, registers_allow, access_offered]
+#: The download and look-up pages (the forms), when the council offers them.
+OFFER_RULES: list[Rule] = [*SCHOOL_RULES, access_offered]
+#: Looking up one pupil (issue 21): as a download, checked at the moment of serving.
+LOOKUP_RULES: list[Rule] = [*SCHOOL_RULES, registers_allow, access_offered]
 #: Every page about one partner (issue 22): the role first, as for schools.
 PARTNER_RULES: list[Rule] = [*ACCOUNT_RULES, partner_role, agreement_current, own_partner]
 #: Serving a partner's file: the partner's agreement is checked again at that moment.
@@ -324,6 +340,15 @@ def partner_viewer(partner_id: str, request: Request) -> Viewer:
 
 def partner_downloader(partner_id: str, request: Request) -> Viewer:
     return checked(request, PARTNER_DOWNLOAD_RULES, purpose="download", partner_id=partner_id)
+
+
+def school_offer_page(urn: int, request: Request, purpose: str) -> Viewer:
+    """The download or look-up form: a school page, if the council offers ``purpose``."""
+    return checked(request, OFFER_RULES, urn, purpose)
+
+
+def school_looker(urn: int, request: Request) -> Viewer:
+    return checked(request, LOOKUP_RULES, urn, "lookup")
 
 
 def council_officer(request: Request) -> Viewer:

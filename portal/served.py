@@ -58,6 +58,10 @@ class ServedFile:
     #: When the school's rows last changed (the manifest's per-school ``updated_at``, UTC),
     #: or "" for a manifest from before the nightly run recorded it.
     updated_at: str = ""
+    #: The school's look-up bundle (issue 21), its size and SHA-256: "" when the run has none.
+    lookup_file: str = ""
+    lookup_size: int = 0
+    lookup_sha256: str = ""
 
     def updated_label(self, now: datetime | None = None) -> str:
         """"updated at 11:05 today" (or "on 2026-11-20"), in the school's own time zone, so
@@ -160,7 +164,10 @@ class Published:
                                   str(document["generated_at"]), urn, str(school["name"]),
                                   str(school["file"]), int(school["bytes"]),
                                   str(school["sha256"]), int(school["children"]),
-                                  str(school.get("updated_at") or ""))
+                                  str(school.get("updated_at") or ""),
+                                  str(school.get("lookup_file") or ""),
+                                  int(school.get("lookup_bytes") or 0),
+                                  str(school.get("lookup_sha256") or ""))
         raise Unavailable("not_published", f"the latest run has no databook for school {urn}",
                           run_id)
 
@@ -207,25 +214,32 @@ class Published:
                                           "signed manifest entry", entry.run_id)
         return data
 
-    def read(self, entry: ServedFile) -> bytes:
-        """The file's bytes, re-checked against the (re-verified) manifest at the moment of
-        serving: a file changed after the run was verified is refused, never served."""
+    def read(self, entry: ServedFile, lookup: bool = False) -> bytes:
+        """The file's bytes (``lookup``: the school's look-up bundle's), re-checked against
+        the (re-verified) manifest at the moment of serving: a file changed after the run
+        was verified is refused, never served."""
+        keys = ("lookup_file", "lookup_bytes", "lookup_sha256") if lookup else (
+            "file", "bytes", "sha256")
+        name = entry.lookup_file if lookup else entry.file
+        if not name:
+            raise Unavailable("not_published", f"run {entry.run_id} has no look-up bundle for "
+                              f"school {entry.urn}", entry.run_id)
         store = self._open()
         try:
             fresh = self._document(store, entry.run_id)
-            listed = {s["file"]: s for s in fresh["schools"]}.get(entry.file)
+            listed = {s.get(keys[0]): s for s in fresh["schools"]}.get(name)
             if listed is None or listed.get("urn") != entry.urn:
-                raise Unavailable("tampered", f"{entry.run_id}/{entry.file} is not listed",
+                raise Unavailable("tampered", f"{entry.run_id}/{name} is not listed",
                                   entry.run_id)
             try:
-                data = store.read(f"{entry.run_id}/{entry.file}")
+                data = store.read(f"{entry.run_id}/{name}")
             except FileNotFoundError:
-                raise Unavailable("missing", f"{entry.run_id}/{entry.file} is missing",
+                raise Unavailable("missing", f"{entry.run_id}/{name} is missing",
                                   entry.run_id) from None
         finally:
             store.close()
-        if len(data) != listed["bytes"] or hashlib.sha256(data).hexdigest() != listed["sha256"]:
+        if len(data) != listed[keys[1]] or hashlib.sha256(data).hexdigest() != listed[keys[2]]:
             self._manifests.forget(entry.run_id)
-            raise Unavailable("tampered", f"{entry.run_id}/{entry.file} does not match its "
+            raise Unavailable("tampered", f"{entry.run_id}/{name} does not match its "
                                           "signed manifest entry", entry.run_id)
         return data

@@ -21,7 +21,15 @@ from typing import Any
 from databook.drop import latest
 from databook.store import DropStore
 from publish import manifest
-from publish.drop import DEFAULT_KEEP, SchoolFile, Signing, _under_current_keys, write_run
+from publish.drop import (
+    DEFAULT_KEEP,
+    SchoolFile,
+    Signing,
+    _lookup_of,
+    _under_current_keys,
+    with_bundles,
+    write_run,
+)
 from publish.errors import PublishError
 from publish.partner_changes import previous_entries
 from publish.partners import PartnerFile
@@ -35,12 +43,21 @@ from schemas.partners import MANIFEST_PARTNERS
 log = logging.getLogger(__name__)
 
 
-def _carried_entry(entry: Mapping[str, Any], data: bytes) -> manifest.Entry:
+def _carried_entry(entry: Mapping[str, Any], data: bytes,
+                   bundle: bytes | None = None) -> manifest.Entry:
     return manifest.entry_for(
         int(entry["urn"]), str(entry["dfe_number"]), str(entry["name"]), str(entry["file"]),
         data, tuple(entry["members"]), int(entry["children"]),
         rows_digest=str(entry.get("rows_digest") or ""),
-        updated_at=str(entry.get("updated_at") or ""))
+        updated_at=str(entry.get("updated_at") or ""),
+        lookup=(str(entry["lookup_file"]), bundle) if bundle is not None else None)
+
+
+def _carried(store: DropStore, run_id: str, name: str, sha256: str) -> bytes:
+    data = store.read(f"{run_id}/{name}")
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise PublishError(f"{run_id}/{name} does not match its manifest entry")
+    return data
 
 
 def _files(store: DropStore, amended: Latest, order: Sequence[int],
@@ -51,18 +68,19 @@ def _files(store: DropStore, amended: Latest, order: Sequence[int],
     if latest(store) != amended.run_id:
         raise PublishError(f"the latest run moved from {amended.run_id} while this run was "
                            "under way (a password rotation?): run again to compare with it")
-    fresh = dict(encrypted)
+    fresh = dict(encrypted)  # each changed school's workbook and look-up bundle
     for urn in order:
         if urn in changed:
-            name = changed[urn].file_name
-            yield name, fresh[name]
+            for name in (changed[urn].file_name, changed[urn].lookup_name):
+                if name in fresh:
+                    yield name, fresh[name]
             continue
         entry = amended.entries[urn]
-        name = f"{amended.run_id}/{entry['file']}"
-        data = store.read(name)
-        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise PublishError(f"{name} does not match its manifest entry")
-        yield str(entry["file"]), data
+        yield str(entry["file"]), _carried(store, amended.run_id, str(entry["file"]),
+                                           str(entry["sha256"]))
+        if entry.get("lookup_file"):  # carried byte for byte: it still names its own run
+            yield str(entry["lookup_file"]), _carried(
+                store, amended.run_id, str(entry["lookup_file"]), str(entry["lookup_sha256"]))
 
 
 def _carried_partner_files(store: DropStore, run_id: str, entries: Sequence[Mapping[str, Any]]
@@ -107,10 +125,12 @@ def publish_amendment(store: DropStore, run: RunInfo, amended: Latest, order: Se
                     urn, item.school.dfe_number, item.school.name, item.file_name,
                     written[item.file_name], [signing.pseudonymise(p) for p in item.person_ids],
                     len(item.rows), rows_digest=item.rows_digest,
-                    updated_at=item.updated_at or manifest.timestamp(now)))
+                    updated_at=item.updated_at or manifest.timestamp(now),
+                    lookup=_lookup_of(item, written)))
             else:
                 entry = amended.entries[urn]
-                entries.append(_carried_entry(entry, written[str(entry["file"])]))
+                bundle = written.get(str(entry.get("lookup_file") or ""))
+                entries.append(_carried_entry(entry, written[str(entry["file"])], bundle))
         reason = f"rows changed for {len(files)} school(s)"
         more: dict[str, Any] = {**(extra or {}), MANIFEST_CHANGED: sorted(changed)}
         if partners:
@@ -126,7 +146,8 @@ def publish_amendment(store: DropStore, run: RunInfo, amended: Latest, order: Se
             amends={"run_id": amended.run_id, "reason": reason},
             extra=more)
 
-    fresh = _under_current_keys(encrypted, by_name, signing.keystore)
+    fresh = with_bundles(_under_current_keys(encrypted, by_name, signing.keystore), by_name,
+                         run, signing.pseudonymise, signing.keystore)
     write_run(store, run.run_id, itertools.chain(
         _files(store, amended, order, changed, fresh),
         partner_files_under_current_keys(fresh_partners, run, signing.keystore),

@@ -25,10 +25,11 @@ import pandas as pd
 
 from databook.drop import LATEST, STAGING_PREFIX, latest, runs
 from databook.store import DropStore
-from publish import manifest
+from publish import lookup_bundle, manifest
 from publish.encrypt import SchoolKey, encrypt, rekey
 from publish.errors import PublishError
 from publish.keystore import Keystore, Pseudonymiser, SigningKey
+from publish.lookup_bundle import LookupKey
 from publish.partners import PartnerFile
 from publish.partners import manifest_entry as partner_entry
 from publish.partners import under_current_keys as partner_files_under_current_keys
@@ -56,10 +57,17 @@ class SchoolFile:
     #: "updated at" for the school (empty: this run's time). Both go into the manifest.
     rows_digest: str = ""
     updated_at: str = ""
+    #: The school's cached look-up key: with it, the run publishes the school's look-up
+    #: bundle (``publish.lookup_bundle``) beside its workbook; None publishes none.
+    lookup: LookupKey | None = None
 
     @property
     def file_name(self) -> str:
         return f"{self.school.urn}.xlsx"
+
+    @property
+    def lookup_name(self) -> str:
+        return lookup_bundle.file_name(self.school.urn)
 
 
 @dataclass(frozen=True)
@@ -124,8 +132,21 @@ def school_keys(keystore: Keystore, urns: Iterable[int], workers: int = 1
         return keystore.ensure_keys(wanted, pool.map)
 
 
+def lookup_keys(keystore: Keystore, urns: Iterable[int], workers: int = 1
+                ) -> dict[int, LookupKey]:
+    """Each school's cached look-up key: one PBKDF2 per new school or password, in worker
+    processes when there are many; a night with nothing new derives nothing."""
+    wanted = [int(u) for u in urns]
+    missing = sum(1 for u in wanted if keystore.current_lookup_key(u) is None)
+    if workers <= 1 or missing < 8:
+        return keystore.ensure_lookup_keys(wanted)
+    with process_pool(workers) as pool:
+        return keystore.ensure_lookup_keys(wanted, pool.map)
+
+
 def school_files(schools: pd.DataFrame, rows: pd.DataFrame,
-                 keys: Mapping[int, SchoolKey | str]) -> Iterator[SchoolFile]:
+                 keys: Mapping[int, SchoolKey | str],
+                 lookups: Mapping[int, LookupKey] | None = None) -> Iterator[SchoolFile]:
     """One file per open school. A row whose school is not in ``schools`` is an error: it
     would otherwise be silently dropped or, worse, land in another school's file."""
     stray = set(rows["urn"]) - set(schools["urn"])
@@ -144,7 +165,8 @@ def school_files(schools: pd.DataFrame, rows: pd.DataFrame,
         if any(row_urns[i] != urn for i in mine):
             raise PublishError(f"rows for another school reached school {urn}'s file")
         yield SchoolFile(School(urn, dfe_number, name), tuple(plain[i] for i in mine), keys[urn],
-                         tuple(person_ids[i] for i in mine))
+                         tuple(person_ids[i] for i in mine),
+                         lookup=None if lookups is None else lookups[urn])
 
 
 def render_encrypted(job: tuple[SchoolFile, RunInfo]) -> tuple[str, bytes]:
@@ -269,6 +291,30 @@ def _under_current_keys(encrypted: Iterable[tuple[str, bytes]], by_name: Mapping
         yield name, data
 
 
+def with_bundles(files: Iterable[tuple[str, bytes]], by_name: Mapping[str, SchoolFile],
+                 run: RunInfo, pseudonymise: Pseudonymiser,
+                 keystore: Keystore | None) -> Iterator[tuple[str, bytes]]:
+    """Each workbook, then its school's look-up bundle (for a school with a look-up key),
+    built from the same rows at the moment the run is written, with the keystore held still:
+    under the school's current look-up key, so a password rotated during the run gets a
+    bundle only the new password opens, as its workbook is re-keyed."""
+    for name, data in files:
+        yield name, data
+        item = by_name.get(name)
+        if item is None or item.lookup is None:
+            continue
+        urn = item.school.urn
+        current = keystore.current_lookup_key(urn) if keystore is not None else None
+        yield item.lookup_name, lookup_bundle.build(
+            current or item.lookup, urn, run.run_id, run.as_at, item.rows,
+            [pseudonymise(p) for p in item.person_ids])
+
+
+def _lookup_of(item: SchoolFile, written: Mapping[str, bytes]) -> tuple[str, bytes] | None:
+    name = item.lookup_name
+    return (name, written[name]) if name in written else None
+
+
 def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], signing: Signing,
                 source_rows: Mapping[str, int], *, workers: int = 1,
                 keep: int = DEFAULT_KEEP, extra: Mapping[str, Any] | None = None,
@@ -289,7 +335,8 @@ def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], sig
             item.school.urn, item.school.dfe_number, item.school.name, name, data,
             [signing.pseudonymise(p) for p in item.person_ids], len(item.rows),
             rows_digest=item.rows_digest,
-            updated_at=item.updated_at or manifest.timestamp(now))
+            updated_at=item.updated_at or manifest.timestamp(now),
+            lookup=_lookup_of(item, written))
             for name, data in written.items() if name in by_name for item in (by_name[name],)]
         more = dict(extra or {})
         if partners:
@@ -303,9 +350,11 @@ def publish_run(store: DropStore, run: RunInfo, files: Sequence[SchoolFile], sig
 
     if encrypted is None:
         encrypted = _encrypted([(item, run) for item in files], workers)
-    schools = _under_current_keys(encrypted, by_name, signing.keystore)
+    files_and_bundles = with_bundles(
+        _under_current_keys(encrypted, by_name, signing.keystore), by_name, run,
+        signing.pseudonymise, signing.keystore)
     write_run(store, run.run_id, itertools.chain(
-        schools, partner_files_under_current_keys(partners, run, signing.keystore)),
+        files_and_bundles, partner_files_under_current_keys(partners, run, signing.keystore)),
         manifest_for, signing, keep)
     log.info("published %d school file(s) as run %s in %s", len(files), run.run_id,
              store.describe())

@@ -31,6 +31,9 @@ from databook.fsio import FILE_MODE, make_private_dir, write_file
 from databook.settings import KEYSTORE_FILE
 from publish.encrypt import SchoolKey, derive, derive_for
 from publish.errors import KeystoreError
+from publish.lookup_bundle import LookupKey
+from publish.lookup_bundle import derive as derive_lookup
+from publish.lookup_bundle import derive_for as derive_lookup_for
 from publish.passwords import new_password
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,8 @@ Data = dict[str, Any]
 #: Derives many schools' keys at once: ``map``-like, so a caller may hand in a process pool's.
 DeriveMany = Callable[[Callable[[tuple[int, str]], tuple[int, SchoolKey]],
                        Iterable[tuple[int, str]]], Iterable[tuple[int, SchoolKey]]]
+LookupDeriveMany = Callable[[Callable[[tuple[int, str]], tuple[int, LookupKey]],
+                             Iterable[tuple[int, str]]], Iterable[tuple[int, LookupKey]]]
 
 
 def _fernet(key: str | bytes, source: str) -> Fernet:
@@ -135,10 +140,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _school_entry(password: str, key: SchoolKey | None = None) -> dict[str, Any]:
+def _school_entry(password: str, key: SchoolKey | None = None,
+                  lookup: LookupKey | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"password": password, "created": _now()}
     if key is not None:
         entry["key"] = key.to_json()
+    if lookup is not None:
+        entry["lookup"] = lookup.to_json()
     return entry
 
 
@@ -224,22 +232,22 @@ class Keystore:
         """A new password for one school (the old one stops opening new files), with a new
         salt and newly derived keys."""
         password = new_password()
-        key = derive(password)
+        key, lookup = derive(password), derive_lookup(password)  # a new salt for each
         with self._change() as data:
             if str(urn) not in self._schools_in(data):  # never published: nothing to rotate
                 raise KeystoreError(f"no password for school {urn} yet: it is made on the "
                                     "first run that publishes the school")
-            self._schools_in(data)[str(urn)] = _school_entry(password, key)
+            self._schools_in(data)[str(urn)] = _school_entry(password, key, lookup)
         return password
 
     def restore_password(self, urn: int, password: str, *, replacing: str | None = None) -> None:
         """Undo a rotation whose re-publication failed; with ``replacing``, only if the
         school's password is still that one (another rotation since then wins)."""
-        key = derive(password)
+        key, lookup = derive(password), derive_lookup(password)
         with self._change() as data:
             current = self._schools_in(data).get(str(urn), {}).get("password")
             if replacing is None or current == replacing:
-                self._schools_in(data)[str(urn)] = _school_entry(password, key)
+                self._schools_in(data)[str(urn)] = _school_entry(password, key, lookup)
 
     def ensure_passwords(self, urns: Iterable[int]) -> dict[int, str]:
         """Each school's password, making one for any school that has none."""
@@ -279,6 +287,36 @@ class Keystore:
             log.info("derived and cached the encryption keys of %d school(s)", len(derived))
         schools = self._schools_in(self._data)
         return {u: SchoolKey.from_json(schools[str(u)]["key"]) for u in wanted}
+
+    def ensure_lookup_keys(self, urns: Iterable[int], derive_many: LookupDeriveMany = map
+                           ) -> dict[int, LookupKey]:
+        """Each school's cached look-up key (``publish.lookup_bundle``): one PBKDF2 (600,000
+        rounds, a new random salt) per school and password, outside the lock like
+        :meth:`ensure_keys`; kept only if the password did not change meanwhile. A rotation
+        replaces the whole entry, so the salt and this cache go with the old password."""
+        wanted = [int(u) for u in urns]
+        passwords = self.ensure_passwords(wanted)
+        while True:
+            missing = {u: passwords[u] for u in wanted
+                       if "lookup" not in self._schools_in(self._data)[str(u)]}
+            if not missing:
+                break
+            derived = dict(derive_many(derive_lookup_for, list(missing.items())))
+            with self._change() as data:
+                schools = self._schools_in(data)
+                for urn, key in derived.items():
+                    entry = schools[str(urn)]
+                    if "lookup" not in entry and entry["password"] == missing[urn]:
+                        entry["lookup"] = key.to_json()
+            passwords = {int(u): e["password"] for u, e in self._schools_in(self._data).items()}
+            log.info("derived and cached the look-up keys of %d school(s)", len(derived))
+        schools = self._schools_in(self._data)
+        return {u: LookupKey.from_json(schools[str(u)]["lookup"]) for u in wanted}
+
+    def current_lookup_key(self, urn: int) -> LookupKey | None:
+        """The school's cached look-up key as this keystore last read it."""
+        entry = self._schools_in(self._data).get(str(urn), {})
+        return LookupKey.from_json(entry["lookup"]) if "lookup" in entry else None
 
     def current_key(self, urn: int) -> SchoolKey | None:
         """The school's cached key as this keystore last read it (see :meth:`locked`)."""

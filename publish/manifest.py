@@ -51,13 +51,29 @@ class Entry:
     #: When the school's rows last changed (UTC, ``YYYY-MM-DDTHH:MM:SSZ``): what the portal
     #: shows as "updated at 11:05 today". Empty in manifests from before it.
     updated_at: str = ""
+    #: The school's look-up bundle (``publish.lookup_bundle``) beside the workbook, its size
+    #: and SHA-256; empty (and left out of the manifest) where the run made none.
+    lookup_file: str = ""
+    lookup_bytes: int = 0
+    lookup_sha256: str = ""
 
 
 def entry_for(urn: int, dfe_number: str, name: str, file: str, data: bytes,
               members: Sequence[str], children: int, *, rows_digest: str = "",
-              updated_at: str = "") -> Entry:
+              updated_at: str = "", lookup: tuple[str, bytes] | None = None) -> Entry:
+    """``lookup`` is the bundle's (file name, bytes), when the run made one."""
+    extra = (lookup[0], len(lookup[1]), hashlib.sha256(lookup[1]).hexdigest()) if lookup else (
+        "", 0, "")
     return Entry(urn, dfe_number, name, file, len(data), hashlib.sha256(data).hexdigest(),
-                 children, tuple(sorted(members)), rows_digest, updated_at)
+                 children, tuple(sorted(members)), rows_digest, updated_at, *extra)
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    fields = asdict(entry)
+    if not entry.lookup_file:
+        for name in ("lookup_file", "lookup_bytes", "lookup_sha256"):
+            del fields[name]
+    return fields
 
 
 def timestamp(moment: datetime) -> str:
@@ -86,7 +102,7 @@ def build(*, run_id: str, as_at: date, generated_at: datetime, source_rows: Mapp
         "code_version": code_version(),
         "source": dict(source_rows),
         "signing_key_id": signing_key_id,
-        "schools": [asdict(e) for e in sorted(entries, key=lambda e: e.urn)],
+        "schools": [_entry_json(e) for e in sorted(entries, key=lambda e: e.urn)],
     }
     if amends:
         document["amends"] = dict(amends)

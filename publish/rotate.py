@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 
 from databook.drop import latest
 from databook.store import DropStore
-from publish import manifest
+from publish import lookup_bundle, manifest
 from publish.drop import DEFAULT_KEEP, Signing, new_run_id, write_run
 from publish.encrypt import SchoolKey, decrypt, decrypt_with_key, encrypt
 from publish.errors import PublishError
@@ -50,18 +50,30 @@ def _rotate_school(store: DropStore, keystore: Keystore, urn: int, keep: int) ->
         raise PublishError(f"school {urn} is not in run {current}")
     old_password = keystore.password(urn)
     plain = _open(store.read(f"{current}/{target.file}"), old_password, keystore.current_key(urn))
+    old_bundle = store.read(f"{current}/{target.lookup_file}") if target.lookup_file else None
+    old_lookup = (lookup_bundle.old_key(old_bundle, keystore.current_lookup_key(urn),
+                                        old_password) if old_bundle is not None else None)
     new_password = keystore.rotate_password(urn)
     new_key = keystore.school_key(urn)
+    run_id = new_run_id()
     files = [(e.file, encrypt(plain, new_key) if e.urn == urn
               else store.read(f"{current}/{e.file}")) for e in entries]
+    if old_bundle is not None and old_lookup is not None:
+        # the rotated school's bundle, re-sealed for this run under the new password's key
+        new_lookup = keystore.ensure_lookup_keys([urn])[urn]
+        files.append((target.lookup_file, lookup_bundle.reseal(old_bundle, old_lookup,
+                                                               new_lookup, run_id)))
+    files += [(e.lookup_file, store.read(f"{current}/{e.lookup_file}"))
+              for e in entries if e.lookup_file and e.urn != urn]
     files += [(str(p["file"]), store.read(f"{current}/{p['file']}"))
               for p in document.get(MANIFEST_PARTNERS, [])]
-    run_id = new_run_id()
 
     def manifest_for(written: Mapping[str, bytes], signing: Signing) -> bytes:
         updated = [manifest.entry_for(e.urn, e.dfe_number, e.name, e.file, written[e.file],
                                       e.members, e.children, rows_digest=e.rows_digest,
-                                      updated_at=e.updated_at) for e in entries]
+                                      updated_at=e.updated_at,
+                                      lookup=(e.lookup_file, written[e.lookup_file])
+                                      if e.lookup_file else None) for e in entries]
         return manifest.build(
             run_id=run_id, as_at=date.fromisoformat(document["as_at"]),
             generated_at=datetime.now(UTC), source_rows=document["source"],

@@ -43,7 +43,8 @@ def test_the_run_folder_is_printed_last_and_holds_one_file_per_open_school(
             "SELECT SCHOOL_URN FROM EDU_SCHOOLS WHERE IS_OPEN = 'Y'")}
     assert run.folder.parent == run.home / "drop"
     assert sorted(p.name for p in run.folder.iterdir()) == sorted(
-        [f"{u}.xlsx" for u in open_urns] + ["manifest.json", "manifest.json.sig"])
+        [f"{u}.xlsx" for u in open_urns] + [f"{u}.lookup.json" for u in open_urns]
+        + ["manifest.json", "manifest.json.sig"])
     for path in run.folder.glob("*.xlsx"):
         assert path.read_bytes().startswith(OLE_MAGIC)  # encrypted, never a bare zip
     assert (run.home / "drop" / "latest").read_text() == f"{run.folder.name}\n"

@@ -35,6 +35,7 @@ class LedgerConfig:
     school_day_end: time = time(19, 0)
     burst_downloads: int = 5  # more than this many downloads by one user ...
     burst_window_s: int = 600  # ... within this many seconds is irregular
+    burst_lookups: int = 20  # more than this many look-ups by one user in that window too
     failed_signins: int = 5  # this many failed sign-ins for one account in a day is irregular
     witness_name: str = "databook.invalid/council-witness"
     agreement_version: str | None = None  # the individual agreement users must have accepted

@@ -49,6 +49,12 @@ KINDS: dict[str, frozenset[str]] = {
     "user_suspended": frozenset({"target_id", "target_email", "reason_text"}),
     "council_action": frozenset({"action", "target", "urn"}),
     "register_changed": frozenset({"urn", "what", "rows", "partner_id"}),
+    # Issue 21: one pupil looked up; ``row`` is the manifest's pseudonym of the row served,
+    # "none" (no such pupil in the school's databook) or "ambiguous" (two pupils match).
+    "lookup": frozenset({"urn", "run_id", "row", "reason_code", "reason_text"}),
+    # A sealed row the browser refused (its tag did not check out): ``row`` as the server
+    # served it, ``what`` why.
+    "lookup_failed": frozenset({"urn", "run_id", "row", "what"}),
 }
 
 INT_FIELDS = frozenset({"actor_id", "urn", "target_id", "failures", "rows", "status"})

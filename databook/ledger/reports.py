@@ -99,12 +99,12 @@ def usage(db: Session, manifests: Mapping[str, Mapping[str, Any]],
     (by the manifests' pseudonyms; a file whose run has been pruned from the drop is counted
     in ``files_not_in_drop`` rather than guessed)."""
     months: dict[str, dict[str, Any]] = {}
-    for e in events(db, ("download",)):
+    for e in events(db, ("download", "lookup")):
         month = e.at.astimezone(LONDON).strftime("%Y-%m")
         m = months.setdefault(month, {"downloads": 0, "schools": set(), "phases": Counter(),
-                                      "children": set(), "missing": 0,
-                                      "partners": Counter()})
-        if e.get("partner_id"):  # a partner's download (issue 22): by partner, not phase
+                                      "children": set(), "missing": 0, "lookups": 0,
+                                      "looked_up": set(), "partners": Counter()})
+        if e.kind == "download" and e.get("partner_id"):  # a partner's (issue 22): by partner
             m["downloads"] += 1
             m["partners"][str(e.get("partner_id"))] += 1
             found = _partner_in(manifests.get(str(e.get("run_id"))), str(e.get("partner_id")))
@@ -114,6 +114,11 @@ def usage(db: Session, manifests: Mapping[str, Mapping[str, Any]],
                 m["children"].update(found.get("members", []))
             continue
         urn = int(e.get("urn") or 0)
+        if e.kind == "lookup":  # issue 21: one pupil's row, by its pseudonym (or "none")
+            m["lookups"] += 1
+            if str(e.get("row")) not in ("none", "ambiguous"):
+                m["looked_up"].add(str(e.get("row")))
+            continue
         m["downloads"] += 1
         m["schools"].add(urn)
         m["phases"][phases.get(urn, "unknown")] += 1
@@ -126,7 +131,8 @@ def usage(db: Session, manifests: Mapping[str, Mapping[str, Any]],
     for month, m in sorted(months.items()):
         row: dict[str, Any] = {"month": month, "downloads": m["downloads"],
                                "schools": len(m["schools"]), "children": len(m["children"]),
-                               "files_not_in_drop": m["missing"]}
+                               "files_not_in_drop": m["missing"], "lookups": m["lookups"],
+                               "children_looked_up": len(m["looked_up"])}
         row.update({f"phase:{p}": n for p, n in sorted(m["phases"].items())})
         row.update({f"partner:{p}": n for p, n in sorted(m["partners"].items())})
         out.append(row)
@@ -168,6 +174,7 @@ def irregular(db: Session, config: LedgerConfig,
             timespec="seconds"), "user": e.get("actor_email"), "what": what})
 
     recent: dict[Any, list[datetime]] = defaultdict(list)
+    looked: dict[Any, list[datetime]] = defaultdict(list)
     failures: Counter[tuple[Any, date]] = Counter()
     agreed: dict[Any, str] = {}
     signed_in: set[Any] = set()
@@ -197,7 +204,29 @@ def irregular(db: Session, config: LedgerConfig,
         elif e.kind == "download":
             _download_checks(e, config, flag, recent[who], agreed.get(who), published,
                              leaver=who in left, signed_in=who in signed_in)
+        elif e.kind == "lookup":
+            _lookup_checks(e, config, flag, looked[who], leaver=who in left,
+                           signed_in=who in signed_in)
     return found
+
+
+def _lookup_checks(e: Event, config: LedgerConfig, flag: Any, recent: list[datetime],
+                   leaver: bool, signed_in: bool) -> None:
+    """Issue 21: a look-up out of hours, and many look-ups by one user in a short time (a
+    DSL reading pupil after pupil is doing what a download does, one record at a time)."""
+    if _outside_hours(e.at, config):
+        flag(e, "look-up outside school hours")
+    recent.append(e.at)
+    window = timedelta(seconds=config.burst_window_s)
+    while recent and e.at - recent[0] > window:
+        recent.pop(0)
+    if len(recent) == config.burst_lookups + 1:
+        flag(e, f"more than {config.burst_lookups} look-ups by one user within "
+                f"{config.burst_window_s // 60} minutes")
+    if leaver:
+        flag(e, "impossible: a look-up by a user who left")
+    if not signed_in:
+        flag(e, "impossible: a look-up with no sign-in before it")
 
 
 def _download_checks(e: Event, config: LedgerConfig, flag: Any, recent: list[datetime],
@@ -284,3 +313,16 @@ def child(db: Session, pseudonym: str, manifests: Mapping[str, Mapping[str, Any]
                   **({"partner_id": e.get("partner_id")} if e.get("partner_id") else {})}
                  for e in hits]
     return files, downloads
+
+
+def child_lookups(db: Session, pseudonym: str) -> list[dict[str, Any]]:
+    """Issue 21: every look-up that opened the child's row (the ledger names the row by the
+    manifests' pseudonym), with who, when and why (the reason text kept apart)."""
+    hits = [e for e in events(db, ("lookup",)) if e.get("row") == pseudonym]
+    texts = {int(i): t for i, t in db.execute(
+        select(LedgerReasonText.idx, LedgerReasonText.text).where(
+            LedgerReasonText.idx.in_([e.index for e in hits])))} if hits else {}
+    return [{"index": e.index, "time": e.at.astimezone(LONDON).isoformat(timespec="seconds"),
+             "user": e.get("actor_email"), "urn": e.get("urn"), "run_id": e.get("run_id"),
+             "reason_code": e.get("reason_code"), "reason_text": texts.get(e.index, "")}
+            for e in hits]

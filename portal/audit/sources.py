@@ -12,7 +12,15 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, create_engine, or_, select
 
-from databook.drop import ManifestError, VerifiedManifests, key_id_of, latest, runs
+from databook.drop import (
+    MANIFEST,
+    SIGNATURE,
+    ManifestError,
+    VerifiedManifests,
+    key_id_of,
+    latest,
+    runs,
+)
 from databook.ledger.config import AuditError, LedgerConfig
 from databook.ledger.note import Signer, cosigner
 from databook.settings import KEYSTORE_FILE, HostSettings
@@ -54,6 +62,8 @@ MANIFESTS = VerifiedManifests()
 
 def signed_manifest(store: DropStore, run_id: str, keys: dict[str, str]) -> dict[str, Any]:
     """A run's manifest, trusted only once its signature verifies with ``keys``."""
+    if not store.exists(f"{run_id}/{MANIFEST}") or not store.exists(f"{run_id}/{SIGNATURE}"):
+        raise AuditError(f"run {run_id} in the drop has no signed manifest")
     try:
         return MANIFESTS.get(store, run_id, keys)
     except ManifestError as exc:

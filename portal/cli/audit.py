@@ -77,10 +77,12 @@ def register(sub: Any) -> None:
     p.add_argument("--since", metavar="DATE")
     p.add_argument("--format", choices=("table", "csv"), default="table")
     p.set_defaults(handler=downloads)
-    p = cmds.add_parser("child", help="which files held one child, and who downloaded them")
+    p = cmds.add_parser("child", help="which files held one child, who downloaded them, and "
+                        "who looked the child up")
     p.add_argument("who", metavar="UPN_OR_PERSON_ID")
     p.set_defaults(handler=child)
-    p = cmds.add_parser("usage", help="per month: downloads, schools, phases, children")
+    p = cmds.add_parser("usage", help="per month: downloads, schools, phases, children, "
+                        "look-ups")
     p.add_argument("--by", choices=("month",), default="month")
     p.add_argument("--format", choices=("table", "csv"), default="table")
     p.set_defaults(handler=usage)
@@ -213,12 +215,15 @@ def child(args: argparse.Namespace) -> int:
     try:
         with session(engine) as db:
             files, hits = reports.child(db, name, manifests(settings))
+            looked = reports.child_lookups(db, name)
     finally:
         engine.dispose()
     print(f"files that held this child ({len(files)}):")
     print_rows(files)
     print(f"downloads of those files ({len(hits)}):")
     print_rows(hits)
+    print(f"look-ups of this child's record ({len(looked)}):")
+    print_rows(looked)
     return 0
 
 

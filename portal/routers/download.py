@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from portal.access import Denied, Viewer, school_downloader, school_viewer
+from portal.access import Denied, Viewer, school_downloader, school_offer_page
 from portal.alerting import NEEDS_COUNCIL, council_alerts
 from portal.context import ctx, origin
 from portal.events import record
@@ -55,7 +55,7 @@ def _form(request: Request, current: ServedFile, errors: dict[str, str] | None =
 
 @router.get("/schools/{urn}/download")
 def download_page(request: Request, urn: int) -> Response:
-    viewer = school_viewer(urn, request)
+    viewer = school_offer_page(urn, request, "download")
     try:
         current = ctx(request).published.current(urn)
     except Unavailable as exc:

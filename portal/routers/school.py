@@ -105,7 +105,9 @@ def school_page(request: Request, urn: int,
     return render(request, "school.html", {
         "urn": urn, "current": current, "problem": problem, "downloaded": just,
         "updated": current.updated_label() if current else "",
-        "history": history, "ledger_key": ledger_key(request) if history else ""})
+        "history": history, "ledger_key": ledger_key(request) if history else "",
+        "offers_downloads": context.portal.school_access != "lookups",
+        "offers_lookups": context.portal.school_access != "downloads"})
 
 
 def ledger_key(request: Request) -> str:

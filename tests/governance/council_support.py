@@ -39,6 +39,8 @@ PUBLIC_OR_SCHOOL = frozenset({
     ("GET", "/"), ("GET", "/agreement"), ("POST", "/agreement"),
     ("GET", "/schools/{urn}"), ("GET", "/schools/{urn}/receipts/{index}"),
     ("GET", "/schools/{urn}/download"), ("POST", "/schools/{urn}/download"),
+    ("GET", "/schools/{urn}/lookup"), ("POST", "/schools/{urn}/lookup"),
+    ("POST", "/schools/{urn}/lookup/refused"),
 })
 #: Mounted applications (no route of ours inside).
 MOUNTS = frozenset({"/static"})

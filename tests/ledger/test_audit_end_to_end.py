@@ -27,12 +27,14 @@ from portal.cli.portal import install_key
 from portal.migrate import ready
 from portal.registers import store as register
 from portal.registers.record import SchoolRecord, Versions
+from publish import lookup_bundle as lb
 from publish.keystore import Keystore, SigningKey
 from publish.manifest import MANIFEST, SIGNATURE
 from tests import oracle
 from tests.conftest import AS_AT, Council, Run
 from tests.portal.conftest import download, entries, sign_in
 from tests.portal.helpers import Env, add_user
+from tests.portal.test_lookup_http import look
 
 pytestmark = pytest.mark.prefect  # the session's real nightly run
 
@@ -118,6 +120,21 @@ def _downloads(portal: Portal) -> None:
         _download_twice_around_a_rotation(portal, *clients)
 
 
+def _look_up_the_child(portal: Portal) -> None:
+    """Issue 21: a DSL of the child's school looks the child up by UPN through the portal."""
+    a = portal.schools[0]
+    key = Keystore.open(portal.home).current_lookup_key(a)
+    assert key is not None
+    email = f"dee.lead@school{a}.example"
+    secret = add_user(portal.env, email, [a])
+    with TestClient(create_app(portal.env.settings), base_url="https://testserver",
+                    follow_redirects=False) as client:
+        sign_in(client, portal.env, email, secret)
+        got = look(client, lb.upn_token(key, portal.upn), a, reason="other",
+                   reason_text="Asked by the head")
+        assert got.status_code == 200 and got.json()["found"] is True, got.text
+
+
 def _download_twice_around_a_rotation(portal: Portal, ann: TestClient, bob: TestClient,
                                       cat: TestClient) -> None:
     a, b, c = portal.schools
@@ -134,6 +151,7 @@ def _download_twice_around_a_rotation(portal: Portal, ann: TestClient, bob: Test
 def test_child_and_usage_from_a_real_run_and_real_portal_downloads(
         portal: Portal, council: Council, capsys: pytest.CaptureFixture[str]) -> None:
     _downloads(portal)
+    _look_up_the_child(portal)
     capsys.readouterr()
     first, second = portal.runs
     a, b, c = portal.schools
@@ -141,6 +159,10 @@ def test_child_and_usage_from_a_real_run_and_real_portal_downloads(
         assert main(["audit", "child", who]) == 0
         out = capsys.readouterr().out
         files, hits = out.split("downloads of those files")
+        hits, looked = hits.split("look-ups of this child's record")
+        looks = [line for line in looked.splitlines()[2:] if line.strip()]
+        assert looked.startswith(" (1):") and len(looks) == 1
+        assert f"dee.lead@school{a}.example" in looks[0] and "Asked by the head" in looks[0]
         assert files.splitlines()[0] == "files that held this child (2):"
         held = {(line.split()[0], int(line.split()[1])) for line in files.splitlines()[2:]
                 if line.strip()}
@@ -169,6 +191,7 @@ def test_child_and_usage_from_a_real_run_and_real_portal_downloads(
                      if s["urn"] == d["urn"]]
         members |= set(school["members"])
     assert int(row["children"]) == len(members) > 0
+    assert (int(row["lookups"]), int(row["children_looked_up"])) == (1, 1)
     with sqlite3.connect(council.roll_path) as roll:
         phase = dict(roll.execute("SELECT SCHOOL_URN, PHASE FROM EDU_SCHOOLS").fetchall())
     by_phase = Counter(str(phase[d["urn"]]) for d in downloads)

@@ -51,7 +51,8 @@ def test_reports(sqlite_ledger: Ledger) -> None:
         assert len(reports.downloads(db, user="U1@s.example")) == 8
         usage = reports.usage(db, MANIFESTS, {1: "Primary", 2: "Secondary"})
         assert usage == [{"month": "2026-11", "downloads": 9, "schools": 2, "children": 4,
-                          "files_not_in_drop": 0, "phase:Primary": 8, "phase:Secondary": 1}]
+                          "files_not_in_drop": 0, "lookups": 0, "children_looked_up": 0,
+                          "phase:Primary": 8, "phase:Secondary": 1}]
         found = {(r["index"], r["what"]) for r in reports.irregular(db, config, MANIFESTS)}
         whats = " | ".join(w for _, w in found)
         assert "more than 5 downloads" in whats
@@ -71,3 +72,36 @@ def test_reports(sqlite_ledger: Ledger) -> None:
     with sqlite_ledger.session() as db:
         assert reports.uncollected(db, later) == [{"urn": 1, "name": "One School"},
                                                   {"urn": 2, "name": "Two School"}]
+
+
+def _lookup(user: int, minutes: int, row: str, text: str = "") -> tuple[int, str, dict[str, Any]]:
+    fields: dict[str, Any] = {"actor_id": user, "actor_email": f"u{user}@s.example", "urn": 1,
+                              "run_id": NEW, "row": row, "reason_code": "concern"}
+    return minutes, "lookup", fields | ({"reason_text": text} if text else {})
+
+
+def test_lookups_in_usage_child_and_irregular(sqlite_ledger: Ledger) -> None:
+    """Issue 21: look-ups are counted per month (and the distinct pupils they opened), listed
+    for the child whose row they opened, and flagged in bursts and out of hours."""
+    config = sqlite_ledger.config
+    _events(sqlite_ledger, [
+        (0, "signin_ok", {"actor_id": 1, "method": "totp"}),
+        _lookup(1, 1, "p1", "Worried about attendance"),
+        _lookup(1, 2, "none"),
+        *[_lookup(1, 3 + i // 10, f"p{i}") for i in range(config.burst_lookups)],  # a burst
+        _lookup(1, 12 * 60, "p1"),  # 21:00
+        _lookup(3, 30, "p4"),  # never signed in
+    ])
+    with sqlite_ledger.session() as db:
+        usage = reports.usage(db, MANIFESTS, {1: "Primary"})
+        assert usage[0]["lookups"] == config.burst_lookups + 4 and usage[0]["downloads"] == 0
+        assert usage[0]["children_looked_up"] == config.burst_lookups  # p0..p19; "none" not
+        p1 = reports.child_lookups(db, "p1")
+        assert [(r["index"], r["reason_text"]) for r in p1] == [
+            (1, "Worried about attendance"), (4, ""), (config.burst_lookups + 3, "")]
+        found = {(r["index"], r["what"]) for r in reports.irregular(db, config, MANIFESTS)}
+    assert (config.burst_lookups + 1, f"more than {config.burst_lookups} look-ups by one user "
+            f"within {config.burst_window_s // 60} minutes") in found
+    assert (config.burst_lookups + 3, "look-up outside school hours") in found
+    assert (config.burst_lookups + 4, "impossible: a look-up with no sign-in before it") in found
+    assert not any(i == 1 for i, _ in found)
