@@ -27,7 +27,7 @@ from portal.registers.config import DSL_ROLES
 from portal.security import sessions
 from portal.security.tokens import csrf_token
 
-PRE_COOKIE = "databook_pre"  # binds an anonymous visitor's CSRF token (sign-in, enrolment)
+PRE_COOKIE = "databook_pre"  # the plain-HTTP name; see PortalSettings.pre_cookie_name
 
 
 class Denied(Exception):

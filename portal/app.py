@@ -97,10 +97,15 @@ def _checkpoint(context: PortalContext) -> None:
 
 
 async def csrf_guard(request: Request) -> None:
-    """Every POST carries a token derived from the visitor's session (or, before sign-in,
-    their pre-session cookie) in a hidden field or the X-CSRF-Token header. Fail closed."""
+    """Every POST comes from this site's own pages: a browser that says it is cross-site
+    (``Sec-Fetch-Site``, ``Origin``) is refused whatever it carries, and the token (hidden
+    field or X-CSRF-Token header) must be bound to the visitor's live session, or, only when
+    there is none, to their pre-session cookie. A token bound to someone's pre-session cookie
+    is worthless alongside a session cookie (issue 19: an officer's session plus an attacker's
+    planted pre cookie and token). Fail closed."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
+    cross_site(request)
     presented = request.headers.get("x-csrf-token", "")
     if not presented and request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"):
@@ -108,32 +113,51 @@ async def csrf_guard(request: Request) -> None:
         value = form.get("csrf")
         presented = value if isinstance(value, str) else ""
     context = ctx(request)
-    bindings = [request.cookies.get(context.portal.cookie_name),
-                request.cookies.get(access.PRE_COOKIE)]
-    if not any(b and csrf_ok(context.hmac_key, b, presented) for b in bindings):
+    binding = await anyio.to_thread.run_sync(csrf_binding, request)
+    if not (binding and csrf_ok(context.hmac_key, binding, presented)):
         raise access.Denied(403, "This form has expired or did not come from this site. Go "
                                  "back, reload the page and try again.", what="bad_csrf")
 
 
+def cross_site(request: Request) -> None:
+    """Refuse a POST a browser marks as made from another site or origin. Same-origin is
+    allowed, and so is a client that sends neither header (not a browser: it still needs a
+    valid token, which only this site's pages hand out)."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    sent_origin = request.headers.get("origin")
+    if (fetch_site is not None and fetch_site not in ("same-origin", "none")) or (
+            sent_origin is not None and sent_origin != ctx(request).portal.origin):
+        raise access.Denied(403, "This form did not come from this site. Go back, reload the "
+                                 "page and try again.", what="cross_site")
+
+
+def csrf_binding(request: Request) -> str | None:
+    """What this request's CSRF token must be bound to: the live session's token (any stage:
+    half-way through sign-in too), else the pre-session cookie. Reads the session once (the
+    result is cached on the request, as every page needs it)."""
+    _viewer_if_any(request)
+    viewer: access.Viewer | None = request.state.viewer
+    if viewer is not None:
+        return viewer.token
+    pre = request.cookies.get(ctx(request).portal.pre_cookie_name)
+    return pre if pre and len(pre) <= 100 else None
+
+
 def render(request: Request, template: str, values: Mapping[str, Any] | None = None,
            status: int = 200) -> Response:
-    """A page, with the CSRF token its forms need. An anonymous visitor gets a random
-    pre-session cookie that the token is bound to."""
+    """A page, with the CSRF token its forms need (bound as ``csrf_binding`` says). An
+    anonymous visitor gets a random pre-session cookie that the token is bound to."""
     context = ctx(request)
-    viewer = getattr(request.state, "viewer", None)
-    pre = request.cookies.get(access.PRE_COOKIE)
+    binding = csrf_binding(request)
+    viewer = request.state.viewer
     new_pre = None
-    if viewer is not None:
-        binding = viewer.token
-    else:
-        if not pre or len(pre) > 100:
-            pre = new_pre = secrets.token_urlsafe(32)
-        binding = pre
+    if binding is None:
+        binding = new_pre = secrets.token_urlsafe(32)
     response = context.templates.TemplateResponse(
         request, template, {"csrf": csrf_token(context.hmac_key, binding), "viewer": viewer,
                             **(values or {})}, status_code=status)
     if new_pre:
-        set_cookie(response, context.portal, access.PRE_COOKIE, new_pre)
+        set_cookie(response, context.portal, context.portal.pre_cookie_name, new_pre)
     return response
 
 

@@ -81,6 +81,12 @@ class PortalSettings:
         return "__Host-databook" if self.cookie_secure else "databook"
 
     @property
+    def pre_cookie_name(self) -> str:
+        """The anonymous visitor's CSRF binding, ``__Host-`` prefixed like the session's: a
+        sibling host cannot plant one (issue 19)."""
+        return "__Host-databook_pre" if self.cookie_secure else "databook_pre"
+
+    @property
     def trusted_keys_dir(self) -> Path:
         return self.state_dir / "trusted-keys"
 
