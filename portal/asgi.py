@@ -5,12 +5,17 @@
 
 Beyond ``create_app``, a long-running server moves SQLite's WAL into the database file on a
 thread of its own (``portal.db.checkpoint_in_background``) and freezes start-up's objects out
-of garbage collection: both were pauses that landed at random inside requests."""
+of garbage collection: both were pauses that landed at random inside requests. It also signs
+the ledger's tail within a second of any append (``portal.ledger.tail``)."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 
@@ -21,8 +26,30 @@ def app() -> FastAPI:
 
     built = create_app(load())
     built.state.wal_checkpoints = checkpoint_in_background(built.state.portal.engine)
+    built.state.ledger_tail = sign_tail_in_background(built)
     settle_heap()
     return built
+
+
+def sign_tail_in_background(built: FastAPI) -> object:
+    """Issue 19: every ledger entry under a signed checkpoint within ``ledger_tail_seconds``
+    (``portal.ledger.tail.TailSigner``), and a last checkpoint when the server stops."""
+    from portal.ledger.config import from_settings
+    from portal.ledger.tail import TailSigner
+
+    context = built.state.portal
+    signer = TailSigner(context.sessions, context.readers, from_settings(context.settings))
+    signer.start()
+    served = built.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with served(app) as state:
+            yield state
+        await anyio.to_thread.run_sync(signer.stop)
+
+    built.router.lifespan_context = lifespan
+    return signer
 
 
 def settle_heap() -> None:

@@ -63,6 +63,9 @@ class PortalSettings:
     school_day_end: time = time(19, 0)
     ledger_witness_name: str = "databook.invalid/council-witness"
     witness: bool = True
+    # Issue 19: the longest an entry may stay outside a signed checkpoint while the portal
+    # runs (portal.ledger.tail); ``audit verify`` fails a ledger with an older unsigned tail.
+    ledger_tail_seconds: int = 1
 
     @property
     def rp_id(self) -> str:
@@ -117,10 +120,12 @@ ENV = {
     "DATABOOK_PORTAL_SCHOOL_DAY_END": "school_day_end",
     "DATABOOK_PORTAL_LEDGER_WITNESS_NAME": "ledger_witness_name",
     "DATABOOK_PORTAL_WITNESS": "witness",
+    "DATABOOK_PORTAL_LEDGER_TAIL_SECONDS": "ledger_tail_seconds",
 }
 _NUMBERS = {"idle_minutes": 24 * 60, "absolute_hours": 24 * 7, "lockout_attempts": 1000,
             "lockout_minutes": 24 * 60, "enrolment_hours": 24 * 30, "hash_concurrency": 64,
-            "dsl_confirmation_days": 365, "ledger_checkpoint_minutes": 24 * 60}
+            "dsl_confirmation_days": 365, "ledger_checkpoint_minutes": 24 * 60,
+            "ledger_tail_seconds": 600}
 _LISTS = ("trusted_proxies", "shared_mailboxes", "public_keys")
 
 

@@ -95,21 +95,36 @@ def _print_rows(rows: Sequence[dict[str, Any]], fmt: str = "table") -> None:
 
 
 def verify(args: argparse.Namespace) -> int:
+    """Rebuild the tree and check every checkpoint; then (issue 19) fail an entry left out of
+    every checkpoint longer than the tail window, and a ledger that lost checkpoints or
+    cosignatures the witness or the last verify saw (``portal.ledger.seen``)."""
+    import base64
+    from pathlib import Path
+
     from portal.ledger.config import load_signer
+    from portal.ledger.log import size
     from portal.ledger.note import parse_vkey
+    from portal.ledger.seen import check_and_remember
     from portal.ledger.sources import ledger_engine, session
+    from portal.ledger.tail import stale_tail
     from portal.ledger.verify import verify_ledger
 
-    _settings, config = _context()
-    verifier = parse_vkey(args.key) if args.key else load_signer(config, create=False).verifier
+    settings, config = _context()
     engine = ledger_engine(config)
     try:
         with session(engine) as db:
+            if not args.key and not config.key_path.exists() and size(db) == 0:
+                print("the ledger has no entries and no signing key yet: nothing to verify")
+                return 0
+            verifier = (parse_vkey(args.key) if args.key
+                        else load_signer(config, create=False).verifier)
             result = verify_ledger(db, verifier)
+            stale = stale_tail(db, config)
+            if stale is not None:
+                raise LedgerBroken(stale)
+            check_and_remember(db, Path(settings.home))
     finally:
         engine.dispose()
-    import base64
-
     print(f"ledger verified: {result.entries} entries, {result.checkpoints} checkpoints, "
           f"{result.cosignatures} cosignatures; root {base64.b64encode(result.root).decode()}")
     return 0

@@ -36,6 +36,7 @@ class LedgerConfig:
     witness_name: str = "databook.invalid/council-witness"
     agreement_version: str | None = None  # the individual agreement users must have accepted
     witness: bool = True  # the nightly run co-signs the ledger (portal setting ``witness``)
+    tail_s: int = 1  # the longest an entry stays unsigned (portal setting ledger_tail_seconds)
 
     @property
     def key_path(self) -> Path:
@@ -67,6 +68,7 @@ def from_settings(settings: Any) -> LedgerConfig:
         witness_name=str(_get(portal, "ledger_witness_name", defaults.witness_name)),
         agreement_version=_get(portal, "agreement_version", None),
         witness=bool(getattr(portal, "witness", defaults.witness)),
+        tail_s=int(_get(portal, "ledger_tail_seconds", defaults.tail_s)),
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from portal.ledger.config import LedgerConfig, LedgerConfigError, load_signer
 from portal.ledger.note import Verifier, parse_vkey
 from portal.ledger.sources import AuditError, ledger_engine, session, witness_signer
+from portal.ledger.tail import fresh
 from portal.ledger.witness import WitnessError, read_state, witness
 
 STATE_FILE = Path("witness") / "ledger.json"
@@ -72,6 +73,9 @@ def run(settings: Any, config: LedgerConfig, *, skip_unreachable: bool,
         signer = witness_signer(settings, config)
         with session(engine) as db:
             try:
+                stale = fresh(db, config)  # issue 19: co-sign the whole ledger, not a stale head
+                if stale is not None:
+                    raise WitnessError(stale)
                 done = witness(db, signer, state, log_key)
             except WitnessError as exc:
                 if alert:
