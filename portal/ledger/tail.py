@@ -49,7 +49,7 @@ def sign_tail(db: Session, config: LedgerConfig) -> int | None:
 
 def oldest_uncovered(db: Session) -> datetime | None:
     """When the oldest entry no checkpoint covers was appended (None: all covered)."""
-    at = db.scalar(select(LedgerEntry.at).where(LedgerEntry.idx == covered(db)))
+    at = db.scalar(select(func.min(LedgerEntry.at)).where(LedgerEntry.idx >= covered(db)))
     if at is None:
         return None
     return at if at.tzinfo else at.replace(tzinfo=UTC)
