@@ -26,6 +26,7 @@ from portal.models import AgreementAcceptance, User, WebSession
 from portal.registers.config import DSL_ROLES
 from portal.security import sessions
 from portal.security.tokens import csrf_token
+from portal.server_values import route_of
 
 PRE_COOKIE = "databook_pre"  # the plain-HTTP name; see PortalSettings.pre_cookie_name
 
@@ -231,7 +232,7 @@ def record_refusal(request: Request, denied: Denied) -> None:
     context = ctx(request)
     with context.transaction() as db:
         record(db, "refused", origin(request).as_user(viewer.user_id, viewer.email),
-               what=denied.what, path=request.url.path[:300], urn=denied.urn,
+               what=denied.what, path=route_of(request), urn=denied.urn,
                status=denied.status)
 
 

@@ -49,9 +49,14 @@ KINDS: dict[str, frozenset[str]] = {
     "user_suspended": frozenset({"target_id", "target_email", "reason_text"}),
     "council_action": frozenset({"action", "target", "urn"}),
     "register_changed": frozenset({"urn", "what", "rows"}),
+    "throttled": frozenset({"what", "limit", "window_s"}),
 }
 
-INT_FIELDS = frozenset({"actor_id", "urn", "target_id", "failures", "rows", "status"})
+#: A request's browser, as a family (issue 19: never the visitor's User-Agent text).
+AGENT_FAMILIES = frozenset({"edge", "firefox", "chrome", "safari", "other", "none"})
+
+INT_FIELDS = frozenset({"actor_id", "urn", "target_id", "failures", "rows", "status", "limit",
+                        "window_s"})
 
 
 def check(kind: str, fields: dict[str, FieldValue]) -> None:
@@ -67,6 +72,9 @@ def check(kind: str, fields: dict[str, FieldValue]) -> None:
         if name in INT_FIELDS and value is not None and (
                 isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"field {name!r} must be a whole number")
+    if fields.get("user_agent") not in (None, *AGENT_FAMILIES):
+        raise ValueError("field 'user_agent' must be a browser family: "
+                         + ", ".join(sorted(AGENT_FAMILIES)))
     if kind == "signin_failed" and fields.get("reason") not in SIGNIN_FAILED_REASONS:
         raise ValueError("signin_failed needs a reason from: "
                          + ", ".join(sorted(SIGNIN_FAILED_REASONS)))

@@ -21,6 +21,7 @@ from portal.app import render
 from portal.context import ctx, origin
 from portal.events import record
 from portal.published import SchoolFile, Unavailable
+from portal.server_values import route_of
 from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
 
 router = APIRouter()
@@ -33,7 +34,7 @@ def _unavailable(request: Request, viewer: Viewer, urn: int, exc: Unavailable) -
     context = ctx(request)
     with context.transaction() as db:
         record(db, "refused", origin(request).as_user(viewer.user_id, viewer.email),
-               what=exc.what, path=request.url.path, urn=urn, run_id=exc.run_id,
+               what=exc.what, path=route_of(request), urn=urn, run_id=exc.run_id,
                status=503 if exc.what in NEEDS_COUNCIL else 404)
     if exc.what not in NEEDS_COUNCIL:
         return render(request, "error.html", {
@@ -84,7 +85,7 @@ def download(request: Request, urn: int, run_id: Annotated[str, Form(max_length=
                else "")
     if problem:
         with context.transaction() as db:
-            record(db, "refused", who, what="bad_input", path=request.url.path, urn=urn,
+            record(db, "refused", who, what="bad_input", path=route_of(request), urn=urn,
                    status=400)
         return _form(request, current, problem, 400, reason[:20], text[:MAX_TEXT])
     try:
