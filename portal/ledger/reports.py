@@ -169,7 +169,11 @@ def irregular(db: Session, config: LedgerConfig,
         elif e.kind == "download":
             _download_checks(e, config, flag, recent[who], agreed.get(who), published,
                              leaver=who in left, signed_in=who in signed_in)
-    return found
+    from portal.ledger import refusals  # issue 19: refused requests by user and kind
+
+    found += refusals.from_db(db, lambda at: at.astimezone(LONDON).isoformat(
+        timespec="seconds"))
+    return sorted(found, key=lambda row: row["index"])
 
 
 def _download_checks(e: Event, config: LedgerConfig, flag: Any, recent: list[datetime],
