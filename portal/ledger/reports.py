@@ -154,13 +154,14 @@ def irregular(db: Session, config: LedgerConfig,
             if failures[key] == config.failed_signins:
                 flag(e, f"{config.failed_signins} failed sign-ins in one day")
         elif e.kind == "lockout" and e.get("until"):
-            locked_until[who] = datetime.strptime(str(e.get("until")), "%Y-%m-%dT%H:%M:%SZ"
-                                                  ).replace(tzinfo=UTC)
+            locked_until[(who, e.get("client"))] = datetime.strptime(
+                str(e.get("until")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         elif e.kind == "signin_ok":
             signed_in.add(who)
             if who in left:
                 flag(e, "impossible: a user who left signed in")
-            if who in locked_until and e.at < locked_until[who]:
+            until = locked_until.get((who, e.get("client")))  # a lock is per address
+            if until is not None and e.at < until:
                 flag(e, "impossible: signed in while locked")
         elif e.kind == "agreement_accepted":
             agreed[who] = str(e.get("version"))

@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 #: The kinds an anonymous visitor can cause.
-THROTTLED = frozenset({"signin_failed", "enrolment_failed"})
+THROTTLED = frozenset({"signin_failed", "enrolment_failed", "lockout"})
 
 
 @dataclass
