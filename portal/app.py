@@ -23,6 +23,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from portal import access
 from portal.config import PortalSettings, private_dir
@@ -196,10 +197,27 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
+            slash = without_slash(request)
+            if slash is not None:
+                return slash
             return await _refused(request, access.Denied(404, "There is no such page.",
                                                          what="not_found"))
         return await _refused(request, access.Denied(exc.status_code,
                                                      "The request was refused."))
+
+
+def without_slash(request: Request) -> Response | None:
+    """``/signin/`` to ``/signin`` (a GET), on the configured ``base_url`` (issue 19: never a
+    host taken from the request's ``Host`` header). Only for a path some route serves."""
+    path = request.url.path
+    if request.method not in ("GET", "HEAD") or path == "/" or not path.endswith("/"):
+        return None
+    bare = path.rstrip("/")
+    scope = {**request.scope, "path": bare}
+    if not any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+        return None
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"{ctx(request).portal.origin}{bare}{query}", status_code=307)
 
 
 def _viewer_if_any(request: Request) -> None:
@@ -215,7 +233,8 @@ def create_app(settings: Any) -> FastAPI:
 
     context = build_context(settings)
     app = FastAPI(title="Safeguarding Databook", docs_url=None, redoc_url=None,
-                  openapi_url=None, dependencies=[Depends(csrf_guard), Depends(checkpoint_after)])
+                  openapi_url=None, redirect_slashes=False,
+                  dependencies=[Depends(csrf_guard), Depends(checkpoint_after)])
     app.state.portal = context
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for router in (signin.router, enrol.router, school.router, download.router,

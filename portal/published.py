@@ -3,10 +3,11 @@ published, and only after the run's manifest has verified against the council's 
 from the PORTAL'S OWN configuration (a key found in the drop proves nothing: whoever could
 change a file there could change the key too).
 
-Verification reuses ``publish.manifest.verify``. It checks every file of the run, so its
-result is kept per run, keyed by the exact manifest and signature bytes; each download then
-re-reads those two files (a changed manifest or signature is verified afresh, and fails) and
-checks the served file's size and SHA-256 against the verified manifest. The portal never
+The manifest's signature is checked (``publish.manifest.verify_signature``) and the result
+kept per run, keyed by the exact manifest and signature bytes; each download then re-reads
+those two files (a changed manifest or signature is verified afresh, and fails) and checks
+the served file's size and SHA-256 against the verified manifest. A changed file therefore
+blocks its own school only, never every school in the run (issue 19). The portal never
 builds a path from anything a user sent: the run comes from ``latest``, the file name from
 the signed manifest.
 """
@@ -24,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from publish import drop as drop_layout
-from publish.manifest import MANIFEST, SIGNATURE, ManifestError, key_id_of, verify
+from publish.manifest import MANIFEST, SIGNATURE, ManifestError, key_id_of, verify_signature
 from publish.store import DropStore
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9 ._'()-]+")
@@ -104,6 +105,9 @@ class Published:
         self._keys = keys
         self._lock = threading.Lock()
         self._verified: dict[str, tuple[bytes, bytes, dict[str, Any]]] = {}
+        #: (run, file) found changed when served: refused at once on its school's pages
+        #: until it matches again; every other school's file is still served (issue 19).
+        self._changed: set[tuple[str, str]] = set()
 
     def _document(self, store: DropStore, run_id: str) -> dict[str, Any]:
         try:
@@ -120,7 +124,9 @@ class Published:
         if not keys:
             raise Unavailable("no_trusted_key", "the portal trusts no manifest key yet", run_id)
         try:
-            document = verify(store, run_id, keys)
+            # The signature only: each file is checked as it is served (``read``), so one
+            # changed file blocks its own school, not every school (issue 19).
+            document = verify_signature(store, run_id, keys)
         except ManifestError as exc:
             raise Unavailable("tampered", str(exc), run_id) from None
         with self._lock:
@@ -139,11 +145,16 @@ class Published:
             store.close()
         for school in document.get("schools", []):
             if school.get("urn") == urn:
-                return SchoolFile(run_id, str(document["as_at"]),
-                                  str(document["generated_at"]), urn, str(school["name"]),
-                                  str(school["file"]), int(school["bytes"]),
-                                  str(school["sha256"]), int(school["children"]),
-                                  str(school.get("updated_at") or ""))
+                found = SchoolFile(run_id, str(document["as_at"]),
+                                   str(document["generated_at"]), urn, str(school["name"]),
+                                   str(school["file"]), int(school["bytes"]),
+                                   str(school["sha256"]), int(school["children"]),
+                                   str(school.get("updated_at") or ""))
+                with self._lock:
+                    changed = (run_id, found.file) in self._changed
+                if changed:
+                    self.read(found)  # still changed: Unavailable; put right: served again
+                return found
         raise Unavailable("not_published", f"the latest run has no databook for school {urn}",
                           run_id)
 
@@ -164,9 +175,11 @@ class Published:
                                   entry.run_id) from None
         finally:
             store.close()
+        with self._lock:
+            self._changed.discard((entry.run_id, entry.file))
         if len(data) != listed["bytes"] or hashlib.sha256(data).hexdigest() != listed["sha256"]:
             with self._lock:
-                self._verified.pop(entry.run_id, None)
+                self._changed.add((entry.run_id, entry.file))
             raise Unavailable("tampered", f"{entry.run_id}/{entry.file} does not match its "
                                           "signed manifest entry", entry.run_id)
         return data

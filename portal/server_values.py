@@ -8,7 +8,9 @@ and a browser family from a short fixed list, never the User-Agent string.
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Path, Request
 
 from portal.ledger.entries import AGENT_FAMILIES
 
@@ -35,3 +37,9 @@ def route_of(request: Request) -> str:
     route = request.scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else NO_ROUTE
+
+
+#: The largest URN a request may name: a school's URN is six digits; this is the largest
+#: value every database's INTEGER holds, so a bigger one is a recorded 400, never a 500.
+MAX_URN = 2**31 - 1
+Urn = Annotated[int, Path(ge=0, le=MAX_URN)]

@@ -77,6 +77,12 @@ def _context() -> tuple[Any, Any]:
 
 
 def _print_rows(rows: Sequence[dict[str, Any]], fmt: str = "table") -> None:
+    """A table (or CSV) on the officer's terminal: every cell's control and bidi characters
+    shown, never obeyed (issue 19)."""
+    from portal.plain_text import neutral
+
+    rows = [{k: neutral(v) if isinstance(v, str) else v for k, v in row.items()}
+            for row in rows]
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]

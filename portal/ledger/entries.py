@@ -50,6 +50,7 @@ KINDS: dict[str, frozenset[str]] = {
     "council_action": frozenset({"action", "target", "urn"}),
     "register_changed": frozenset({"urn", "what", "rows"}),
     "throttled": frozenset({"what", "limit", "window_s"}),
+    "password_set": frozenset({"purpose"}),
 }
 
 #: A request's browser, as a family (issue 19: never the visitor's User-Agent text).

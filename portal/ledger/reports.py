@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from portal.ledger.config import LedgerConfig
 from portal.ledger.models import LedgerEntry, LedgerReasonText
+from portal.plain_text import neutral
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -249,6 +250,7 @@ def child(db: Session, pseudonym: str, manifests: Mapping[str, Mapping[str, Any]
     downloads = [{"index": e.index,
                   "time": e.at.astimezone(LONDON).isoformat(timespec="seconds"),
                   "user": e.get("actor_email"), "urn": e.get("urn"), "run_id": e.get("run_id"),
-                  "reason_code": e.get("reason_code"), "reason_text": texts.get(e.index, "")}
+                  "reason_code": e.get("reason_code"),
+                  "reason_text": neutral(texts.get(e.index, ""))}
                  for e in hits]
     return files, downloads

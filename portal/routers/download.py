@@ -16,12 +16,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from portal.access import Denied, Viewer, school_downloader, school_viewer
-from portal.alerting import NEEDS_COUNCIL, council_alerts
+from portal.alerting import NEEDS_COUNCIL, council_alerts, has_channel
 from portal.app import render
 from portal.context import ctx, origin
 from portal.events import record
+from portal.plain_text import has_unsafe
 from portal.published import SchoolFile, Unavailable
-from portal.server_values import route_of
+from portal.server_values import Urn, route_of
 from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
 
 router = APIRouter()
@@ -41,10 +42,12 @@ def _unavailable(request: Request, viewer: Viewer, urn: int, exc: Unavailable) -
             "message": "There is no databook for your school in the current publication."},
             404)
     council_alerts(request.app.state, context.alert).unserved(urn, exc.run_id, exc.what)
+    told = ("The council has been told; please try again later or ring the council."
+            if has_channel(context.settings) else
+            "Please ring the council and tell them, quoting your school's URN.")
     return render(request, "error.html", {
         "message": "Your school's databook cannot be served just now: it did not pass the "
-                   "portal's checks. Nothing was downloaded. The council has been told; "
-                   "please try again later or ring the council."}, 503)
+                   f"portal's checks. Nothing was downloaded. {told}"}, 503)
 
 
 def _form(request: Request, current: SchoolFile, error: str = "", status: int = 200,
@@ -55,7 +58,7 @@ def _form(request: Request, current: SchoolFile, error: str = "", status: int = 
 
 
 @router.get("/schools/{urn}/download")
-def download_page(request: Request, urn: int) -> Response:
+def download_page(request: Request, urn: Urn) -> Response:
     viewer = school_viewer(urn, request)
     try:
         current = ctx(request).published.current(urn)
@@ -65,7 +68,7 @@ def download_page(request: Request, urn: int) -> Response:
 
 
 @router.post("/schools/{urn}/download")
-def download(request: Request, urn: int, run_id: Annotated[str, Form(max_length=64)],
+def download(request: Request, urn: Urn, run_id: Annotated[str, Form(max_length=64)],
              reason: Annotated[str, Form(max_length=20)],
              reason_text: Annotated[str, Form(max_length=2000)] = "") -> Response:
     viewer = school_downloader(urn, request)
@@ -82,6 +85,7 @@ def download(request: Request, urn: int, run_id: Annotated[str, Form(max_length=
                else "Say why in the box (this reason needs a few words)."
                if reason in NEEDS_TEXT and not text
                else f"Keep the reason to {MAX_TEXT} characters." if len(text) > MAX_TEXT
+               else "Write the reason in ordinary characters only." if has_unsafe(text)
                else "")
     if problem:
         with context.transaction() as db:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from portal.access import Denied, Viewer, agreed, school_viewer, signed_in
-from portal.alerting import council_alerts
+from portal.alerting import council_alerts, has_channel
 from portal.app import render
 from portal.context import ctx, origin
 from portal.events import record
@@ -20,6 +20,7 @@ from portal.models import AgreementAcceptance
 from portal.published import Unavailable
 from portal.routers.common import go
 from portal.security import sessions
+from portal.server_values import Urn
 from schemas.download_reasons import REASONS
 
 router = APIRouter()
@@ -82,7 +83,7 @@ def own_downloads(request: Request, viewer: Viewer, urn: int) -> list[dict[str, 
 
 
 @router.get("/schools/{urn}")
-def school_page(request: Request, urn: int) -> Response:
+def school_page(request: Request, urn: Urn) -> Response:
     viewer = school_viewer(urn, request)
     context = ctx(request)
     try:
@@ -96,6 +97,7 @@ def school_page(request: Request, urn: int) -> Response:
     history = own_downloads(request, viewer, urn)
     return render(request, "school.html", {
         "urn": urn, "current": current, "problem": problem,
+        "told": has_channel(context.settings),
         "updated": current.updated_label() if current else "",
         "history": history, "ledger_key": ledger_key(request) if history else ""})
 
@@ -112,7 +114,7 @@ MAX_INDEX = 2**62
 
 
 @router.get("/schools/{urn}/receipts/{index}")
-def receipt_json(request: Request, urn: int,
+def receipt_json(request: Request, urn: Urn,
                  index: Annotated[int, PathParam(ge=0, le=MAX_INDEX)]) -> Response:
     """One of the user's OWN downloads' receipt (entry, index, a signed checkpoint covering
     it, the inclusion proof), as JSON to keep and check offline with
