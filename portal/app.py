@@ -123,9 +123,10 @@ async def csrf_guard(request: Request) -> None:
 def cross_site(request: Request) -> None:
     """Refuse a POST a browser marks as made from another site or origin. Same-origin is
     allowed, and so is a client that sends neither header (not a browser: it still needs a
-    valid token, which only this site's pages hand out). Our ``Referrer-Policy:
-    no-referrer`` makes Chromium send ``Origin: null`` on our own forms, so ``null`` passes
-    only where the browser also says ``Sec-Fetch-Site: same-origin``."""
+    valid token, which only this site's pages hand out). A browser under ``Referrer-Policy:
+    no-referrer`` (ours before issue 19; a page cached from then) sends ``Origin: null`` on
+    our own forms, so ``null`` passes only where it also says ``Sec-Fetch-Site:
+    same-origin``."""
     fetch_site = request.headers.get("sec-fetch-site")
     sent_origin = request.headers.get("origin")
     own_null = sent_origin == "null" and fetch_site == "same-origin"
