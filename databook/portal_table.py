@@ -190,6 +190,9 @@ class PortalTable(BaseModel):
     ledger_witness_name: Annotated[str, BeforeValidator(_note_name)] = (
         "databook.invalid/council-witness")
     witness: Annotated[bool, BeforeValidator(flag)] = True
+    #: The longest an entry may stay outside a signed checkpoint while the portal runs
+    #: (``databook.ledger.tail``); ``audit verify`` fails a ledger with an older unsigned tail.
+    ledger_tail_seconds: Annotated[int, BeforeValidator(whole(1, 600))] = 1
     # What schools get (issue 21): "both" (download and look-up), "downloads" or "lookups";
     # and how many look-ups one user may make in an hour (``portal.routers.lookup``).
     school_access: Annotated[str, BeforeValidator(_school_access)] = "both"
@@ -226,6 +229,12 @@ class PortalTable(BaseModel):
         """``__Host-`` binds the cookie to this exact host over HTTPS; browsers only accept
         that prefix on a Secure cookie, so the plain-HTTP local demo uses a plain name."""
         return "__Host-databook" if self.cookie_secure else "databook"
+
+    @property
+    def pre_cookie_name(self) -> str:
+        """The anonymous visitor's CSRF binding, ``__Host-`` prefixed like the session's: a
+        sibling host cannot plant one (issue 19)."""
+        return "__Host-databook_pre" if self.cookie_secure else "databook_pre"
 
     @property
     def trusted_keys_dir(self) -> Path:

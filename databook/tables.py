@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
+from databook.plain_text import neutral
+
 #: A spreadsheet runs a cell starting with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-#: C0/C1 controls (bar none) and the Unicode bidirectional controls (U+202A-202E, U+2066-2069,
-#: U+200E/F, U+061C): shown as the replacement character, never obeyed.
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def visible(value: object) -> str:
-    """Text safe to show on a terminal or a page: no control or direction characters."""
-    return "" if value is None else UNSAFE.sub("\ufffd", str(value))
+    """Text safe to show on a terminal or a page: every control or direction character shown
+    as ``<U+XXXX>`` (``databook.plain_text``), never obeyed."""
+    return "" if value is None else neutral(str(value))
 
 
 def cell(value: object) -> str:

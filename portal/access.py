@@ -26,9 +26,10 @@ from portal.models import AgreementAcceptance, User, WebSession
 from portal.registers.config import DSL_ROLES
 from portal.security import sessions
 from portal.security.tokens import csrf_token
+from portal.server_values import route_of
 
 PARTNER_ROLE = "partner"
-PRE_COOKIE = "databook_pre"  # binds an anonymous visitor's CSRF token (sign-in, enrolment)
+PRE_COOKIE = "databook_pre"  # the plain-HTTP name; see PortalSettings.pre_cookie_name
 
 
 class Denied(Exception):
@@ -308,7 +309,7 @@ def record_refusal(request: Request, denied: Denied) -> None:
     context = ctx(request)
     with context.transaction() as db:
         record(db, "refused", origin(request).as_user(viewer.user_id, viewer.email),
-               what=denied.what, path=request.url.path[:300], urn=denied.urn,
+               what=denied.what, path=route_of(request), urn=denied.urn,
                status=denied.status,
                **({"partner_id": denied.partner_id} if denied.partner_id else {}))
 

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from databook.portal_table import PortalTable
@@ -133,7 +133,9 @@ def leave(db: Session, email: str, reason: str, origin: Origin) -> User:
     user.state, user.left_at, user.password_hash = "left", sessions.now(), None
     sessions.end_all(db, user.id)
     db.execute(delete(Credential).where(Credential.user_id == user.id))
-    db.execute(delete(EnrolmentToken).where(EnrolmentToken.user_id == user.id))
+    # The links are kept, expired, so a leaver's link is recorded as ``left`` (issue 19).
+    db.execute(update(EnrolmentToken).where(EnrolmentToken.user_id == user.id)
+               .values(expires_at=sessions.now()))
     user.schools.clear()
     from portal.registers.partners import UserPartner  # a partner user's partner goes too
 

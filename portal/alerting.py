@@ -31,6 +31,13 @@ WHAT_FAILED = {
 }
 
 
+def has_channel(settings: Any) -> bool:
+    """Whether the settings name an alert channel (a webhook, or SMTP with a recipient), so
+    a page tells a DSL "the council has been told" only when it has been (issue 19)."""
+    return bool(getattr(settings, "alert_webhook", None) or (
+        getattr(settings, "alert_smtp", None) and getattr(settings, "alert_email_to", None)))
+
+
 def record_for(urn: int, run_id: str | None, what: str) -> dict[str, Any]:
     """The alert record ``databook.alerts.message`` formats: "Run R for school U was refused"."""
     return {"run_id": run_id or "unknown", "as_at": f"school {urn}", "status": "refused",

@@ -67,7 +67,8 @@ def build_context(settings: HostSettings) -> PortalContext:
 def create_app(settings: HostSettings) -> FastAPI:
     context = build_context(settings)
     app = FastAPI(title="Safeguarding Databook", docs_url=None, redoc_url=None,
-                  openapi_url=None, dependencies=[Depends(csrf_guard), Depends(checkpoint_after)])
+                  openapi_url=None, redirect_slashes=False,
+                  dependencies=[Depends(csrf_guard), Depends(checkpoint_after)])
     app.state.portal = context
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for router in (signin.router, enrol.router, school.router, download.router,

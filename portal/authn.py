@@ -1,9 +1,14 @@
 """Proving who someone is: password, then a second factor, with the lockout.
 
 Lockout (Cyber Essentials 4.2.1 / NCSC): ``lockout_attempts`` failures (password or second
-factor) within ``lockout_minutes`` lock the account for ``lockout_minutes``; while locked,
-even the right password is refused (and costs no hash). Counts live in the database, so every
-worker sees the same number. Every attempt, good or bad, is a ledger entry.
+factor) within ``lockout_minutes`` lock sign-in for that email address FROM THAT CLIENT
+ADDRESS (issue 19): a stranger elsewhere cannot hold a DSL's account locked, and an address
+with no account is locked exactly like one with an account (same status, same page, no hash
+either way), so the lockout tells nobody who has an account. While locked, even the right
+password is refused (and costs no hash). The DSL's own sign-in (passkey or code) from their
+own address is untouched by a stranger's failures.
+Counts live in the database (``SigninBackoff``, keyed by an HMAC of both addresses), so
+every worker sees the same number. Every attempt, good or bad, is a ledger entry.
 
 A password check is three steps (``candidate``, ``verify``, ``settle_password``) so that the
 hash runs between two short transactions, not inside one that holds the write lock.
@@ -11,6 +16,8 @@ hash runs between two short transactions, not inside one that holds the write lo
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,7 +27,7 @@ from sqlalchemy.orm import Session
 from databook.ledger.log import lock as ledger_lock
 from portal.context import PortalContext
 from portal.events import Origin, record
-from portal.models import Credential, SigninAttempt, User, WebSession
+from portal.models import Credential, SigninAttempt, SigninBackoff, User, WebSession
 from portal.security import passkeys, sessions, totp
 
 
@@ -34,30 +41,51 @@ class SigninRefused(Exception):
 
 WRONG = ("The email address or password is not right. Check both and try again; if you have "
          "forgotten your password, ask the council for a new link.")
+LOCKED = ("Too many failed attempts: sign-in for this email address from here is locked for "
+          "up to {} minutes. Wait, then try again, or ring the council.")
 
 
 def locked(user: User) -> bool:
     return user.locked_until is not None and sessions.aware(user.locked_until) > sessions.now()
 
 
+def backoff_key(context: PortalContext, email: str, client: str | None) -> str:
+    """The lockout's key: this email address from this client address (an HMAC: neither is
+    stored in the clear, and an unknown address is counted like a known one)."""
+    message = b"backoff\0" + email.lower().encode() + b"\0" + (client or "").encode()
+    return hmac.new(context.hmac_key, message, hashlib.sha256).hexdigest()
+
+
+def failures(db: Session, context: PortalContext, key: str) -> int:
+    window = timedelta(minutes=context.portal.lockout_minutes)
+    return int(db.scalar(select(func.count(SigninBackoff.id)).where(
+        SigninBackoff.key == key, SigninBackoff.at > sessions.now() - window)) or 0)
+
+
+def held(db: Session, context: PortalContext, key: str) -> bool:
+    """Locked: as many failures as allowed, from this address for this email, in the window."""
+    return failures(db, context, key) >= context.portal.lockout_attempts
+
+
 def _failure(db: Session, context: PortalContext, user: User | None, reason: str,
-             method: str, origin: Origin) -> None:
-    """Record a failed attempt, and lock the account when it is one too many."""
+             method: str, origin: Origin, email: str | None = None) -> None:
+    """Record a failed attempt, and lock sign-in for this email from this address when it is
+    one too many. ``email``: the address typed, for an account that does not exist."""
     who = origin if user is None else origin.as_user(user.id, user.email)
     record(db, "signin_failed", who, reason=reason, method=method)
-    if user is None:
+    address = user.email if user is not None else email
+    if address is None:
         return
     moment = sessions.now()
-    db.add(SigninAttempt(user_id=user.id, at=moment, ok=False, reason=reason))
+    if user is not None:
+        db.add(SigninAttempt(user_id=user.id, at=moment, ok=False, reason=reason))
+    key = backoff_key(context, address, origin.client)
+    db.add(SigninBackoff(key=key, at=moment))
     db.flush()
-    window = timedelta(minutes=context.portal.lockout_minutes)
-    failures = db.scalar(select(func.count(SigninAttempt.id)).where(
-        SigninAttempt.user_id == user.id, SigninAttempt.ok.is_(False),
-        SigninAttempt.at > moment - window)) or 0
-    if failures >= context.portal.lockout_attempts and not locked(user):
-        user.locked_until = moment + window
-        record(db, "lockout", who, until=user.locked_until.strftime("%Y-%m-%dT%H:%M:%SZ"),
-               failures=int(failures))
+    count = failures(db, context, key)
+    if count == context.portal.lockout_attempts:
+        until = moment + timedelta(minutes=context.portal.lockout_minutes)
+        record(db, "lockout", who, until=until.strftime("%Y-%m-%dT%H:%M:%SZ"), failures=count)
 
 
 @dataclass(frozen=True)
@@ -70,12 +98,16 @@ class Candidate:
     was_locked: bool = False
 
 
-def candidate(db: Session, email: str) -> Candidate:
-    """Read step of a password check (writes nothing)."""
+def candidate(db: Session, email: str, context: PortalContext | None = None,
+              client: str | None = None) -> Candidate:
+    """Read step of a password check (writes nothing). With ``context``: whether sign-in for
+    this email from ``client`` is locked, known account or not."""
+    was_locked = context is not None and held(db, context,
+                                              backoff_key(context, email, client))
     user = db.scalar(select(User).where(User.email == email))
     if user is None:
-        return Candidate()
-    return Candidate(user.id, user.password_hash, locked(user))
+        return Candidate(was_locked=was_locked)
+    return Candidate(user.id, user.password_hash, was_locked)
 
 
 def verify(context: PortalContext, found: Candidate, password: str) -> bool | None:
@@ -99,14 +131,12 @@ def settle_password(db: Session, context: PortalContext, email: str, found: Cand
     ledger_lock(db)
     user = db.scalar(select(User).where(User.email == email)
                      .execution_options(populate_existing=True))
-    if user is not None and (good is None or locked(user)):
-        record(db, "signin_failed", origin.as_user(user.id, user.email), reason="locked",
-               method="password")
-        raise SigninRefused("locked", "Too many failed attempts: this account is locked for "
-                            f"up to {context.portal.lockout_minutes} minutes. Wait, then try "
-                            "again, or ring the council.", 429)
+    if good is None or held(db, context, backoff_key(context, email, origin.client)):
+        who = origin if user is None else origin.as_user(user.id, user.email)
+        record(db, "signin_failed", who, reason="locked", method="password")
+        raise SigninRefused("locked", LOCKED.format(context.portal.lockout_minutes), 429)
     if user is None:
-        _failure(db, context, None, "unknown_user", "password", origin)
+        _failure(db, context, None, "unknown_user", "password", origin, email)
         raise SigninRefused("unknown_user", WRONG)
     if user.state == "left":
         _failure(db, context, user, "disabled", "password", origin)
@@ -117,14 +147,15 @@ def settle_password(db: Session, context: PortalContext, email: str, found: Cand
     return user
 
 
-def current(db: Session, user: User, method: str, origin: Origin) -> None:
+def current(db: Session, context: PortalContext, user: User, method: str,
+            origin: Origin) -> None:
     """Before a second factor is checked: the account as it is NOW, read again under the
     ledger's writer lock (taken first, as every writer takes it). Concurrent attempts in other
     sessions may have locked it, or used this TOTP step, since ``user`` was read; on
     PostgreSQL nothing else orders them, so without this the lockout could be overrun."""
     ledger_lock(db)
     db.refresh(user)
-    if locked(user):
+    if held(db, context, backoff_key(context, user.email, origin.client)):
         record(db, "signin_failed", origin.as_user(user.id, user.email), reason="locked",
                method=method)
         raise SigninRefused("locked", "This account is locked for now after too many "
@@ -140,7 +171,7 @@ def refuse_factor(db: Session, context: PortalContext, user: User, method: str,
 def check_totp(db: Session, context: PortalContext, user: User, code: str,
                origin: Origin) -> None:
     """Accept a code from one of the user's own TOTP credentials, once per time step."""
-    current(db, user, "totp", origin)
+    current(db, context, user, "totp", origin)
     for credential in db.scalars(select(Credential).where(
             Credential.user_id == user.id, Credential.kind == "totp")):
         secret = context.totp.decrypt(credential.totp_secret or b"").decode()
@@ -157,7 +188,7 @@ def check_passkey(db: Session, context: PortalContext, user: User, row: WebSessi
                   body: str, origin: Origin) -> None:
     """Accept an assertion only from a passkey registered to THIS user, for the challenge
     this session was given (single use)."""
-    current(db, user, "passkey", origin)
+    current(db, context, user, "passkey", origin)
     challenge, row.challenge = row.challenge, None
     try:
         credential_id = passkeys.credential_id_of(body)

@@ -19,7 +19,9 @@ from databook.portal_table import PortalTable
 from databook.settings import HostSettings
 from portal.events import Origin
 from portal.security.passwords import Hashing
+from portal.security.throttle import Throttle
 from portal.served import Published
+from portal.server_values import agent_family
 
 
 @dataclass
@@ -51,6 +53,7 @@ class PortalContext:
     agreement_text: str
     agreement_sha256: str
     checkpoints: CheckpointClock = field(default_factory=CheckpointClock)
+    throttle: Throttle = field(default_factory=Throttle)
 
     @property
     def engine(self) -> Engine:
@@ -78,6 +81,8 @@ def ctx(request: Request) -> PortalContext:
 
 def origin(request: Request) -> Origin:
     """The client address as uvicorn saw it (behind the council's proxy, uvicorn's
-    ``forwarded_allow_ips`` makes it the real client) and the browser's user agent."""
+    ``forwarded_allow_ips`` makes it the real client) and the browser's FAMILY (issue 19:
+    never the User-Agent string, which is the visitor's own text)."""
     client = request.client.host if request.client else None
-    return Origin(client=client, user_agent=request.headers.get("user-agent"))
+    return Origin(client=client, user_agent=agent_family(request.headers.get("user-agent")),
+                  throttle=ctx(request).throttle)

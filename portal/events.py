@@ -8,11 +8,12 @@ details: the portal does not hold any.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
 from databook.ledger.entries import FieldValue
+from portal.security.throttle import THROTTLED, Throttle
 
 MAX_AGENT = 200
 
@@ -25,24 +26,38 @@ class Origin:
     user_agent: str | None = None
     actor_id: int | None = None
     actor_email: str | None = None
+    #: The portal's per-address throttle of failures (issue 19); None: record everything.
+    throttle: Throttle | None = field(default=None, compare=False, repr=False)
 
     def fields(self) -> dict[str, FieldValue]:
+        """``user_agent`` is already a family (``portal.server_values``) when it came from a
+        request; a longer string is cut, never signed whole."""
         values: dict[str, FieldValue] = {
             "client": self.client, "user_agent": (self.user_agent or "")[:MAX_AGENT] or None,
             "actor_id": self.actor_id, "actor_email": self.actor_email}
         return {k: v for k, v in values.items() if v is not None}
 
     def as_user(self, user_id: int, email: str) -> Origin:
-        return Origin(self.client, self.user_agent, user_id, email)
+        return Origin(self.client, self.user_agent, user_id, email, self.throttle)
 
 
 COMMAND_LINE = Origin(client="command-line")
 
 
 def record(db: Session, kind: str, origin: Origin, **fields: FieldValue) -> int:
-    """Append one entry in the caller's transaction; returns its index."""
+    """Append one entry in the caller's transaction; returns its index (-1: a failure over
+    its address's limit, not recorded; see ``portal.security.throttle``)."""
     from databook.ledger import record as ledger_record
 
+    if kind in THROTTLED and origin.throttle is not None and origin.client:
+        verdict = origin.throttle.admit(origin.client)
+        if verdict == "drop":
+            return -1
+        if verdict == "throttle":
+            throttled: int = ledger_record(
+                db, "throttled", client=origin.client, what=kind,
+                limit=origin.throttle.limit, window_s=int(origin.throttle.window_s))
+            return throttled
     values = origin.fields() | {k: v for k, v in fields.items() if v is not None}
     index: int = ledger_record(db, kind, **values)
     return index

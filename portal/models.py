@@ -122,3 +122,16 @@ class SigninAttempt(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     ok: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str] = mapped_column(String(32))
+
+
+class SigninBackoff(Base):
+    """One failed sign-in step, by (email address, client address) as an HMAC (issue 19): the
+    lockout counts these, so a stranger elsewhere cannot lock a DSL out, and an address with
+    no account is locked exactly as one with an account would be. Neither address is stored
+    in the clear."""
+
+    __tablename__ = "signin_backoff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

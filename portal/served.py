@@ -3,10 +3,11 @@ published, and only after the run's manifest has verified against the council's 
 from the PORTAL'S OWN configuration (a key found in the drop proves nothing: whoever could
 change a file there could change the key too).
 
-Verification is the drop's own (``databook.drop.VerifiedManifests``, every file of the run
-checked once, kept per run, keyed by the exact manifest and signature bytes); each download
-then re-reads those two files (a changed manifest or signature is verified afresh, and fails)
-and checks the served file's size and SHA-256 against the verified manifest. The portal never
+Each run's manifest signature is checked once (``databook.drop.VerifiedManifests``, kept per
+run, keyed by the exact manifest and signature bytes); each download then re-reads those two
+files (a changed manifest or signature is verified afresh, and fails) and checks the served
+file's size and SHA-256 against the verified manifest. A changed file therefore blocks its own
+school only, never every school in the run (issue 19). The portal never
 builds a path from anything a user sent: the run comes from ``latest``, the file name from
 the signed manifest.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -136,6 +138,10 @@ class Published:
         self._open = open_store
         self._keys = keys
         self._manifests = VerifiedManifests()
+        self._lock = threading.Lock()
+        #: (run, file) found changed when served: refused at once on its school's pages
+        #: until it matches again; every other school's file is still served (issue 19).
+        self._changed: set[tuple[str, str]] = set()
 
     def _document(self, store: DropStore, run_id: str) -> dict[str, Any]:
         if not store.exists(f"{run_id}/{MANIFEST}") or not store.exists(f"{run_id}/{SIGNATURE}"):
@@ -144,43 +150,46 @@ class Published:
         if not keys:
             raise Unavailable("no_trusted_key", "the portal trusts no manifest key yet", run_id)
         try:
-            return self._manifests.get(store, run_id, keys, files=True)
+            # The signature only: each file is checked as it is served (``_checked``), so one
+            # changed file blocks its own school, not every school (issue 19).
+            return self._manifests.get(store, run_id, keys)
         except ManifestError as exc:
             raise Unavailable("tampered", str(exc), run_id) from None
 
-    def current(self, urn: int) -> ServedFile:
-        """The school's entry in the verified ``latest`` run."""
+    def _latest(self) -> tuple[str, dict[str, Any]]:
         store = self._open()
         try:
             run_id = latest(store)
             if run_id is None:
                 raise Unavailable("nothing_published", "nothing has been published yet")
-            document = self._document(store, run_id)
+            return run_id, self._document(store, run_id)
         finally:
             store.close()
+
+    def current(self, urn: int) -> ServedFile:
+        """The school's entry in the verified ``latest`` run."""
+        run_id, document = self._latest()
         for school in document.get("schools", []):
             if school.get("urn") == urn:
-                return ServedFile(run_id, str(document["as_at"]),
-                                  str(document["generated_at"]), urn, str(school["name"]),
-                                  str(school["file"]), int(school["bytes"]),
-                                  str(school["sha256"]), int(school["children"]),
-                                  str(school.get("updated_at") or ""),
-                                  str(school.get("lookup_file") or ""),
-                                  int(school.get("lookup_bytes") or 0),
-                                  str(school.get("lookup_sha256") or ""))
+                found = ServedFile(run_id, str(document["as_at"]),
+                                   str(document["generated_at"]), urn, str(school["name"]),
+                                   str(school["file"]), int(school["bytes"]),
+                                   str(school["sha256"]), int(school["children"]),
+                                   str(school.get("updated_at") or ""),
+                                   str(school.get("lookup_file") or ""),
+                                   int(school.get("lookup_bytes") or 0),
+                                   str(school.get("lookup_sha256") or ""))
+                with self._lock:
+                    changed = (run_id, found.file) in self._changed
+                if changed:
+                    self.read(found)  # still changed: Unavailable; put right: served again
+                return found
         raise Unavailable("not_published", f"the latest run has no databook for school {urn}",
                           run_id)
 
     def current_partner(self, partner_id: str) -> PartnerFileEntry:
         """The partner's entry in the verified ``latest`` run (issue 22)."""
-        store = self._open()
-        try:
-            run_id = latest(store)
-            if run_id is None:
-                raise Unavailable("nothing_published", "nothing has been published yet")
-            document = self._document(store, run_id)
-        finally:
-            store.close()
+        run_id, document = self._latest()
         for partner in document.get("partners", []):
             if partner.get("partner_id") == partner_id:
                 return PartnerFileEntry(run_id, str(document["as_at"]),
@@ -191,55 +200,45 @@ class Published:
         raise Unavailable("not_published", f"the latest run has no databook for partner "
                                            f"{partner_id}", run_id)
 
-    def read_partner(self, entry: PartnerFileEntry) -> bytes:
-        """As ``read``, for a partner's file: re-verified and re-hashed at the moment of
-        serving."""
+    def _checked(self, run_id: str, name: str, owned: Callable[[dict[str, Any]], bool],
+                 section: str, keys: tuple[str, str, str]) -> bytes:
+        """A file of a run, read now and checked against the (re-verified) manifest entry
+        that lists it under ``keys`` (file, bytes, sha256) and that ``owned`` accepts: a file
+        changed after the run was verified is refused, never served."""
         store = self._open()
         try:
-            fresh = self._document(store, entry.run_id)
-            listed = {p["file"]: p for p in fresh.get("partners", [])}.get(entry.file)
-            if listed is None or listed.get("partner_id") != entry.partner_id:
-                raise Unavailable("tampered", f"{entry.run_id}/{entry.file} is not listed",
-                                  entry.run_id)
+            fresh = self._document(store, run_id)
+            listed = {e.get(keys[0]): e for e in fresh.get(section, [])}.get(name)
+            if listed is None or not owned(listed):
+                raise Unavailable("tampered", f"{run_id}/{name} is not listed", run_id)
             try:
-                data = store.read(f"{entry.run_id}/{entry.file}")
+                data = store.read(f"{run_id}/{name}")
             except FileNotFoundError:
-                raise Unavailable("missing", f"{entry.run_id}/{entry.file} is missing",
-                                  entry.run_id) from None
+                raise Unavailable("missing", f"{run_id}/{name} is missing", run_id) from None
         finally:
             store.close()
-        if len(data) != listed["bytes"] or hashlib.sha256(data).hexdigest() != listed["sha256"]:
-            self._manifests.forget(entry.run_id)
-            raise Unavailable("tampered", f"{entry.run_id}/{entry.file} does not match its "
-                                          "signed manifest entry", entry.run_id)
+        with self._lock:
+            self._changed.discard((run_id, name))
+        if len(data) != listed[keys[1]] or hashlib.sha256(data).hexdigest() != listed[keys[2]]:
+            with self._lock:
+                self._changed.add((run_id, name))
+            raise Unavailable("tampered", f"{run_id}/{name} does not match its signed manifest "
+                                          "entry", run_id)
         return data
 
     def read(self, entry: ServedFile, lookup: bool = False) -> bytes:
-        """The file's bytes (``lookup``: the school's look-up bundle's), re-checked against
-        the (re-verified) manifest at the moment of serving: a file changed after the run
-        was verified is refused, never served."""
-        keys = ("lookup_file", "lookup_bytes", "lookup_sha256") if lookup else (
-            "file", "bytes", "sha256")
-        name = entry.lookup_file if lookup else entry.file
-        if not name:
+        """The school's file (``lookup``: its look-up bundle), checked at the moment of
+        serving."""
+        if lookup and not entry.lookup_file:
             raise Unavailable("not_published", f"run {entry.run_id} has no look-up bundle for "
                               f"school {entry.urn}", entry.run_id)
-        store = self._open()
-        try:
-            fresh = self._document(store, entry.run_id)
-            listed = {s.get(keys[0]): s for s in fresh["schools"]}.get(name)
-            if listed is None or listed.get("urn") != entry.urn:
-                raise Unavailable("tampered", f"{entry.run_id}/{name} is not listed",
-                                  entry.run_id)
-            try:
-                data = store.read(f"{entry.run_id}/{name}")
-            except FileNotFoundError:
-                raise Unavailable("missing", f"{entry.run_id}/{name} is missing",
-                                  entry.run_id) from None
-        finally:
-            store.close()
-        if len(data) != listed[keys[1]] or hashlib.sha256(data).hexdigest() != listed[keys[2]]:
-            self._manifests.forget(entry.run_id)
-            raise Unavailable("tampered", f"{entry.run_id}/{name} does not match its "
-                                          "signed manifest entry", entry.run_id)
-        return data
+        keys = ("lookup_file", "lookup_bytes", "lookup_sha256") if lookup else (
+            "file", "bytes", "sha256")
+        return self._checked(entry.run_id, entry.lookup_file if lookup else entry.file,
+                             lambda e: e.get("urn") == entry.urn, "schools", keys)
+
+    def read_partner(self, entry: PartnerFileEntry) -> bytes:
+        """As ``read``, for a partner's file."""
+        return self._checked(entry.run_id, entry.file,
+                             lambda e: e.get("partner_id") == entry.partner_id, "partners",
+                             ("file", "bytes", "sha256"))

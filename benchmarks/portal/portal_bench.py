@@ -99,7 +99,7 @@ class Sampler(threading.Thread):
 
 def start_server(county: County, port: int, out: Path, synchronous: str | None) -> Any:
     env = {**os.environ, **county.environ, "BENCH_APPEND_LOG": str(out / "appends.txt"),
-           "PYTHONPATH": str(HERE)}
+           "BENCH_CHECKPOINT_LOG": str(out / "checkpoints.txt"), "PYTHONPATH": str(HERE)}
     if synchronous:
         env["BENCH_SQLITE_SYNCHRONOUS"] = synchronous
     server = subprocess.Popen(
@@ -192,6 +192,14 @@ def appends(out: Path) -> dict[str, Any]:
     return found
 
 
+def checkpoints(out: Path) -> dict[str, Any]:
+    """The tail signer's checkpoints (issue 19): the time of each, and entries per checkpoint."""
+    path = out / "checkpoints.txt"
+    rows = [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+    return {"checkpoint_ms": percentiles([float(r[0]) for r in rows]),
+            "entries_per_checkpoint": percentiles([float(r[1]) for r in rows])}
+
+
 def slowest(rows: list[list[str]]) -> dict[str, float]:
     """Where the slowest 1% of appends spent their time: the mean of each part, in ms."""
     ordered = sorted(rows, key=lambda r: float(r[0]), reverse=True)
@@ -230,6 +238,7 @@ def report(result: dict[str, Any]) -> None:
     print(f"errors: {result['errors']}")
     print(f"cpu: {result['cpu']}")
     print(f"ledger append (record through commit): {result['ledger_append']}")
+    print(f"ledger checkpoints (tail signer): {result['ledger_checkpoints']}")
     print(f"ledger: {result['ledger']}")
     for name, goal in GOALS.items():
         p99 = result["timings"].get(name, {}).get("p99")
@@ -290,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                                                      "locust_nice": args.client_nice,
                                                      "wall_s": round(seconds, 1)},
             "ledger_append": appends(out),
+            "ledger_checkpoints": checkpoints(out),
             "ledger": ledger_check(county, raw),
         }
     finally:

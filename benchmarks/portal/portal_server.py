@@ -126,4 +126,27 @@ def app() -> FastAPI:
     path = os.environ.get("BENCH_APPEND_LOG")
     if path:
         _instrument_record(open(path, "a", buffering=1), engine)  # noqa: SIM115
+    path = os.environ.get("BENCH_CHECKPOINT_LOG")
+    if path:
+        _instrument_tail(open(path, "a", buffering=1), built.state.ledger_tail)  # noqa: SIM115
     return built
+
+
+def _instrument_tail(out: Any, signer: Any) -> None:
+    """Each checkpoint the server's tail signer signs (issue 19): its time in ms (the
+    read-only look, then the write transaction: lock, root, Ed25519 signature, commit) and
+    how many entries it covered, one line each."""
+    once = signer.once
+    last = [0]
+
+    def timed() -> int | None:
+        started = time.perf_counter()
+        size = once()
+        if size is not None:
+            with _write:
+                out.write(f"{(time.perf_counter() - started) * 1000:.3f} "
+                          f"{size - last[0]}\n")
+            last[0] = size
+        return size
+
+    signer.once = timed

@@ -40,6 +40,7 @@ class LedgerConfig:
     witness_name: str = "databook.invalid/council-witness"
     agreement_version: str | None = None  # the individual agreement users must have accepted
     witness: bool = True  # the nightly run co-signs the ledger (portal setting ``witness``)
+    tail_s: int = 1  # the longest an entry stays unsigned (portal setting ledger_tail_seconds)
 
     @property
     def key_path(self) -> Path:
@@ -54,7 +55,7 @@ def from_settings(settings: HostSettings) -> LedgerConfig:
         origin=portal.ledger_origin, checkpoint_every_s=portal.ledger_checkpoint_minutes * 60,
         school_day_start=portal.school_day_start, school_day_end=portal.school_day_end,
         witness_name=portal.ledger_witness_name, agreement_version=portal.agreement_version,
-        witness=portal.witness)
+        witness=portal.witness, tail_s=portal.ledger_tail_seconds)
 
 
 def load_signer(config: LedgerConfig, create: bool = True) -> Signer:

@@ -55,9 +55,15 @@ KINDS: dict[str, frozenset[str]] = {
     # A sealed row the browser refused (its tag did not check out): ``row`` as the server
     # served it, ``what`` why.
     "lookup_failed": frozenset({"urn", "run_id", "row", "what"}),
+    "throttled": frozenset({"what", "limit", "window_s"}),
+    "password_set": frozenset({"purpose"}),
 }
 
-INT_FIELDS = frozenset({"actor_id", "urn", "target_id", "failures", "rows", "status"})
+#: A request's browser, as a family (issue 19: never the visitor's User-Agent text).
+AGENT_FAMILIES = frozenset({"edge", "firefox", "chrome", "safari", "other", "none"})
+
+INT_FIELDS = frozenset({"actor_id", "urn", "target_id", "failures", "rows", "status", "limit",
+                        "window_s"})
 
 
 def check(kind: str, fields: dict[str, FieldValue]) -> None:
@@ -73,6 +79,9 @@ def check(kind: str, fields: dict[str, FieldValue]) -> None:
         if name in INT_FIELDS and value is not None and (
                 isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"field {name!r} must be a whole number")
+    if fields.get("user_agent") not in (None, *AGENT_FAMILIES):
+        raise ValueError("field 'user_agent' must be a browser family: "
+                         + ", ".join(sorted(AGENT_FAMILIES)))
     if kind == "signin_failed" and fields.get("reason") not in SIGNIN_FAILED_REASONS:
         raise ValueError("signin_failed needs a reason from: "
                          + ", ".join(sorted(SIGNIN_FAILED_REASONS)))

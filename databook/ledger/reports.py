@@ -19,8 +19,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from databook.ledger import refusals
 from databook.ledger.config import LedgerConfig
 from databook.ledger.models import LedgerEntry, LedgerReasonText
+from databook.plain_text import neutral
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -189,13 +191,14 @@ def irregular(db: Session, config: LedgerConfig,
             if failures[key] == config.failed_signins:
                 flag(e, f"{config.failed_signins} failed sign-ins in one day")
         elif e.kind == "lockout" and e.get("until"):
-            locked_until[who] = datetime.strptime(str(e.get("until")), "%Y-%m-%dT%H:%M:%SZ"
-                                                  ).replace(tzinfo=UTC)
+            locked_until[(who, e.get("client"))] = datetime.strptime(
+                str(e.get("until")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         elif e.kind == "signin_ok":
             signed_in.add(who)
             if who in left:
                 flag(e, "impossible: a user who left signed in")
-            if who in locked_until and e.at < locked_until[who]:
+            until = locked_until.get((who, e.get("client")))  # a lock is per address
+            if until is not None and e.at < until:
                 flag(e, "impossible: signed in while locked")
         elif e.kind == "agreement_accepted":
             agreed[who] = str(e.get("version"))
@@ -207,7 +210,9 @@ def irregular(db: Session, config: LedgerConfig,
         elif e.kind == "lookup":
             _lookup_checks(e, config, flag, looked[who], leaver=who in left,
                            signed_in=who in signed_in)
-    return found
+    found += refusals.rows(events(db, ("refused", "throttled")),
+                           lambda at: at.astimezone(LONDON).isoformat(timespec="seconds"))
+    return sorted(found, key=lambda row: row["index"])
 
 
 def _lookup_checks(e: Event, config: LedgerConfig, flag: Any, recent: list[datetime],
@@ -309,7 +314,8 @@ def child(db: Session, pseudonym: str, manifests: Mapping[str, Mapping[str, Any]
     downloads = [{"index": e.index,
                   "time": e.at.astimezone(LONDON).isoformat(timespec="seconds"),
                   "user": e.get("actor_email"), "urn": e.get("urn"), "run_id": e.get("run_id"),
-                  "reason_code": e.get("reason_code"), "reason_text": texts.get(e.index, ""),
+                  "reason_code": e.get("reason_code"),
+                  "reason_text": neutral(texts.get(e.index, "")),
                   **({"partner_id": e.get("partner_id")} if e.get("partner_id") else {})}
                  for e in hits]
     return files, downloads

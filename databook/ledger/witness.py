@@ -43,6 +43,7 @@ from databook.ledger.note import (
     parse_vkey,
     verify,
 )
+from databook.ledger.tail import fresh
 from databook.settings import HostSettings
 
 STATE_FORMAT = 1
@@ -196,6 +197,9 @@ def run(settings: HostSettings, config: LedgerConfig, witness_key: Callable[[], 
         signer = witness_key()
         with session(engine) as db:
             try:
+                stale = fresh(db, config)  # issue 19: co-sign the whole ledger, not a stale head
+                if stale is not None:
+                    raise WitnessError(stale)
                 done = witness(db, signer, state, log_key)
             except WitnessError as exc:
                 if alert:

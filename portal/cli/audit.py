@@ -8,7 +8,9 @@ counts, URNs, users and pseudonyms only.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -26,11 +28,13 @@ from databook.ledger.config import (
     load_signer,
     session,
 )
-from databook.ledger.log import cosigned_note
+from databook.ledger.log import cosigned_note, size
 from databook.ledger.models import LedgerCheckpoint, LedgerEntry
 from databook.ledger.note import NoteError, Verifier, new_signer, parse_vkey
 from databook.ledger.receipts import ReceiptError, make
 from databook.ledger.receipts import check as check_receipt
+from databook.ledger.seen import check_and_remember
+from databook.ledger.tail import stale_tail
 from databook.ledger.verify import LedgerBroken, verify_ledger
 from databook.ledger.witness import WitnessError
 from databook.ledger.witness import run as witness_pass
@@ -101,17 +105,24 @@ def _context() -> tuple[PortalHostSettings, LedgerConfig]:
 
 
 def verify(args: argparse.Namespace) -> int:
-
-    _settings, config = _context()
+    """Rebuild the tree and check every checkpoint; then (issue 19) fail an entry left out of
+    every checkpoint longer than the tail window, and a ledger that lost checkpoints or
+    cosignatures the witness or the last verify saw (``databook.ledger.seen``)."""
+    settings, config = _context()
     engine = ledger_engine(config)  # first: with no ledger yet, say what to run first
     try:
         with session(engine) as db:
+            if not args.key and not config.key_path.exists() and size(db) == 0:
+                print("the ledger has no entries and no signing key yet: nothing to verify")
+                return 0
             verifier = parse_vkey(args.key) if args.key else _own_verifier(config, db)
             result = verify_ledger(db, verifier)
+            stale = stale_tail(db, config)
+            if stale is not None:
+                raise LedgerBroken(stale)
+            check_and_remember(db, Path(settings.home))
     finally:
         engine.dispose()
-    import base64
-
     print(f"ledger verified: {result.entries} entries, {result.checkpoints} checkpoints, "
           f"{result.cosignatures} cosignatures; root {base64.b64encode(result.root).decode()}")
     return 0

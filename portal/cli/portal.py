@@ -16,6 +16,7 @@ from typing import Any
 
 from databook.drop import MANIFEST, ManifestError, key_id_of, latest, parse
 from portal.accounts import AccountError
+from portal.cli.signing import signs_on_exit
 from portal.config import PortalConfigError, PortalHostSettings, PortalTable, SettingsError, load
 from portal.demo import make_demo_officer, make_demo_users
 
@@ -43,7 +44,7 @@ def register(sub: Any) -> None:
                           "officer, the demo key trusted")
     demo.add_argument("--check", action="store_true",
                       help="only say (exit 0/1) whether the drop has a published run")
-    demo.set_defaults(handler=demo_portal)
+    demo.set_defaults(handler=signs_on_exit(demo_portal))
 
 
 def _portal() -> tuple[PortalHostSettings, PortalTable]:

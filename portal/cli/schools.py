@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from databook.clock import parse_date
+from portal.cli.signing import signs_on_exit
 from portal.config import SettingsError
 from portal.registers.csvio import RegisterError
 
@@ -32,7 +33,7 @@ def register(sub: Any) -> None:
     load = cmds.add_parser("import", help="load the register from a CSV file (all or nothing)")
     load.add_argument("file", type=Path,
                       help="CSV with the columns README lists ('-': standard input)")
-    load.set_defaults(handler=import_register)
+    load.set_defaults(handler=signs_on_exit(import_register))
     dump = cmds.add_parser("export", help="print the register as CSV (the columns import reads)")
     dump.set_defaults(handler=export_register)
     esc = cmds.add_parser("escalation", help="schools to escalate (seed 004), out-of-date "
@@ -43,13 +44,13 @@ def register(sub: Any) -> None:
     ask = cmds.add_parser("confirm-round", help="start this term's round: every named DSL "
                           "must be confirmed again by their school")
     ask.add_argument("--school", type=int, metavar="URN", help="one school only")
-    ask.set_defaults(handler=confirm_round)
+    ask.set_defaults(handler=signs_on_exit(confirm_round))
     yes = cmds.add_parser("confirm", help="record a school's confirmation that a user is "
                           "still its DSL (lifts a suspension)")
     yes.add_argument("email")
     yes.add_argument("--school", type=int, metavar="URN", required=True)
     yes.add_argument("--by", required=True, help="who confirmed, e.g. Headteacher")
-    yes.set_defaults(handler=confirm)
+    yes.set_defaults(handler=signs_on_exit(confirm))
     where = cmds.add_parser("confirmations", help="where each named DSL stands this term")
     where.add_argument("--school", type=int, metavar="URN")
     where.add_argument("--format", choices=("table", "csv"), default="table")
@@ -57,7 +58,7 @@ def register(sub: Any) -> None:
     lapse = cmds.add_parser("suspend-lapsed", help="record in the ledger every DSL whose "
                             "confirmation window has lapsed (run daily; the portal refuses "
                             "them either way)")
-    lapse.set_defaults(handler=suspend_lapsed)
+    lapse.set_defaults(handler=signs_on_exit(suspend_lapsed))
     demo = cmds.add_parser("demo-register", help="print the demo council's register as CSV")
     demo.add_argument("--as-at", help="the date the demo register is made for")
     demo.set_defaults(handler=demo_register)

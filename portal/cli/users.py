@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from portal.accounts import AccountError
+from portal.cli.signing import signs_on_exit
 from portal.config import PortalConfigError, SettingsError, load
 
 ERRORS: tuple[type[Exception], ...] = (AccountError, SettingsError, PortalConfigError)
@@ -29,7 +30,7 @@ def register(sub: Any) -> None:
     add.add_argument("--name", required=True)
     add.add_argument("--email", required=True)
     add.add_argument("--role", choices=("dsl", "deputy", "council"), default="dsl")
-    add.set_defaults(handler=add_user)
+    add.set_defaults(handler=signs_on_exit(add_user))
     listing = cmds.add_parser("list", help="users, their state and schools")
     listing.add_argument("--school", type=int, metavar="URN")
     listing.set_defaults(handler=list_users)
@@ -37,11 +38,11 @@ def register(sub: Any) -> None:
                             "factors removed")
     leave.add_argument("email")
     leave.add_argument("--reason", required=True)
-    leave.set_defaults(handler=leave_user)
+    leave.set_defaults(handler=signs_on_exit(leave_user))
     reset = cmds.add_parser("reset", help="a new link to set a new password (the second "
                             "factor is still asked for)")
     reset.add_argument("email")
-    reset.set_defaults(handler=reset_user)
+    reset.set_defaults(handler=signs_on_exit(reset_user))
 
 
 def _db() -> Any:

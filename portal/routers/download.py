@@ -15,12 +15,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from databook.plain_text import has_unsafe
 from portal.access import Denied, Viewer, school_downloader, school_offer_page
-from portal.alerting import NEEDS_COUNCIL, council_alerts
+from portal.alerting import NEEDS_COUNCIL, council_alerts, has_channel
 from portal.context import ctx, origin
 from portal.events import record
 from portal.pages import render
 from portal.served import ServedFile, Unavailable
+from portal.server_values import Urn, route_of
 from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
 
 router = APIRouter()
@@ -33,17 +35,19 @@ def _unavailable(request: Request, viewer: Viewer, urn: int, exc: Unavailable) -
     context = ctx(request)
     with context.transaction() as db:
         record(db, "refused", origin(request).as_user(viewer.user_id, viewer.email),
-               what=exc.what, path=request.url.path, urn=urn, run_id=exc.run_id,
+               what=exc.what, path=route_of(request), urn=urn, run_id=exc.run_id,
                status=503 if exc.what in NEEDS_COUNCIL else 404)
     if exc.what not in NEEDS_COUNCIL:
         return render(request, "error.html", {
             "message": "There is no databook for your school in the current publication."},
             404)
     council_alerts(request.app.state, context.alert).unserved(urn, exc.run_id, exc.what)
+    told = ("The council has been told; please try again later or ring the council."
+            if has_channel(context.settings) else
+            "Please ring the council and tell them, quoting your school's URN.")
     return render(request, "error.html", {
         "message": "Your school's databook cannot be served just now: it did not pass the "
-                   "portal's checks. Nothing was downloaded. The council has been told; "
-                   "please try again later or ring the council."}, 503)
+                   f"portal's checks. Nothing was downloaded. {told}"}, 503)
 
 
 def _form(request: Request, current: ServedFile, errors: dict[str, str] | None = None,
@@ -54,7 +58,7 @@ def _form(request: Request, current: ServedFile, errors: dict[str, str] | None =
 
 
 @router.get("/schools/{urn}/download")
-def download_page(request: Request, urn: int) -> Response:
+def download_page(request: Request, urn: Urn) -> Response:
     viewer = school_offer_page(urn, request, "download")
     try:
         current = ctx(request).published.current(urn)
@@ -64,7 +68,7 @@ def download_page(request: Request, urn: int) -> Response:
 
 
 @router.post("/schools/{urn}/download")
-def download(request: Request, urn: int, run_id: Annotated[str, Form(max_length=64)],
+def download(request: Request, urn: Urn, run_id: Annotated[str, Form(max_length=64)],
              reason: Annotated[str, Form(max_length=20)] = "",
              reason_text: Annotated[str, Form(max_length=2000)] = "") -> Response:
     viewer = school_downloader(urn, request)
@@ -83,10 +87,12 @@ def download(request: Request, urn: int, run_id: Annotated[str, Form(max_length=
                                     "more detail)."}
                if reason in NEEDS_TEXT and not text
                else {"reason_text": f"Keep the detail to {MAX_TEXT} characters."}
-               if len(text) > MAX_TEXT else {})
+               if len(text) > MAX_TEXT
+               else {"reason_text": "Write the reason in ordinary characters only."}
+               if has_unsafe(text) else {})
     if problem:
         with context.transaction() as db:
-            record(db, "refused", who, what="bad_input", path=request.url.path, urn=urn,
+            record(db, "refused", who, what="bad_input", path=route_of(request), urn=urn,
                    status=400)
         return _form(request, current, problem, 400, reason[:20], text[:MAX_TEXT])
     try:

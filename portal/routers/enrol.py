@@ -31,9 +31,9 @@ def _link(db: Session, token: str, where: Origin) -> tuple[EnrolmentToken, User]
     """The link's row and user, or a recorded refusal (410: used, expired or unknown)."""
     row = db.scalar(select(EnrolmentToken).where(EnrolmentToken.token_hash == digest(token)))
     user = db.get(User, row.user_id) if row is not None else None
-    reason = ("unknown" if row is None or user is None else "used" if row.used_at is not None
-              else "expired" if sessions.aware(row.expires_at) <= sessions.now()
-              else "left" if user.state == "left" else None)
+    reason = ("unknown" if row is None or user is None else "left" if user.state == "left"
+              else "used" if row.used_at is not None
+              else "expired" if sessions.aware(row.expires_at) <= sessions.now() else None)
     if reason is not None:
         who = where if user is None else where.as_user(user.id, user.email)
         record(db, "enrolment_failed", who, reason=reason)
@@ -177,6 +177,9 @@ def set_password(request: Request, token: str,
             problem = ""
             user.password_hash = context.hashing.hash_sync(password)
             link.used_at = sessions.now()
+            # Issue 19: a completed reset (or first password) is an event like any other.
+            record(db, "password_set", where.as_user(user.id, user.email),
+                   purpose=link.purpose)
             sessions.end_all(db, user.id)
             stage = "second_factor" if has_factor(db, user.id) else "enrolling"
             new_token, _ = sessions.start(db, user.id, stage, replacing=None)

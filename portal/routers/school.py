@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from databook.ledger.models import LedgerEntry
 from portal.access import Denied, Viewer, agreed, school_viewer, signed_in
-from portal.alerting import council_alerts
+from portal.alerting import council_alerts, has_channel
 from portal.context import ctx, origin
 from portal.events import record
 from portal.models import AgreementAcceptance
@@ -20,6 +20,7 @@ from portal.pages import render
 from portal.routers.common import go
 from portal.security import sessions
 from portal.served import Unavailable
+from portal.server_values import Urn
 from schemas.download_reasons import REASONS
 
 router = APIRouter()
@@ -85,7 +86,7 @@ def own_downloads(request: Request, viewer: Viewer, urn: int) -> list[dict[str, 
 
 
 @router.get("/schools/{urn}")
-def school_page(request: Request, urn: int,
+def school_page(request: Request, urn: Urn,
                 downloaded: Annotated[str, Query(max_length=20)] = "") -> Response:
     """The school's current databook and the user's own downloads. ``downloaded`` (set by the
     download form's script) shows the success banner, only for one of the user's own
@@ -104,6 +105,7 @@ def school_page(request: Request, urn: int,
     just = next((item for item in history if str(item["index"]) == downloaded.strip()), None)
     return render(request, "school.html", {
         "urn": urn, "current": current, "problem": problem, "downloaded": just,
+        "told": has_channel(context.settings),
         "updated": current.updated_label() if current else "",
         "history": history, "ledger_key": ledger_key(request) if history else "",
         "offers_downloads": context.portal.school_access != "lookups",
@@ -122,7 +124,7 @@ MAX_INDEX = 2**62
 
 
 @router.get("/schools/{urn}/receipts/{index}")
-def receipt_json(request: Request, urn: int,
+def receipt_json(request: Request, urn: Urn,
                  index: Annotated[int, PathParam(ge=0, le=MAX_INDEX)]) -> Response:
     """One of the user's OWN downloads' receipt (entry, index, a signed checkpoint covering
     it, the inclusion proof), as JSON to keep and check offline with

@@ -40,7 +40,7 @@ def signin(request: Request, email: Annotated[str, Form(max_length=MAX_EMAIL)] =
     found, good = authn.Candidate(), None
     if address is not None:
         with context.reading() as db:
-            found = authn.candidate(db, address)
+            found = authn.candidate(db, address, context, where.client)
         good = authn.verify(context, found, password)
     refused: authn.SigninRefused | None = None
     with context.transaction() as db:

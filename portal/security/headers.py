@@ -19,7 +19,9 @@ HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    # same-origin (issue 19): no referrer leaves the site, and a browser sends our own forms'
+    # Origin (not "null"), which the cross-site check in portal.app compares with base_url.
+    (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
@@ -43,6 +45,7 @@ class SecurityHeaders:
             await _too_large(send)
             return
         seen = 0
+        started = False
 
         async def limited() -> Message:
             nonlocal seen
@@ -54,7 +57,9 @@ class SecurityHeaders:
             return message
 
         async def with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 names = {b"cache-control", *(n for n, _ in HEADERS)}
                 kept = [(n, v) for n, v in message.get("headers", []) if n.lower() not in names]
                 message["headers"] = kept + HEADERS + self.extra
@@ -64,6 +69,12 @@ class SecurityHeaders:
             await self.app(scope, limited, with_headers)
         except TooLarge:
             await _too_large(send)
+        except Exception:
+            # A fault in the portal (issue 19): the plain 500 still carries every header,
+            # and says nothing about what failed; the error goes on to the server's log.
+            if not started:
+                await _plain(send, 500, b"Something went wrong. Please try again later.")
+            raise
 
 
 class TooLarge(Exception):
@@ -71,8 +82,11 @@ class TooLarge(Exception):
 
 
 async def _too_large(send: Any) -> None:
-    body = b"The request is too large."
-    await send({"type": "http.response.start", "status": 413,
+    await _plain(send, 413, b"The request is too large.")
+
+
+async def _plain(send: Any, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8"),
                             (b"content-length", str(len(body)).encode()), *HEADERS]})
     await send({"type": "http.response.body", "body": body})

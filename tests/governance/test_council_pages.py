@@ -137,7 +137,8 @@ def test_usage_and_irregular_reports(env: Env, client: TestClient,
     assert download(client, A).status_code == 200
     usage = csv_lines(officer.get("/council/audit/usage.csv").text)
     assert usage[0][:5] == ["month", "downloads", "schools", "children", "files_not_in_drop"]
-    assert usage[1][1:5] == ["1", "1", "0", "0"] and usage[1][5:] == ["1"]  # phase: unknown
+    assert usage[0][5:7] == ["lookups", "children_looked_up"]
+    assert usage[1][1:5] == ["1", "1", "0", "0"] and usage[1][5:] == ["0", "0", "1"]  # unknown
     assert "Usage by month" in officer.get("/council/audit/usage").text
     page = officer.get("/council/audit/irregular")
     assert page.status_code == 200 and "5 failed sign-ins in one day" in page.text

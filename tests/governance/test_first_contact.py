@@ -72,16 +72,16 @@ def test_audit_verify_first_says_what_to_run_first(fresh: Path) -> None:
 
 
 def test_audit_verify_works_after_users_add_before_the_portal_ever_served(fresh: Path) -> None:
-    """``users add`` writes a ledger entry; the portal signs its first checkpoint (and makes
-    its key) only once it serves. Verify checks the entries meanwhile, and makes no key."""
+    """``users add`` writes a ledger entry and, like every command that appends, signs a
+    checkpoint over it before it exits (issue 19), so verify on a portal that never served
+    finds the entry signed."""
     assert first(fresh, "users", "add", "--school", "112017", "--name", "Ann Lead",
                  "--email", "ann.lead@ashover.sch.uk").returncode == 0
     done = subprocess.run([sys.executable, "-m", "databook", "audit", "verify"],
                           env=clean_env(DATABOOK_HOME=str(fresh)), text=True,
                           capture_output=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("ledger verified: 1 entries, 0 checkpoints")
-    assert not (fresh / "portal" / "state" / "ledger-signing.key").exists()
+    assert done.stdout.startswith("ledger verified: 1 entries, 1 checkpoints")
 
 
 def test_demo_register_first_says_what_to_run_first(fresh: Path) -> None:

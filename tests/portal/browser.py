@@ -31,14 +31,15 @@ class Served:
 
 
 @contextmanager
-def serve_portal(tmp: Path) -> Iterator[Served]:
+def serve_portal(tmp: Path, **extra: str) -> Iterator[Served]:
     """``databook``'s portal on a free port of 127.0.0.1, reached as ``localhost`` because
-    WebAuthn needs a host name, not an IP address."""
+    WebAuthn needs a host name, not an IP address. ``extra``: more DATABOOK_ settings (e.g.
+    the PostgreSQL database)."""
     port = free_port()
     url = f"http://localhost:{port}"
-    env = make_env(tmp, base_url=url)
+    env = make_env(tmp, base_url=url, **extra)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DATABOOK_")}
-    environ |= env.environ() | {"DATABOOK_PORTAL_BASE_URL": url}
+    environ |= env.environ() | {"DATABOOK_PORTAL_BASE_URL": url} | extra
     log = (env.home / "server.log").open("wb")
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "portal.asgi:app",
                                "--host", "127.0.0.1", "--port", str(port)], env=environ,

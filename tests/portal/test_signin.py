@@ -18,7 +18,7 @@ from portal import accounts
 from portal.app import create_app
 from portal.events import COMMAND_LINE
 from portal.migrate import ready
-from portal.models import Credential, User, WebSession
+from portal.models import Credential, SigninBackoff, WebSession
 from tests.portal.conftest import csrf_of, download, entries, sign_in
 from tests.portal.helpers import PASSWORD, Env, add_user, make_env, user_id
 
@@ -105,7 +105,7 @@ def test_lockout_after_ten_failures_then_it_times_out(client: TestClient, env: E
     assert lock["failures"] == 10 and lock["actor_email"] == EMAIL
     assert entries(env, "signin_failed")[-1]["reason"] == "locked"
     with db(env) as s:
-        s.execute(update(User).values(locked_until=datetime.now(UTC) - timedelta(seconds=1)))
+        s.execute(update(SigninBackoff).values(at=datetime.now(UTC) - timedelta(minutes=16)))
     assert password_step(client) == 303
 
 

@@ -1,0 +1,47 @@
+"""How much one client address may add to the ledger by failing (issue 19, finding 3).
+
+Failed sign-ins and enrolment links are recorded, and anyone on the internet can fail: without
+a limit a stranger could append to the permanent ledger as fast as they can post. Each address
+may have ``limit`` such entries in ``window_s``; the next one is recorded as one ``throttled``
+entry (the address, the kind, the limit), and the rest in that window are not recorded at all.
+The page the visitor sees does not change, so the throttle tells nobody anything about an
+account. Counts are per worker process (a bound, not an exact count), kept in memory: they
+are about the ledger's size, not about who may sign in (``portal.authn`` is).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+#: The kinds an anonymous visitor can cause.
+THROTTLED = frozenset({"signin_failed", "enrolment_failed", "lockout"})
+
+
+@dataclass
+class Throttle:
+    limit: int = 20
+    window_s: float = 15 * 60
+    _seen: dict[str, deque[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def admit(self, client: str, now: float | None = None) -> str:
+        """``record`` (under the limit), ``throttle`` (the first one over: record one
+        ``throttled`` entry instead) or ``drop`` (over, already recorded)."""
+        moment = time.monotonic() if now is None else now
+        with self._lock:
+            seen = self._seen.setdefault(client, deque())
+            while seen and seen[0] <= moment - self.window_s:
+                seen.popleft()
+            if len(seen) > self.limit:  # throttled already (at most limit + 1 kept)
+                return "drop"
+            seen.append(moment)
+            if len(self._seen) > 100_000:  # a flood of addresses: forget the quiet ones
+                self._forget(moment)
+            return "record" if len(seen) <= self.limit else "throttle"
+
+    def _forget(self, moment: float) -> None:
+        for key in [k for k, v in self._seen.items() if not v or v[-1] <= moment - self.window_s]:
+            del self._seen[key]
