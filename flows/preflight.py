@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from databook.fsio import make_private_dir
+from extract import SourceError
+from extract.read import check_sources as check
 from flows.settings import NightlySettings, SettingsError, parse_as_at, today_in_london
+from publish.keystore import KEYSTORE_FILE, MASTER_KEY_FILE, Keystore
 
 log = logging.getLogger("databook.preflight")
 
@@ -33,8 +37,6 @@ def make_private_tree(path: Path) -> Path:
     """``databook.fsio.make_private_dir`` (new folders 0700 with their parents, an existing
     folder's mode left alone: one rule for every folder the product makes), with its failure
     as one line for the command: the path and the system's reason, nothing else."""
-    from databook.fsio import make_private_dir
-
     try:
         return make_private_dir(path)
     except OSError as exc:
@@ -84,8 +86,6 @@ def check_master_key(settings: NightlySettings) -> None:
     """Opening the keystore proves the master key: a wrong or missing key stops here. With no
     keystore and no key yet (a first demo run) there is nothing to check, and nothing is
     written: the run makes the demo key only once everything else has passed."""
-    from publish.keystore import KEYSTORE_FILE, MASTER_KEY_FILE, Keystore
-
     home = settings.home
     if settings.master_key or (home / KEYSTORE_FILE).exists() or \
             (home / MASTER_KEY_FILE).exists():
@@ -93,9 +93,6 @@ def check_master_key(settings: NightlySettings) -> None:
 
 
 def check_sources(settings: NightlySettings) -> None:
-    from extract import SourceError
-    from extract.read import check_sources as check
-
     try:
         check(settings.source_url, settings.roll_url)
     except SourceError as exc:

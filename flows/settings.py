@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 from databook import settings as loader
-from databook.clock import TIMEZONE, today_in_london
+from databook.clock import TIMEZONE, parse_date, today_in_london
 from databook.settings import HostSettings, SettingsError
 from databook.store import DropStore
 from expectations.drift import Thresholds
@@ -212,8 +212,6 @@ def load(overrides: Mapping[str, object] | None = None,
 
 
 def parse_as_at(text: str | None) -> date:
-    from databook.clock import parse_date
-
     try:
         return parse_date(text)
     except ValueError as exc:

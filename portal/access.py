@@ -23,10 +23,15 @@ from sqlalchemy.orm import Session
 from portal.context import PortalContext, ctx, origin
 from portal.events import record
 from portal.models import AgreementAcceptance, User, WebSession
-from portal.registers.config import DSL_ROLES
+from portal.registers.config import DSL_ROLES, policy_for
+from portal.registers.gate import refusal, today
+from portal.registers.partner_store import load
+from portal.registers.partners import UserPartner
 from portal.security import sessions
 from portal.security.tokens import csrf_token
 from portal.server_values import route_of
+from schemas.partners import PARTNER_ID
+from schemas.partners import agreement_current as dsa_current
 
 PARTNER_ROLE = "partner"
 PRE_COOKIE = "databook_pre"  # the plain-HTTP name; see PortalSettings.pre_cookie_name
@@ -124,9 +129,6 @@ def own_school(check: Check) -> Denied | None:
 def registers_allow(check: Check) -> Denied | None:
     """Issue 11: the school has signed the current access protocol, and has confirmed this
     user as its DSL this term (``portal.registers.gate``), read fresh at the moment of use."""
-    from portal.registers.config import policy_for
-    from portal.registers.gate import refusal, today
-
     if check.urn is None:
         return None
     found = refusal(check.db, check.viewer.user_id, check.urn, today(),
@@ -177,10 +179,6 @@ def partner_agreement_allows(check: Check) -> Denied | None:
     """At the moment of download: the partner's data-sharing agreement is signed and its
     review date has not passed (``schemas.partners.agreement_current``), read fresh from the
     register. A file from before it lapsed is never served after."""
-    from portal.registers.gate import today
-    from portal.registers.partner_store import load
-    from schemas.partners import agreement_current as dsa_current
-
     record = None if check.partner_id is None else load(check.db, check.partner_id)
     if record is None or not dsa_current(record, today()):
         return Denied(403, "Your organisation's data-sharing agreement with the council is not "
@@ -191,8 +189,6 @@ def partner_agreement_allows(check: Check) -> Denied | None:
 
 def _shown(partner_id: str | None) -> str | None:
     """A partner id from a URL, for the ledger only when it has the shape of one."""
-    from schemas.partners import PARTNER_ID
-
     return partner_id if partner_id is not None and PARTNER_ID.match(partner_id) else None
 
 
@@ -260,7 +256,6 @@ def _partners_of(db: Session, user: User) -> frozenset[str]:
     """A partner user's partner (one query, for partner users only)."""
     if user.role != PARTNER_ROLE:
         return frozenset()
-    from portal.registers.partners import UserPartner
 
     return frozenset(db.scalars(select(UserPartner.partner_id)
                                 .where(UserPartner.user_id == user.id)))

@@ -13,6 +13,10 @@ from databook.portal_table import PortalTable
 from portal.events import COMMAND_LINE, record
 from portal.migrate import ready
 from portal.models import Credential, User, UserSchool
+from portal.registers import store
+from portal.registers.demo import record_for
+from portal.registers.gate import today
+from portal.registers.record import Versions
 from portal.security import sessions
 from portal.security.keys import totp_cipher
 from portal.security.passwords import HASHER
@@ -79,11 +83,6 @@ def _sign_in_with(db: Session, cipher: Fernet, user: User, secret: str,
 def _signed_protocols(db: Session, schools: Sequence[tuple[int, str]]) -> None:
     """The demo schools' register entries (issue 11: no signed protocol, no download), as
     the governance demo makes them, unless the register already holds them."""
-    from portal.registers import store
-    from portal.registers.demo import record_for
-    from portal.registers.gate import today
-    from portal.registers.record import Versions
-
     missing = [(i, urn, name) for i, (urn, name) in enumerate(schools)
                if store.load(db, urn) is None]
     store.save(db, [record_for(i, urn, name, today(), Versions()) for i, urn, name in missing])

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from databook.ledger import record as ledger_record
 from databook.ledger.entries import FieldValue
 from portal.security.throttle import THROTTLED, Throttle
 
@@ -47,8 +48,6 @@ COMMAND_LINE = Origin(client="command-line")
 def record(db: Session, kind: str, origin: Origin, **fields: FieldValue) -> int:
     """Append one entry in the caller's transaction; returns its index (-1: a failure over
     its address's limit, not recorded; see ``portal.security.throttle``)."""
-    from databook.ledger import record as ledger_record
-
     if kind in THROTTLED and origin.throttle is not None and origin.client:
         verdict = origin.throttle.admit(origin.client)
         if verdict == "drop":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import Date, Integer, String, column, create_engine, inspect, select, table
 from sqlalchemy.exc import SQLAlchemyError
@@ -51,11 +52,8 @@ def read_partners(url: str | None) -> list[PartnerRecord]:
     cannot be read raises ``RegisterUnavailable``."""
     if not url:
         return []
-    if url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        if not Path(url.removeprefix("sqlite:///")).is_file():
-            return []
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return []
     try:
         engine = create_engine(url)
     except (SQLAlchemyError, ValueError, ImportError) as exc:

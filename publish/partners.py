@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from publish.changes_sheet import about_lines, changes_sheet
 from publish.encrypt import SchoolKey, encrypt
 from publish.workbook import BOLD, HEADER_STYLE, WRAP, RunInfo, Value, refuse_formulas
 from publish.xlsx import PLAIN, Sheet, package
+from schemas.changes import CHANGE_COLUMNS, SHEET_CHANGES
 from schemas.databook import COLUMNS, DATE_FORMAT, KEYS, SHEET_ABOUT, SHEET_DATABOOK
 from schemas.partners import SCHOOL_COLUMNS, PartnerRecord, agreement_current
+from transform.row_changes import normalise
 
 if TYPE_CHECKING:
     from publish.keystore import Keystore
@@ -115,7 +118,7 @@ def partner_files(plain: Sequence[Sequence[Value]], urns: Sequence[int],
 def from_frames(rows: pd.DataFrame, schools: pd.DataFrame, partners: Sequence[PartnerRecord],
                 keys: Mapping[str, SchoolKey | str]) -> list[PartnerFile]:
     """``partner_files`` from the transform's frames (only the cohorts' rows converted)."""
-    from publish.drop import plain_rows
+    from publish.drop import plain_rows  # publish.drop imports this module: a cycle otherwise
 
     cohort = sorted({u for p in partners for u in p.schools})
     mine = rows[rows["urn"].astype(int).isin(cohort)]
@@ -128,8 +131,6 @@ def from_frames(rows: pd.DataFrame, schools: pd.DataFrame, partners: Sequence[Pa
 def digest(item: PartnerFile, key: bytes) -> str:
     """A keyed digest of what the partner's file shows (rows, schools, agreed columns),
     independent of row order: equal digests mean the same Databook sheet."""
-    from transform.row_changes import normalise
-
     def text(value: object) -> str:
         value = normalise(value)
         return "" if value is None else value.isoformat() if isinstance(value, date) else value
@@ -199,9 +200,6 @@ def _about_sheet(item: PartnerFile, run: RunInfo, more: Sequence[tuple[str, str]
 
 def _changes_sheet(changes: SchoolChanges) -> Sheet:
     """The school's Changes sheet, in a partner's words when it lists nothing."""
-    from publish.changes_sheet import changes_sheet
-    from schemas.changes import CHANGE_COLUMNS, SHEET_CHANGES
-
     if changes.changes or changes.previous is not None:
         return changes_sheet(changes)
     ws = Sheet(SHEET_CHANGES, {i: c.width for i, c in enumerate(CHANGE_COLUMNS, start=1)},
@@ -212,8 +210,6 @@ def _changes_sheet(changes: SchoolChanges) -> Sheet:
 
 
 def _about_changes(changes: SchoolChanges) -> list[tuple[str, str]]:
-    from publish.changes_sheet import about_lines
-
     return [(label, text.replace("your school's", "your")
              .replace("Nothing: this is your first databook.", FIRST_PARTNER_DATABOOK))
             for label, text in about_lines(changes)]

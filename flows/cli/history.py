@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from databook.drop import RUN_ID
+from expectations.report import REPORT_FILE
+from flows.recovery import mark_crashed
 from flows.settings import SettingsError, load
+from publish.report import read_run_record
 
 ERRORS: tuple[type[Exception], ...] = (SettingsError,)
 
@@ -24,9 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def runs(args: argparse.Namespace) -> int:
     """List runs, newest first; a run left "running" by a process that is gone is recorded as
     crashed first, so a killed run never looks as if it were still going."""
-    from flows.recovery import mark_crashed
-    from publish.report import read_run_record
-
     if args.limit < 1:
         raise SettingsError("--limit must be at least 1")
     runs_dir = load().runs_dir
@@ -47,9 +48,6 @@ def runs(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from databook.drop import RUN_ID
-    from expectations.report import REPORT_FILE
-
     runs_dir = load().runs_dir
     if args.latest:
         done = sorted(p.parent.name for p in runs_dir.glob(f"*/{REPORT_FILE}"))

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 
+from cryptography.fernet import Fernet
+
 from databook.drop import ManifestError
 from flows.settings import NightlySettings, SettingsError, load
 from publish.errors import KeystoreError, PublishError
+from publish.keystore import KEYSTORE_FILE, Keystore
+from publish.rotate import rotate_partner, rotate_school, rotate_signing
 
 ERRORS: tuple[type[Exception], ...] = (KeystoreError, PublishError, ManifestError,
                                        SettingsError)
@@ -34,19 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def existing_keystore(settings: NightlySettings) -> None:
     """Reading keys from a home that has none must not create a master key or a keystore: an
     officer who mistyped DATABOOK_HOME would otherwise leave a stray key behind."""
-    from publish.keystore import KEYSTORE_FILE
-
     if not (settings.home / KEYSTORE_FILE).is_file():
         raise SettingsError(f"there is no keystore in {settings.home} yet (check DATABOOK_HOME; "
                             "the first run that publishes creates it)")
 
 
 def handle(args: argparse.Namespace) -> int:
-    from cryptography.fernet import Fernet
-
-    from publish.keystore import Keystore
-    from publish.rotate import rotate_school, rotate_signing
-
     if args.keys_command == "new-master":
         print(Fernet.generate_key().decode())
         return 0
@@ -71,8 +68,6 @@ def handle(args: argparse.Namespace) -> int:
                  "runs keep the old password until retention deletes them)", args.school, run_id)
         print(run_id)
     elif args.partner is not None:
-        from publish.rotate import rotate_partner
-
         store = settings.open_drop()
         try:
             run_id = rotate_partner(store, keystore, args.partner, settings.keep_runs)

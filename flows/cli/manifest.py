@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from databook.drop import ManifestError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from databook.drop import RUN_ID, ManifestError
+from databook.store import DropStore, LocalStore
 from flows.settings import SettingsError, load
+from publish import manifest
 from publish.errors import KeystoreError, PublishError
+from publish.keystore import Keystore
 
 ERRORS: tuple[type[Exception], ...] = (KeystoreError, PublishError, ManifestError,
                                        SettingsError)
@@ -25,11 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def trusted_key(path: Path) -> dict[str, str]:
     """The one key given on the command line, refused unless it is an Ed25519 public key PEM."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    from publish import manifest
-
     try:
         pem = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -45,11 +46,6 @@ def trusted_key(path: Path) -> dict[str, str]:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from databook.drop import RUN_ID
-    from databook.store import DropStore, LocalStore
-    from publish import manifest
-    from publish.keystore import Keystore
-
     keys = trusted_key(args.public_key) if args.public_key else None
     local = Path(args.run)
     store: DropStore

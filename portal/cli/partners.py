@@ -9,10 +9,18 @@ is not signed or its review date has passed, as the nightly run's report does.
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+from pathlib import Path
 from typing import Any
 
+from databook.ledger import record
 from portal.cli.schools import ERRORS as SCHOOL_ERRORS
+from portal.cli.schools import _session, _settings, _today
+from portal.migrate import upgrade
+from portal.registers import partner_csv, partner_store
+from portal.registers.config import database_url
+from schemas.partners import agreement_current, lapse_reason
 
 #: As ``databook schools`` (a register error, a settings error): settings are loaded the
 #: same way, through that module, so this one imports nothing of the nightly side itself.
@@ -36,14 +44,6 @@ def register(sub: Any) -> None:
 
 
 def import_partners(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from databook.ledger import record
-    from portal.cli.schools import _session, _settings, _today
-    from portal.migrate import upgrade
-    from portal.registers import partner_csv, partner_store
-    from portal.registers.config import database_url
-
     settings = _settings()
     records = partner_csv.read_file(Path(args.file), _today(None))  # all rows checked first
     upgrade(database_url(settings))  # the partner tables arrive with migration 0004
@@ -57,9 +57,6 @@ def import_partners(args: argparse.Namespace) -> int:
 
 
 def export_partners(args: argparse.Namespace) -> int:
-    from portal.cli.schools import _session, _settings
-    from portal.registers import partner_csv, partner_store
-
     with _session(_settings()) as session:
         records = partner_store.load_all(session)
     sys.stdout.write(partner_csv.to_csv(records))
@@ -67,12 +64,6 @@ def export_partners(args: argparse.Namespace) -> int:
 
 
 def escalation(args: argparse.Namespace) -> int:
-    import csv
-
-    from portal.cli.schools import _session, _settings, _today
-    from portal.registers import partner_store
-    from schemas.partners import agreement_current, lapse_reason
-
     today = _today(args.as_at)
     with _session(_settings()) as session:
         records = partner_store.load_all(session)

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from databook.drop import MANIFEST, ManifestError, key_id_of, latest, parse
+from databook.fsio import private_dir
 from portal.accounts import AccountError
 from portal.cli.signing import signs_on_exit
 from portal.config import PortalConfigError, PortalHostSettings, PortalTable, SettingsError, load
 from portal.demo import make_demo_officer, make_demo_users
+from portal.migrate import upgrade
 
 ERRORS: tuple[type[Exception], ...] = (SettingsError, PortalConfigError, ManifestError,
                                        AccountError)
@@ -55,7 +57,6 @@ def _portal() -> tuple[PortalHostSettings, PortalTable]:
 def serve_portal(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from portal.migrate import upgrade
 
     if not 1 <= args.workers <= 64 or not 1 <= args.port <= 65535:
         raise PortalConfigError("--workers must be 1 to 64 and --port 1 to 65535")
@@ -72,7 +73,6 @@ def serve_portal(args: argparse.Namespace) -> int:
 
 def install_key(pem: str, folder: Path) -> str:
     """Write a trusted key as ``<key id>.pem`` (0600) in the portal's state folder."""
-    from databook.fsio import private_dir
     key_id = key_id_of(pem)
     private_dir(folder)
     target = folder / f"{key_id}.pem"

@@ -8,10 +8,11 @@ for the Education Board (seed 004) with the register's other gaps.
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from databook.clock import parse_date
+from databook.database import engine_for
+from portal.audit.sources import AuditError, latest_manifest
 from portal.cli.signing import signs_on_exit
-from portal.config import SettingsError
+from portal.config import SettingsError, load
+from portal.migrate import upgrade
+from portal.registers import csvio, demo, store
+from portal.registers import escalation as report
+from portal.registers.audit import record_confirmed, record_import, record_round, record_suspended
+from portal.registers.config import confirmation_days, database_url, governance, urns_with_dsl
+from portal.registers.confirmations import newly_suspended, request_round, standings, user_id_for
 from portal.registers.csvio import RegisterError
 
 ERRORS: tuple[type[Exception], ...] = (RegisterError, SettingsError)
@@ -65,14 +74,10 @@ def register(sub: Any) -> None:
 
 
 def _settings() -> Any:
-    from portal.config import load
-
     return load()
 
 
 def _versions(settings: Any) -> Any:
-    from portal.registers.config import governance
-
     return governance(settings)
 
 
@@ -87,10 +92,6 @@ def _today(text: str | None) -> date:
 def _session(settings: Any, write: bool = False) -> Iterator[Session]:
     """One transaction on the portal database; a database fault becomes one safe line (the
     driver's own message can carry the URL or the statement's values)."""
-    from databook.database import engine_for
-    from portal.migrate import upgrade
-    from portal.registers.config import database_url
-
     url = database_url(settings)
     try:
         upgrade(url)  # a first command on a fresh DATABOOK_HOME makes the database it needs
@@ -109,9 +110,6 @@ def _session(settings: Any, write: bool = False) -> Iterator[Session]:
 
 
 def import_register(args: argparse.Namespace) -> int:
-    from portal.registers import csvio, store
-    from portal.registers.audit import record_import
-
     settings = _settings()
     records = csvio.read_file(args.file, _today(None))  # every row checked before any write
     with _session(settings, write=True) as session:
@@ -123,8 +121,6 @@ def import_register(args: argparse.Namespace) -> int:
 
 
 def export_register(args: argparse.Namespace) -> int:
-    from portal.registers import csvio, store
-
     with _session(_settings()) as session:
         records = store.load_all(session)
     sys.stdout.write(csvio.to_csv(records))
@@ -132,10 +128,6 @@ def export_register(args: argparse.Namespace) -> int:
 
 
 def escalation(args: argparse.Namespace) -> int:
-    from portal.registers import escalation as report
-    from portal.registers import store
-    from portal.registers.config import urns_with_dsl
-
     settings = _settings()
     today = _today(args.as_at)
     with _session(settings) as session:
@@ -150,8 +142,6 @@ def escalation(args: argparse.Namespace) -> int:
 def _latest(settings: Any) -> dict[str, Any] | None:
     """The latest run's manifest, for its schools with nobody named; without a readable drop
     (a council host before its first run) the register's schools alone, said on stderr."""
-    from portal.audit.sources import AuditError, latest_manifest
-
     try:
         return latest_manifest(settings)[1]
     except (AuditError, OSError, ValueError) as exc:
@@ -160,8 +150,6 @@ def _latest(settings: Any) -> dict[str, Any] | None:
 
 
 def demo_register(args: argparse.Namespace) -> int:
-    from portal.registers import csvio, demo
-
     settings = _settings()
     url = str(settings.roll_url)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
@@ -174,17 +162,10 @@ def demo_register(args: argparse.Namespace) -> int:
 
 
 def _window(settings: Any) -> int:
-    from portal.registers.config import confirmation_days
-
     return confirmation_days(settings)
 
 
 def confirm_round(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
-    from portal.registers.audit import record_round
-    from portal.registers.confirmations import request_round
-
     settings = _settings()
     today = _today(None)
     with _session(settings, write=True) as session:
@@ -197,10 +178,6 @@ def confirm_round(args: argparse.Namespace) -> int:
 
 
 def confirm(args: argparse.Namespace) -> int:
-    from portal.registers import store
-    from portal.registers.audit import record_confirmed
-    from portal.registers.confirmations import user_id_for
-
     by = " ".join(args.by.split())
     if not by or len(by) > 200:
         raise RegisterError("--by must say who confirmed, in at most 200 characters")
@@ -215,10 +192,6 @@ def confirm(args: argparse.Namespace) -> int:
 
 
 def confirmations(args: argparse.Namespace) -> int:
-    import csv
-
-    from portal.registers.confirmations import standings
-
     settings = _settings()
     with _session(settings) as session:
         found = standings(session, _today(None), _window(settings), args.school)
@@ -235,9 +208,6 @@ def confirmations(args: argparse.Namespace) -> int:
 
 
 def suspend_lapsed(args: argparse.Namespace) -> int:
-    from portal.registers.audit import record_suspended
-    from portal.registers.confirmations import newly_suspended
-
     settings = _settings()
     window = _window(settings)
     with _session(settings, write=True) as session:

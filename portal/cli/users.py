@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from portal import accounts
 from portal.accounts import AccountError
 from portal.cli.signing import signs_on_exit
 from portal.config import PortalConfigError, SettingsError, load
+from portal.events import COMMAND_LINE
+from portal.migrate import ready
+from portal.partner_accounts import add_partner_user
 
 ERRORS: tuple[type[Exception], ...] = (AccountError, SettingsError, PortalConfigError)
 
@@ -46,17 +50,12 @@ def register(sub: Any) -> None:
 
 
 def _db() -> Any:
-    from portal.migrate import ready
-
     settings = load()
     portal = settings.portal
     return portal, ready(portal.database_url)
 
 
 def add_user(args: argparse.Namespace) -> int:
-    from portal import accounts
-    from portal.events import COMMAND_LINE
-
     if args.partner is not None:
         return _add_partner_user(args)
     portal, sessions = _db()
@@ -79,9 +78,6 @@ def add_user(args: argparse.Namespace) -> int:
 
 
 def _add_partner_user(args: argparse.Namespace) -> int:
-    from portal.events import COMMAND_LINE
-    from portal.partner_accounts import add_partner_user
-
     if args.school is not None or args.role != "dsl":
         raise AccountError("a partner user is added with --partner ID alone (no --school, no "
                            "--role)")
@@ -98,8 +94,6 @@ def _add_partner_user(args: argparse.Namespace) -> int:
 
 
 def list_users(args: argparse.Namespace) -> int:
-    from portal import accounts
-
     _, sessions = _db()
     with sessions() as db:
         rows = accounts.listing(db, args.school)
@@ -111,9 +105,6 @@ def list_users(args: argparse.Namespace) -> int:
 
 
 def leave_user(args: argparse.Namespace) -> int:
-    from portal import accounts
-    from portal.events import COMMAND_LINE
-
     _, sessions = _db()
     with sessions.begin() as db:
         user = accounts.leave(db, args.email, args.reason, COMMAND_LINE)
@@ -123,9 +114,6 @@ def leave_user(args: argparse.Namespace) -> int:
 
 
 def reset_user(args: argparse.Namespace) -> int:
-    from portal import accounts
-    from portal.events import COMMAND_LINE
-
     portal, sessions = _db()
     with sessions.begin() as db:
         link = accounts.reset(db, args.email, portal, COMMAND_LINE)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from databook.portal_table import PortalTable
 from databook.settings import HostSettings
+from portal.models import User, UserSchool
 from portal.registers.gate import Policy
 from portal.registers.record import Versions
 
@@ -49,8 +50,6 @@ DSL_ROLES = ("dsl", "deputy")
 def urns_with_dsl(session: Session) -> list[int]:
     """Schools with at least one named DSL who has not left (invited counts: they are named,
     and the enrolment link is on its way)."""
-    from portal.models import User, UserSchool
-
     found = session.scalars(select(UserSchool.urn).join(User)
                             .where(User.role.in_(DSL_ROLES), User.state != "left").distinct())
     return sorted(found)

@@ -19,6 +19,8 @@ from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.access import Denied, Viewer, council_officer
+from portal.audit import sources
+from portal.audit.sources import AuditError
 from portal.context import ctx, origin
 from portal.events import Origin
 from portal.pages import render
@@ -96,11 +98,8 @@ def page(request: Request, template: str, values: Mapping[str, Any] | None = Non
 def manifests(request: Request) -> dict[str, dict[str, Any]]:
     """Every run's manifest still in the drop (the portal reads the drop, read-only). A
     report that cannot trust them is refused with a 503 page naming why, never guessed."""
-    from portal.audit.sources import AuditError
-    from portal.audit.sources import manifests as read
-
     try:
-        return read(ctx(request).settings)
+        return sources.manifests(ctx(request).settings)
     except (AuditError, OSError, ValueError) as exc:
         raise Denied(503, f"This report cannot be made just now: {exc}",
                      what="manifest_unverified") from None
@@ -108,11 +107,8 @@ def manifests(request: Request) -> dict[str, dict[str, Any]]:
 
 def latest_manifest(request: Request) -> tuple[tuple[str, dict[str, Any]] | None, str]:
     """(run id and manifest of ``latest``, or None; why not, for the page)."""
-    from portal.audit.sources import AuditError
-    from portal.audit.sources import latest_manifest as read
-
     try:
-        return read(ctx(request).settings), ""
+        return sources.latest_manifest(ctx(request).settings), ""
     except (AuditError, OSError, ValueError) as exc:
         return None, str(exc)
 
@@ -120,14 +116,12 @@ def latest_manifest(request: Request) -> tuple[tuple[str, dict[str, Any]] | None
 def school_phases(request: Request) -> dict[int, str]:
     """Schools' phases from the roll where the portal host can read it; else none (the usage
     report then counts phases as ``unknown``). A missing SQLite roll is not created."""
-    from portal.audit.sources import school_phases as read
-
     settings = ctx(request).settings
     url = settings.roll_url
     if not url or (url.startswith("sqlite:///")
                    and not Path(url.removeprefix("sqlite:///")).is_file()):
         return {}
     try:
-        return read(settings)
+        return sources.school_phases(settings)
     except (SQLAlchemyError, OSError, ValueError, ImportError):
         return {}

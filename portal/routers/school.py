@@ -10,6 +10,8 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
+from databook.ledger import receipt
+from databook.ledger.config import from_settings, load_signer
 from databook.ledger.models import LedgerEntry
 from portal.access import Denied, Viewer, agreed, school_viewer, signed_in
 from portal.alerting import council_alerts, has_channel
@@ -114,8 +116,6 @@ def school_page(request: Request, urn: Urn,
 
 def ledger_key(request: Request) -> str:
     """The ledger's public key (Go note verifier format), for checking receipts offline."""
-    from databook.ledger.config import from_settings, load_signer
-
     return load_signer(from_settings(ctx(request).settings)).verifier.vkey()
 
 
@@ -131,9 +131,6 @@ def receipt_json(request: Request, urn: Urn,
     ``databook audit check-receipt``. Any other entry (another user's download, another
     school's, a sign-in, an index that does not exist) gets the same 404 and is recorded:
     the answer must not reveal whether the entry exists or whose it is."""
-    from databook.ledger import receipt
-    from databook.ledger.config import from_settings
-
     viewer = school_viewer(urn, request)
     context = ctx(request)
     with context.sessions() as db:
