@@ -27,6 +27,7 @@ from prefect.utilities.annotations import quote
 from expectations import report
 from expectations.frames import balance_frame
 from expectations.gate import PublishBlocked, Verdict, judge, validate_run
+from expectations.gx_run import import_in_background
 from extract import SourceData, SourceError, read_sources
 from flows import alerts, recovery
 from flows.changes import (
@@ -272,6 +273,7 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
     _mark_orphaned_flow_runs(settings.runs_dir)
     book: Databook | None = None
     verdict: Verdict | None = None
+    import_in_background()  # validation's import, while extract and transform run
     try:
         extract = extract_sources.with_options(retries=len(settings.retry_delays),
                                                retry_delay_seconds=list(settings.retry_delays))
