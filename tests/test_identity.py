@@ -49,3 +49,20 @@ def test_the_column_check_agrees_with_the_letter_one_by_one() -> None:
     assert list(result.index) == list(upns.index) and str(result.dtype) == "boolean"
     assert [None if pd.isna(v) else bool(v) for v in result] == _one_by_one(upns)
     assert result.iloc[:400].all() and not result.iloc[400:450].any()
+
+
+def test_normalise_gives_the_same_text_for_every_kind_of_column() -> None:
+    """Text, whole numbers, floats holding whole numbers, mixed and empty columns: the
+    whole-column path and the value-by-value path agree."""
+    columns = [pd.Series([" a1 ", None, "b2", ""], dtype="str"),
+               pd.Series([" a1 ", None, "b2"], dtype="object"),
+               pd.Series([1, 22, 333], dtype="int64"),
+               pd.Series([1.0, None, 7000012.0]),
+               pd.Series(["x", 5, None, 2.0], dtype="object"),
+               pd.Series([], dtype="object"), pd.Series([None, None], dtype="object")]
+    for column in columns:
+        expected = pd.Series([None if pd.isna(v) else str(int(v)) if isinstance(v, float)
+                              and v.is_integer() else str(v) for v in column],
+                             index=column.index, dtype="string").str.strip().str.upper()
+        expected = expected.mask(expected == "")
+        pd.testing.assert_series_equal(normalise(column), expected)

@@ -13,9 +13,13 @@ UPN_PATTERN = r"^[A-Z][0-9]{11}[0-9A-Z]$"
 
 def normalise(ids: pd.Series) -> pd.Series:
     """Trimmed, upper-cased strings; blanks become missing. Integer ids become their digits."""
-    out = ids.astype("object").where(ids.notna(), None)
-    text = pd.Series([None if v is None else _as_text(v) for v in out], index=ids.index,
-                     dtype="string")
+    if pd.api.types.is_integer_dtype(ids.dtype) or pd.api.types.infer_dtype(
+            ids, skipna=True) in ("string", "empty"):
+        text = ids.astype("string")  # whole columns: the loop below, without a call per value
+    else:
+        out = ids.astype("object").where(ids.notna(), None)
+        text = pd.Series([None if v is None else _as_text(v) for v in out], index=ids.index,
+                         dtype="string")
     text = text.str.strip().str.upper()
     return text.mask(text == "")
 
