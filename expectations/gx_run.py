@@ -3,12 +3,14 @@
 Each run gets its own in-memory (ephemeral) context whose only file output is the Data Docs
 site inside the run's report folder, so Data Docs hold exactly this run's results and never
 slow down as history piles up. (A file context rewrote its YAML configuration and a JSON
-store entry for every batch, suite and result: about half of the validation's time on the
-600-school county, for files nobody read but the Data Docs builder.) Results are requested in
-BASIC form with no unexpected values copied, and the frames hold no personal details anyway.
+store entry for every batch, suite and result: about a third of the validation's time on the
+600-school county under a profiler, for files nobody read but the Data Docs builder.) Results
+are requested in BASIC form with no unexpected values copied, and the frames hold no personal
+details anyway.
 
-Importing Great Expectations takes seconds; ``import_in_background`` starts it on a thread
-while the run does other work (``validate`` then waits for it, if it has not finished).
+Importing Great Expectations takes seconds, and its first validation in a process seconds
+more than the next; ``import_in_background`` does both on a thread while the run does other
+work (``validate`` then waits for it, if it has not finished).
 """
 
 from __future__ import annotations
