@@ -34,6 +34,7 @@ from databook.runlog import attach_run_log
 from expectations import report
 from expectations.frames import balance_frame
 from expectations.gate import PublishBlocked, Verdict, judge, validate_run
+from expectations.gx_run import import_in_background
 from expectations.partner_frame import partner_frame
 from extract import SourceData, SourceError, read_sources
 from flows import recovery
@@ -286,6 +287,7 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
     _mark_orphaned_flow_runs(settings.runs_dir)
     book: Databook | None = None
     verdict: Verdict | None = None
+    import_in_background()  # validation's import, while extract and transform run
     try:
         extract = extract_sources.with_options(retries=len(settings.retry_delays),
                                                retry_delay_seconds=list(settings.retry_delays))
