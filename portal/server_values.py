@@ -43,3 +43,6 @@ def route_of(request: Request) -> str:
 #: value every database's INTEGER holds, so a bigger one is a recorded 400, never a 500.
 MAX_URN = 2**31 - 1
 Urn = Annotated[int, Path(ge=0, le=MAX_URN)]
+#: A partner id as the register allows it (``schemas.partners.PARTNER_ID``): anything else is
+#: a recorded 400 before any route runs, so a refused entry never holds text a visitor chose.
+PartnerId = Annotated[str, Path(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?$")]

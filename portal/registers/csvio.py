@@ -11,10 +11,11 @@ import csv
 import io
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from portal.registers.record import SchoolRecord
 from portal.registers.rules import VERSION
@@ -30,6 +31,9 @@ URN = re.compile(r"^\d{6}$")
 MAX_LENGTH = {"name": 200, "protocol_signatory_title": 100, "protocol_minute_ref": 100,
               "note": 2000}
 MAX_ROWS = 100_000
+
+
+R = TypeVar("R")
 
 
 class RegisterError(Exception):
@@ -139,8 +143,13 @@ def _row(line: int, raw: Mapping[str, str], today: date) -> SchoolRecord:
         note=_text(cell("note")))
 
 
-def parse(text: str, today: date) -> list[SchoolRecord]:
-    """Every row checked; the first bad one raises, naming its line (1 is the header)."""
+def parse_rows(text: str, columns: Mapping[str, str], what: str,
+               row: Callable[[int, dict[str, str]], R], key: Callable[[R], tuple[str, object]],
+               limit: int = MAX_ROWS) -> list[R]:
+    """A register CSV (``columns``: name -> meaning), every row checked by ``row(line, cells)``
+    before anything is imported; the first bad one raises, naming its line (1 is the header).
+    ``key`` gives each record's (column, value) that must not repeat; ``what`` names the
+    records ("schools", "partners"). One reader for both registers, so they refuse alike."""
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
         header = reader.fieldnames
@@ -148,16 +157,16 @@ def parse(text: str, today: date) -> list[SchoolRecord]:
         raise RegisterError(f"line 1: not a CSV file ({exc})") from None
     if not header:
         raise RegisterError("the file is empty: line 1 must be the header")
-    columns = [c.strip() for c in header]
-    unknown = [c for c in columns if c not in REGISTER_COLUMNS]
-    missing = [c for c in REGISTER_COLUMNS if c not in columns]
-    if unknown or missing or len(set(columns)) != len(columns):
+    found = [c.strip() for c in header]
+    unknown = [c for c in found if c not in columns]
+    missing = [c for c in columns if c not in found]
+    if unknown or missing or len(set(found)) != len(found):
         detail = (f"unknown column {unknown[0]!r}" if unknown else
                   f"missing column {missing[0]!r}" if missing else "a column appears twice")
-        raise RegisterError(f"line 1: {detail}; the columns are {', '.join(REGISTER_COLUMNS)}")
-    reader.fieldnames = columns
-    records: list[SchoolRecord] = []
-    seen: dict[int, int] = {}
+        raise RegisterError(f"line 1: {detail}; the columns are {', '.join(columns)}")
+    reader.fieldnames = found
+    records: list[R] = []
+    seen: dict[object, int] = {}
     line = reader.line_num
     try:
         for raw in reader:
@@ -166,31 +175,44 @@ def parse(text: str, today: date) -> list[SchoolRecord]:
                 raise RegisterError(f"line {start}: more cells than columns")
             if not any((v or "").strip() for v in raw.values()):
                 continue  # a spreadsheet's trailing empty row
-            record = _row(start, raw, today)
-            if record.urn in seen:
-                raise RegisterError(f"line {start}, column urn: {record.urn} is also on line "
-                                    f"{seen[record.urn]}")
-            seen[record.urn] = start
+            record = row(start, raw)
+            column, value = key(record)
+            folded = value.lower() if isinstance(value, str) else value
+            if folded in seen:
+                shown = repr(value) if isinstance(value, str) else value
+                raise RegisterError(f"line {start}, column {column}: {shown} is also on line "
+                                    f"{seen[folded]}")
+            seen[folded] = start
             records.append(record)
-            if len(records) > MAX_ROWS:
-                raise RegisterError(f"more than {MAX_ROWS} schools: is this the register?")
+            if len(records) > limit:
+                raise RegisterError(f"more than {limit} {what}: is this the register?")
     except csv.Error as exc:
         raise RegisterError(f"line {line + 1}: not valid CSV ({exc})") from None
     if not records:
-        raise RegisterError("the file has a header but no schools")
+        raise RegisterError(f"the file has a header but no {what}")
     return records
 
 
-def read_file(path: Path, today: date) -> list[SchoolRecord]:
-    """Read a register file saved by a spreadsheet (UTF-8, with or without Excel's BOM);
-    ``-`` reads standard input, so ``schools demo-register | schools import -`` works."""
+def parse(text: str, today: date) -> list[SchoolRecord]:
+    """Every row checked; the first bad one raises, naming its line (1 is the header)."""
+    return parse_rows(text, REGISTER_COLUMNS, "schools", lambda line, raw: _row(line, raw, today),
+                      lambda record: ("urn", record.urn))
+
+
+def read_text(path: Path) -> str:
+    """A register file saved by a spreadsheet (UTF-8, with or without Excel's BOM); ``-``
+    reads standard input, so ``schools demo-register | schools import -`` works."""
     try:
         raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except OSError as exc:
         raise RegisterError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise RegisterError(f"{path} is not UTF-8 text: save it as 'CSV UTF-8'") from None
+
+
+def read_file(path: Path, today: date) -> list[SchoolRecord]:
+    text = read_text(path)
     try:
         return parse(text, today)
     except RegisterError as exc:

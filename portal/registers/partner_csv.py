@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 
-from portal.registers.csvio import URN, RegisterError, _Cell, _date
+from portal.registers.csvio import URN, RegisterError, _Cell, _date, parse_rows, read_text
 from schemas.partners import (
     ALWAYS,
     HEADER_KEYS,
@@ -101,56 +100,13 @@ def _row(line: int, raw: Mapping[str, str], today: date) -> PartnerRecord:
 
 def parse(text: str, today: date) -> list[PartnerRecord]:
     """Every row checked; the first bad one raises, naming its line (1 is the header)."""
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = reader.fieldnames
-    except csv.Error as exc:
-        raise RegisterError(f"line 1: not a CSV file ({exc})") from None
-    if not header:
-        raise RegisterError("the file is empty: line 1 must be the header")
-    columns = [c.strip() for c in header]
-    unknown = [c for c in columns if c not in PARTNER_COLUMNS]
-    missing = [c for c in PARTNER_COLUMNS if c not in columns]
-    if unknown or missing or len(set(columns)) != len(columns):
-        detail = (f"unknown column {unknown[0]!r}" if unknown else
-                  f"missing column {missing[0]!r}" if missing else "a column appears twice")
-        raise RegisterError(f"line 1: {detail}; the columns are {', '.join(PARTNER_COLUMNS)}")
-    reader.fieldnames = columns
-    records: list[PartnerRecord] = []
-    seen: dict[str, int] = {}
-    line = reader.line_num
-    try:
-        for raw in reader:
-            start, line = line + 1, reader.line_num
-            if None in raw:
-                raise RegisterError(f"line {start}: more cells than columns")
-            if not any((v or "").strip() for v in raw.values()):
-                continue
-            record = _row(start, raw, today)
-            folded = record.partner_id.lower()
-            if folded in seen:
-                raise RegisterError(f"line {start}, column partner_id: {record.partner_id!r} "
-                                    f"is also on line {seen[folded]}")
-            seen[folded] = start
-            records.append(record)
-            if len(records) > MAX_ROWS:
-                raise RegisterError(f"more than {MAX_ROWS} partners: is this the register?")
-    except csv.Error as exc:
-        raise RegisterError(f"line {line + 1}: not valid CSV ({exc})") from None
-    if not records:
-        raise RegisterError("the file has a header but no partners")
-    return records
+    return parse_rows(text, PARTNER_COLUMNS, "partners", lambda line, raw: _row(line, raw, today),
+                      lambda record: ("partner_id", record.partner_id), MAX_ROWS)
 
 
 def read_file(path: Path, today: date) -> list[PartnerRecord]:
     """A partner register saved by a spreadsheet (UTF-8, BOM or not); ``-`` is stdin."""
-    try:
-        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
-        text = raw.decode("utf-8-sig")
-    except OSError as exc:
-        raise RegisterError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise RegisterError(f"{path} is not UTF-8 text: save it as 'CSV UTF-8'") from None
+    text = read_text(path)
     try:
         return parse(text, today)
     except RegisterError as exc:

@@ -15,15 +15,15 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from databook.plain_text import has_unsafe
 from portal.access import Denied, Viewer, school_downloader, school_offer_page
 from portal.alerting import NEEDS_COUNCIL, council_alerts, has_channel
 from portal.context import ctx, origin
 from portal.events import record
 from portal.pages import render
+from portal.reasons import problems
 from portal.served import ServedFile, Unavailable
 from portal.server_values import Urn, route_of
-from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
+from schemas.download_reasons import MAX_TEXT, REASONS
 
 router = APIRouter()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -81,15 +81,7 @@ def download(request: Request, urn: Urn, run_id: Annotated[str, Form(max_length=
         raise Denied(404, "That databook is not the current one. Go back to your school's "
                           "page for the current databook.", what="unknown_run", urn=urn)
     text = " ".join(reason_text.split())
-    problem = ({"reason": "Choose why you are downloading the databook today."}
-               if reason not in REASONS
-               else {"reason_text": "Say in a few words why you need it (this reason needs "
-                                    "more detail)."}
-               if reason in NEEDS_TEXT and not text
-               else {"reason_text": f"Keep the detail to {MAX_TEXT} characters."}
-               if len(text) > MAX_TEXT
-               else {"reason_text": "Write the reason in ordinary characters only."}
-               if has_unsafe(text) else {})
+    problem = problems(reason, text)
     if problem:
         with context.transaction() as db:
             record(db, "refused", who, what="bad_input", path=route_of(request), urn=urn,

@@ -22,15 +22,17 @@ from portal.alerting import NEEDS_COUNCIL
 from portal.context import ctx, origin
 from portal.events import record
 from portal.pages import render
+from portal.reasons import problems
 from portal.security import sessions
 from portal.served import PartnerFileEntry, Unavailable
-from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
+from portal.server_values import PartnerId, route_of
+from schemas.download_reasons import MAX_TEXT, REASONS
 
 router = APIRouter()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _history(request: Request, viewer: Viewer, partner_id: str) -> list[dict[str, object]]:
+def _history(request: Request, viewer: Viewer, partner_id: PartnerId) -> list[dict[str, object]]:
     """This user's own downloads of this partner's file, newest first."""
     with ctx(request).reading() as db:
         rows = db.execute(select(LedgerEntry.at, LedgerEntry.body).where(
@@ -46,11 +48,11 @@ def _history(request: Request, viewer: Viewer, partner_id: str) -> list[dict[str
     return out
 
 
-def _unavailable(request: Request, viewer: Viewer, partner_id: str,
+def _unavailable(request: Request, viewer: Viewer, partner_id: PartnerId,
                  exc: Unavailable) -> Response:
     with ctx(request).transaction() as db:
         record(db, "refused", origin(request).as_user(viewer.user_id, viewer.email),
-               what=exc.what, path=request.url.path, run_id=exc.run_id, partner_id=partner_id,
+               what=exc.what, path=route_of(request), run_id=exc.run_id, partner_id=partner_id,
                status=503 if exc.what in NEEDS_COUNCIL else 404)
     if exc.what not in NEEDS_COUNCIL:
         return render(request, "error.html", {
@@ -63,7 +65,7 @@ def _unavailable(request: Request, viewer: Viewer, partner_id: str,
 
 
 @router.get("/partners/{partner_id}")
-def partner_page(request: Request, partner_id: str) -> Response:
+def partner_page(request: Request, partner_id: PartnerId) -> Response:
     viewer = partner_viewer(partner_id, request)
     try:
         current: PartnerFileEntry | None = ctx(request).published.current_partner(partner_id)
@@ -73,15 +75,15 @@ def partner_page(request: Request, partner_id: str) -> Response:
                                             "history": _history(request, viewer, partner_id)})
 
 
-def _form(request: Request, current: PartnerFileEntry, error: str = "", status: int = 200,
-          code: str = "", text: str = "") -> Response:
+def _form(request: Request, current: PartnerFileEntry, errors: dict[str, str] | None = None,
+          status: int = 200, code: str = "", text: str = "") -> Response:
     return render(request, "partner_download.html", {
-        "current": current, "reasons": REASONS, "error": error, "code": code, "text": text,
-        "max_text": MAX_TEXT}, status)
+        "current": current, "reasons": REASONS, "errors": errors or {}, "code": code,
+        "text": text, "max_text": MAX_TEXT}, status)
 
 
 @router.get("/partners/{partner_id}/download")
-def download_page(request: Request, partner_id: str) -> Response:
+def download_page(request: Request, partner_id: PartnerId) -> Response:
     viewer = partner_viewer(partner_id, request)
     try:
         current = ctx(request).published.current_partner(partner_id)
@@ -91,8 +93,8 @@ def download_page(request: Request, partner_id: str) -> Response:
 
 
 @router.post("/partners/{partner_id}/download")
-def download(request: Request, partner_id: str, run_id: Annotated[str, Form(max_length=64)],
-             reason: Annotated[str, Form(max_length=20)],
+def download(request: Request, partner_id: PartnerId, run_id: Annotated[str, Form(max_length=64)],
+             reason: Annotated[str, Form(max_length=20)] = "",
              reason_text: Annotated[str, Form(max_length=2000)] = "") -> Response:
     viewer = partner_downloader(partner_id, request)
     context, who = ctx(request), origin(request).as_user(viewer.user_id, viewer.email)
@@ -104,14 +106,10 @@ def download(request: Request, partner_id: str, run_id: Annotated[str, Form(max_
         raise Denied(404, "That databook is not the current one. Go back to your page for the "
                           "current databook.", what="unknown_run", partner_id=partner_id)
     text = " ".join(reason_text.split())
-    problem = ("Choose a reason from the list." if reason not in REASONS
-               else "Say why in the box (this reason needs a few words)."
-               if reason in NEEDS_TEXT and not text
-               else f"Keep the reason to {MAX_TEXT} characters." if len(text) > MAX_TEXT
-               else "")
+    problem = problems(reason, text)
     if problem:
         with context.transaction() as db:
-            record(db, "refused", who, what="bad_input", path=request.url.path,
+            record(db, "refused", who, what="bad_input", path=route_of(request),
                    partner_id=partner_id, status=400)
         return _form(request, current, problem, 400, reason[:20], text[:MAX_TEXT])
     try:

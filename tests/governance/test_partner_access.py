@@ -101,7 +101,7 @@ def test_a_partner_user_downloads_their_file_and_the_ledger_names_the_partner(
     assert form.status_code == 200
     data = {"csrf": csrf_of(form.text), "run_id": run_id, "reason": "concern"}
     bad = client.post(f"/partners/{NURSES}/download", data=data | {"reason": "nosuch"})
-    assert bad.status_code == 400 and "Choose a reason" in bad.text
+    assert bad.status_code == 400 and "Choose why you are downloading" in bad.text
     got = client.post(f"/partners/{NURSES}/download", data=data)
     assert got.status_code == 200, got.text
     assert got.content == files[f"partner-{NURSES}.xlsx"]
@@ -123,7 +123,8 @@ def test_a_partner_user_downloads_their_file_and_the_ledger_names_the_partner(
         assert [h["partner_id"] for h in hits] == [NURSES]
     stale = client.post(f"/partners/{NURSES}/download", data=data | {"run_id": "x" * 20})
     assert stale.status_code == 404
-    assert client.get(f"/partners/{NURSES}").text.count("<tr><td>") == 1  # own history
+    history = client.get(f"/partners/{NURSES}").text
+    assert history.count('<tr class="govuk-table__row"><td') == 1  # own history
 
 
 def test_a_partner_user_never_reaches_a_school_a_council_page_or_another_partner(
@@ -222,3 +223,19 @@ def test_users_add_partner_needs_a_registered_partner_and_no_school(env: Env) ->
 
 def test_the_council_prefix_and_partner_prefix_do_not_overlap() -> None:
     assert not PARTNER_PREFIX.startswith(COUNCIL_PREFIX)
+
+
+def test_a_partner_id_nobody_registered_never_reaches_the_ledger(
+        env: Env, client: TestClient) -> None:
+    """A partner id in a URL is the visitor's text: one the register could not hold (a child's
+    name, markup) is a 400 before any route runs, and its refusal records the route, not it."""
+    publish_with_partners(env)
+    partner_client(client, env, "nia.nurse@nhs.example", NURSES)
+    for made_up in ("Jane%20Smith%2C%2012%20High%20St", "%3Cscript%3E", "a" * 60):
+        got = client.get(f"/partners/{made_up}")
+        assert got.status_code == 400, made_up
+    refused = [e for e in entries(env, "refused") if e.get("what") == "bad_input"]
+    assert len(refused) == 3
+    text = json.dumps(refused)
+    assert "Jane" not in text and "script" not in text and "a" * 60 not in text
+    assert all("partner_id" not in e for e in refused)

@@ -56,7 +56,7 @@ def test_a_partner_user_downloads_in_chromium_and_never_reaches_a_school(
     assert page.inner_text("#children") == "2"
     page.click("#download")
     page.wait_for_url(f"{url}/partners/{NURSES}/download")
-    page.check("#reason-concern")
+    page.get_by_label("A safeguarding concern about a pupil").check()
     with page.expect_download() as caught:
         page.click("#get-file")
     assert Path(caught.value.path()).read_bytes() == files[f"partner-{NURSES}.xlsx"]
