@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -175,3 +176,15 @@ def _viewer_if_any(request: Request) -> None:
         with ctx(request).reading() as db:
             access.load_viewer(request, db)
         access.keep_up(request)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def attachment(data: bytes, name: str, headers: Mapping[str, str] | None = None) -> Response:
+    """An encrypted workbook as a download named ``name`` (an ASCII fallback for old
+    browsers, the exact name by RFC 6266's ``filename*``)."""
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
+    return Response(data, media_type=XLSX, headers={
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; "
+                               f"filename*=UTF-8''{quote(name)}", **(headers or {})})

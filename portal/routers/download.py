@@ -10,7 +10,6 @@ run id is refused), and the file name comes from the signed manifest.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -19,14 +18,13 @@ from portal.access import Denied, Viewer, school_downloader, school_offer_page
 from portal.alerting import NEEDS_COUNCIL, council_alerts, has_channel
 from portal.context import ctx, origin
 from portal.events import record
-from portal.pages import render
+from portal.pages import attachment, render
 from portal.reasons import problems
 from portal.served import ServedFile, Unavailable
 from portal.server_values import Urn, route_of
 from schemas.download_reasons import MAX_TEXT, REASONS
 
 router = APIRouter()
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _unavailable(request: Request, viewer: Viewer, urn: int, exc: Unavailable) -> Response:
@@ -95,9 +93,4 @@ def download(request: Request, urn: Urn, run_id: Annotated[str, Form(max_length=
         entry = record(db, "download", who, urn=urn, run_id=current.run_id,
                        file_sha256=current.sha256, as_at=current.as_at, reason_code=reason,
                        reason_text=text or None)
-    name = current.download_name
-    fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
-    return Response(data, media_type=XLSX, headers={
-        "Content-Disposition": f"attachment; filename=\"{fallback}\"; "
-                               f"filename*=UTF-8''{quote(name)}",
-        "X-Databook-Entry": str(entry)})
+    return attachment(data, current.download_name, {"X-Databook-Entry": str(entry)})

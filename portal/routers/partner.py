@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -21,7 +20,7 @@ from portal.access import Denied, Viewer, partner_downloader, partner_viewer
 from portal.alerting import NEEDS_COUNCIL
 from portal.context import ctx, origin
 from portal.events import record
-from portal.pages import render
+from portal.pages import attachment, render
 from portal.reasons import problems
 from portal.security import sessions
 from portal.served import PartnerFileEntry, Unavailable
@@ -29,7 +28,6 @@ from portal.server_values import PartnerId, route_of
 from schemas.download_reasons import MAX_TEXT, REASONS
 
 router = APIRouter()
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _history(request: Request, viewer: Viewer, partner_id: PartnerId) -> list[dict[str, object]]:
@@ -120,8 +118,4 @@ def download(request: Request, partner_id: PartnerId, run_id: Annotated[str, For
         record(db, "download", who, partner_id=partner_id, run_id=current.run_id,
                file_sha256=current.sha256, as_at=current.as_at, reason_code=reason,
                reason_text=text or None)
-    name = current.download_name
-    fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
-    return Response(data, media_type=XLSX, headers={
-        "Content-Disposition": f"attachment; filename=\"{fallback}\"; "
-                               f"filename*=UTF-8''{quote(name)}"})
+    return attachment(data, current.download_name)
