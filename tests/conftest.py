@@ -1,48 +1,47 @@
-"""Shared fixtures: a generated demo council in SQLite, and a private PostgreSQL schema."""
+"""Every fixture of the suite, in one place (unit, integration and end-to-end tests share
+them): a demo council and a published run, PostgreSQL schemas, portal environments and
+signed-in clients, the register's engine, ledgers, LibreOffice, a Prefect server. What the tests
+call is in ``tests/support.py``."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
-import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
+from http.server import HTTPServer
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from demo import DemoSize, generate
-
-AS_AT = date(2026, 11, 21)
-#: Prefect's temporary server migrates a new database on a cold PREFECT_HOME (~30 s on 2 cores,
-#: against a 20 s default timeout): every test process and every child it starts waits longer.
-STARTUP_TIMEOUT = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
-os.environ.setdefault(*next(iter(STARTUP_TIMEOUT.items())))
-PG_SERVER = os.environ.get("DATABOOK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-@dataclass(frozen=True)
-class Council:
-    case_path: Path
-    roll_path: Path
-
-    @property
-    def case_url(self) -> str:
-        return f"sqlite:///{self.case_path}"
-
-    @property
-    def roll_url(self) -> str:
-        return f"sqlite:///{self.roll_path}"
-
-
-def make_council(folder: Path, size: DemoSize) -> Council:
-    council = Council(folder / "case.sqlite", folder / "roll.sqlite")
-    generate(council.case_url, council.roll_url, size)
-    return council
+from databook.database import engine_for
+from demo import DemoSize
+from portal.app import create_app
+from tests.support import (
+    AS_AT,
+    PG_SERVER,
+    PREFECT,
+    STARTUP_TIMEOUT,
+    Council,
+    Env,
+    Ledger,
+    Run,
+    _Hook,
+    clean_env,
+    databook,
+    free_port,
+    make_council,
+    make_env,
+    make_ledger,
+    register_tables,
+    stop,
+)
 
 
 @pytest.fixture(scope="session")
@@ -84,20 +83,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@dataclass(frozen=True)
-class Run:
-    home: Path
-    folder: Path
-    stdout: str
-    stderr: str
-    env: dict[str, str]
-
-
-def databook(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "databook", *args], env=env, text=True,
-                          capture_output=True, timeout=600, check=False)
-
-
 @pytest.fixture(scope="session")
 def run(council: Council, tmp_path_factory: pytest.TempPathFactory) -> Run:
     home = tmp_path_factory.mktemp("home")
@@ -108,39 +93,6 @@ def run(council: Council, tmp_path_factory: pytest.TempPathFactory) -> Run:
                     "--roll-url", council.roll_url, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     return Run(home, Path(done.stdout.strip().splitlines()[-1]), done.stdout, done.stderr, env)
-
-
-
-
-PREFECT = str(Path(sys.executable).parent / "prefect")
-REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    """Stop a server a test started in its own session, and everything it spawned."""
-    import signal
-
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABOOK_", "PREFECT_"))}
-    return env | {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", **STARTUP_TIMEOUT} | extra
 
 
 @pytest.fixture(scope="session")
@@ -173,3 +125,92 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         stop(server)
         log.close()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    return make_env(tmp_path)
+
+
+@pytest.fixture
+def client(env: Env) -> Iterator[TestClient]:
+    with TestClient(create_app(env.settings), base_url="https://testserver",
+                    follow_redirects=False) as c:
+        yield c
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = engine_for(db_url)
+    register_tables(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def ledger(db_url: str, tmp_path: Path) -> Iterator[Ledger]:
+    made = make_ledger(db_url, tmp_path / "state")
+    yield made
+    made.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_ledger(tmp_path: Path) -> Iterator[Ledger]:
+    made = make_ledger(f"sqlite:///{tmp_path / 'portal.sqlite'}", tmp_path / "state")
+    yield made
+    made.engine.dispose()
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    _Hook.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/", _Hook.received
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ledger:
+    """A DATABOOK_HOME whose portal database is where the settings' defaults put it."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("DATABOOK_HOME", str(home))
+    for name in ("DATABOOK_CONFIG", "DATABOOK_PORTAL_DATABASE_URL", "DATABOOK_PORTAL_STATE_DIR",
+                 "DATABOOK_MASTER_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    (home / "portal").mkdir(parents=True)
+    made = make_ledger(f"sqlite:///{home / 'portal' / 'portal.sqlite'}",
+                       home / "portal" / "state")
+    return made
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not shutil.which("soffice") or not Path("/usr/lib/python3/dist-packages/uno.py").exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("LibreOffice (libreoffice-calc-nogui, python3-uno) is required under CI")
+        pytest.skip("no LibreOffice here: apt-get install libreoffice-calc-nogui python3-uno")
+    port = str(free_port())
+    profile = tmp_path_factory.mktemp("lo-profile")
+    soffice = subprocess.Popen(
+        ["soffice", "--headless", "--invisible", "--nologo", "--norestore", "--nodefault",
+         f"--accept=socket,host=127.0.0.1,port={port};urp;",
+         f"-env:UserInstallation={profile.as_uri()}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while subprocess.run(["/usr/bin/python3", "-c", f"""
+import uno
+ctx = uno.getComponentContext()
+r = ctx.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", ctx)
+r.resolve("uno:socket,host=127.0.0.1,port={port};urp;StarOffice.ComponentContext")
+"""], capture_output=True, check=False).returncode != 0:
+        assert time.monotonic() < deadline, "LibreOffice did not start"
+        time.sleep(0.5)
+    try:
+        yield port
+    finally:
+        stop(soffice)

@@ -14,7 +14,7 @@ from publish.amend import publish_amendment
 from publish.drop import Signing, publish_run, render_encrypted, school_files
 from publish.keystore import Keystore
 from publish.previous import attach, compare_with_latest
-from tests.test_drop import SOURCE, rows, run_info
+from tests.support import SOURCE, rows, run_info
 
 WITHHELD = "Address withheld"
 

@@ -1,0 +1,72 @@
+"""The nightly run's witness task, as a plain function (``task.fn``) against a real ledger and
+the council's real keystore: it co-signs growth, skips where the portal database is out of
+reach or the setting is off, and fails (one line, an alert) on a truncated history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from prefect.logging import disable_run_logger
+from sqlalchemy import select
+
+from databook.ledger.config import from_settings, load_signer
+from databook.ledger.models import LedgerCosignature
+from databook.ledger.note import verify_cosignature
+from databook.ledger.witness import WitnessError
+from flows.nightly import witness_ledger
+from flows.settings import NightlySettings, load
+from portal.audit.sources import witness_signer
+from tests.support import Ledger, truncate
+from tests.support import fill_ledger as fill
+
+
+def _task(settings: NightlySettings) -> str:
+    with disable_run_logger():
+        return witness_ledger.fn(settings)
+
+
+def test_witness_task_cosigns_with_the_keystore_key_then_fails_on_truncation(
+        home: Ledger, webhook: tuple[str, list[dict[str, object]]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, received = webhook
+    monkeypatch.setenv("DATABOOK_ALERT_WEBHOOK", url)
+    settings = load()
+    assert _task(settings) == "skipped"  # the portal never signed: no ledger key to pin yet
+    fill(home, 3)
+    load_signer(home.config)  # the portal's key, made at its first checkpoint
+    # Entries but no checkpoint: the witness asks for a fresh one first (issue 19).
+    assert _task(settings) == "cosigned"
+    fill(home, 6, checkpoints_at=(6,))
+    assert _task(settings) == "cosigned"
+    state = settings.home / "witness" / "ledger.json"
+    assert json.loads(state.read_text())["size"] == 9
+    key = witness_signer(settings, from_settings(settings)).verifier
+    with home.session() as db:
+        note = db.scalars(select(LedgerCosignature.note).order_by(LedgerCosignature.id)).all()[-1]
+    assert verify_cosignature(note, key) > 0  # the keystore's witness key signed it
+    assert received == []
+
+    truncate(home)
+    with pytest.raises(WitnessError) as caught:
+        _task(settings)
+    assert "truncated" in str(caught.value) and "\n" not in str(caught.value)
+    assert len(received) == 1 and "truncated" in str(received[0]["text"])
+    assert json.loads(state.read_text())["size"] == 9  # the witness remembers the longer log
+
+
+def test_witness_task_skips_an_unreachable_portal_and_obeys_the_setting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABOOK_HOME", str(tmp_path / "home"))
+    for name in ("DATABOOK_CONFIG", "DATABOOK_PORTAL_DATABASE_URL", "DATABOOK_PORTAL_WITNESS",
+                 "DATABOOK_MASTER_KEY", "DATABOOK_ALERT_WEBHOOK"):
+        monkeypatch.delenv(name, raising=False)
+    assert _task(load()) == "skipped"  # no portal database on this host
+    assert not (tmp_path / "home" / "portal").exists()  # and none was created
+    monkeypatch.setenv("DATABOOK_PORTAL_DATABASE_URL",
+                       "postgresql+psycopg://postgres@127.0.0.1:9/nowhere?connect_timeout=3")
+    assert _task(load()) == "skipped"  # a server that does not answer
+    monkeypatch.setenv("DATABOOK_PORTAL_WITNESS", "false")
+    assert _task(load()) == "disabled"
+    assert not (tmp_path / "home" / "witness").exists()

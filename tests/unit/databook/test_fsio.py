@@ -1,0 +1,63 @@
+"""Folders the product makes are private; folders an operator made keep the mode they chose."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from databook.fsio import make_private_dir
+from databook.store import LocalStore
+from publish.drop import Signing, publish_run, school_files
+from publish.keystore import Keystore
+from tests.support import DROP_SCHOOLS as SCHOOLS
+from tests.support import SOURCE, rows, run_info
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_new_folders_and_their_missing_parents_are_owner_only_whatever_the_umask(
+        tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        made = make_private_dir(tmp_path / "a" / "b" / "c")
+    finally:
+        os.umask(old)
+    assert made.is_dir()
+    for folder in (tmp_path / "a", tmp_path / "a" / "b", made):
+        assert mode(folder) == 0o700, folder
+
+
+def test_an_existing_folder_keeps_its_mode(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o750)
+    make_private_dir(shared)
+    make_private_dir(shared / "child")
+    assert mode(shared) == 0o750
+    assert mode(shared / "child") == 0o700
+
+
+def test_a_run_leaves_an_existing_drops_mode_alone(tmp_path: Path) -> None:
+    """A collection group's read access on the drop survives the nightly run."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    os.chmod(drop, 0o750)
+    keystore = Keystore.open(tmp_path / "state")
+    files = list(school_files(SCHOOLS, rows(100), keystore.ensure_passwords([100, 200])))
+    run_id = publish_run(LocalStore(drop), run_info(), files, Signing.from_keystore(keystore),
+                         SOURCE)
+    assert mode(drop) == 0o750
+    assert mode(drop / run_id) == 0o700
+
+
+def test_a_file_where_the_folder_should_be_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "drop").write_bytes(b"")
+    with pytest.raises(FileExistsError):
+        make_private_dir(tmp_path / "drop")
+
+
