@@ -43,7 +43,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 from measure import run as measured  # noqa: E402
 from run import AS_AT, BIN, check, county  # noqa: E402
 
-from tests.conftest import free_port, stop  # noqa: E402
+from tests.support import free_port, stop  # noqa: E402
 
 
 def _pct(values: list[float]) -> dict[str, float]:
@@ -113,7 +113,7 @@ def latency(env: dict[str, str], users: int, lookups: int, tmp: Path) -> dict[st
     from portal.registers.record import SchoolRecord, Versions
     from publish import lookup_bundle as lb
     from publish.keystore import Keystore
-    from tests.portal.helpers import PASSWORD, enrol_user
+    from tests.support import PASSWORD, enrol_user
 
     port = free_port()
     env = env | {"DATABOOK_PORTAL_DATABASE_URL": f"sqlite:///{tmp / 'portal.sqlite'}",
