@@ -215,17 +215,23 @@ def irregular(db: Session, config: LedgerConfig,
     return sorted(found, key=lambda row: row["index"])
 
 
+def _in_window(recent: list[datetime], at: datetime, config: LedgerConfig) -> int:
+    """How many of one user's events (``at`` included) fall in the burst window ending at
+    ``at``; ``recent`` keeps only those, so each check flags a burst once, as it starts."""
+    recent.append(at)
+    window = timedelta(seconds=config.burst_window_s)
+    while recent and at - recent[0] > window:
+        recent.pop(0)
+    return len(recent)
+
+
 def _lookup_checks(e: Event, config: LedgerConfig, flag: Any, recent: list[datetime],
                    leaver: bool, signed_in: bool) -> None:
     """Issue 21: a look-up out of hours, and many look-ups by one user in a short time (a
     DSL reading pupil after pupil is doing what a download does, one record at a time)."""
     if _outside_hours(e.at, config):
         flag(e, "look-up outside school hours")
-    recent.append(e.at)
-    window = timedelta(seconds=config.burst_window_s)
-    while recent and e.at - recent[0] > window:
-        recent.pop(0)
-    if len(recent) == config.burst_lookups + 1:
+    if _in_window(recent, e.at, config) == config.burst_lookups + 1:
         flag(e, f"more than {config.burst_lookups} look-ups by one user within "
                 f"{config.burst_window_s // 60} minutes")
     if leaver:
@@ -239,11 +245,7 @@ def _download_checks(e: Event, config: LedgerConfig, flag: Any, recent: list[dat
                      leaver: bool, signed_in: bool) -> None:
     if _outside_hours(e.at, config):
         flag(e, "download outside school hours")
-    recent.append(e.at)
-    window = timedelta(seconds=config.burst_window_s)
-    while recent and e.at - recent[0] > window:
-        recent.pop(0)
-    if len(recent) == config.burst_downloads + 1:
+    if _in_window(recent, e.at, config) == config.burst_downloads + 1:
         flag(e, f"more than {config.burst_downloads} downloads by one user within "
                 f"{config.burst_window_s // 60} minutes")
     if agreed is None:
