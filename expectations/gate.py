@@ -12,7 +12,7 @@ import pandas as pd
 from databook.store import DropStore
 from expectations import frames, suites
 from expectations.drift import Change, Thresholds, compare, totals
-from expectations.gx_run import Outcome, validate
+from expectations.gx_run import Outcome, Pending, submit
 from extract import SourceData
 from publish.baseline import NO_PREVIOUS, Baseline, newest_signed_run
 from transform import Databook, Rules
@@ -73,6 +73,14 @@ def validate_run(book: Databook, data: SourceData, rules: Rules, report_dir: Pat
     """Every suite in one Great Expectations context; ``balance`` (``frames.balance_frame``)
     adds the change-count check of the Changes sheets, ``partners``
     (``partner_frame.partner_frame``) the partner files' check."""
+    return start_validation(book, data, rules, report_dir, balance, partners).result()
+
+
+def start_validation(book: Databook, data: SourceData, rules: Rules, report_dir: Path,
+                     balance: pd.DataFrame | None = None,
+                     partners: pd.DataFrame | None = None) -> Pending:
+    """``validate_run``, started: in Great Expectations' own process when the run started
+    one, so the workbooks can be rendered meanwhile (publishing waits for the outcome)."""
     databook = frames.databook_frame(book, data, rules)
     batches = [(s, databook) for s in suites.load("databook", rules)]
     batches += [(s, frames.findings_frame(book)) for s in suites.load("findings", rules)]
@@ -82,7 +90,7 @@ def validate_run(book: Databook, data: SourceData, rules: Rules, report_dir: Pat
         batches += [(s, partners) for s in suites.load("partners", rules)]
     batches += [(s, frames.source_frame(data, s.batch.removeprefix("source."), s.columns))
                 for s in suites.load("source", rules)]
-    return validate(batches, {"as_at": pd.Timestamp(rules.as_at)}, report_dir)
+    return submit(batches, {"as_at": pd.Timestamp(rules.as_at)}, report_dir)
 
 
 def previous_published(store: DropStore, public_keys: Mapping[str, str]) -> Baseline:

@@ -7,11 +7,12 @@ a wrong match would show one child's record to another child's school.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from schemas import codes
 from transform.findings import Findings
-from transform.identity import upn_check_letter_valid, upn_well_formed
+from transform.identity import among, upn_check_letter_valid, upn_well_formed
 from transform.periods import current_on
 from transform.rules_config import Rules
 
@@ -32,8 +33,16 @@ def on_roll(enrolments: pd.DataFrame, schools: pd.DataFrame, rules: Rules,
 
 
 def pupil_key(enrolments: pd.DataFrame) -> pd.Series:
-    """A pupil is the education system's person id, or failing that the UPN."""
-    return enrolments["edu_person_id"].astype("string").fillna("UPN:" + enrolments["upn"])
+    """A pupil is the education system's person id, or failing that the UPN (-1: neither).
+
+    As a number, not text: the matching merges and groups a county's whole roll (a quarter of
+    a million rows) by pupil, and merging on text cost most of the transform's time. Even
+    numbers are education ids, odd ones stand for a UPN, so the two kinds never meet."""
+    edu = enrolments["edu_person_id"]
+    upn_number = pd.factorize(enrolments["upn"])[0].astype(np.int64) * 2 + 1
+    key = np.where(edu.notna().to_numpy(dtype=bool),
+                   edu.fillna(0).to_numpy(dtype=np.int64) * 2, upn_number)
+    return pd.Series(key, index=enrolments.index, dtype=np.int64)
 
 
 def person_identifiers(persons: pd.DataFrame, references: pd.DataFrame,
@@ -72,9 +81,12 @@ def match(roll: pd.DataFrame, persons: pd.DataFrame, references: pd.DataFrame,
     findings.add("upn-check-letter", "EDU_ENROLMENTS", pupils.loc[good][wrong_letter],
                  person_id=None, upn="upn")
 
-    by_upn = pupils[good].merge(upns, left_on="upn", right_on="value")[["pupil", "person_id"]]
+    # Only the few pupils a case person could be take part in the merges.
+    known = pupils[good & among(pupils["upn"], upns["value"])]
+    by_upn = known.merge(upns, left_on="upn", right_on="value")[["pupil", "person_id"]]
     edu_ids = pupils.assign(value=pupils["edu_person_id"].astype("string"))
-    by_ems = edu_ids.dropna(subset=["value"]).merge(ems, on="value")[["pupil", "person_id"]]
+    edu_ids = edu_ids[among(edu_ids["value"], ems["value"])]
+    by_ems = edu_ids.merge(ems, on="value")[["pupil", "person_id"]]
     pairs = pd.concat([by_upn, by_ems], ignore_index=True).drop_duplicates()
 
     people_per_pupil = pairs.groupby("pupil")["person_id"].nunique()

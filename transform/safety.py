@@ -20,9 +20,14 @@ def cautions(restricted: pd.Series, warnings: pd.DataFrame, as_at: pd.Timestamp,
     order = {code: rank for rank, code in enumerate(labels)}
     both = both[both["code"].isin(list(order))].drop_duplicates()
     both = both.assign(rank=both["code"].map(order)).sort_values(["person_id", "rank"])
-    joined = both.assign(label=both["code"].map(dict(labels))).groupby("person_id")["label"].agg(
-        "; ".join)
-    return joined.reindex(restricted.index).astype("string")
+    # Joined in one pass over plain lists: a groupby with a Python join per person took
+    # a third of a second for a county.
+    joined: dict[int, str] = {}
+    for person, label in zip(both["person_id"].tolist(), both["code"].map(dict(labels)).tolist(),
+                             strict=True):
+        joined[person] = f"{joined[person]}; {label}" if person in joined else label
+    return pd.Series(list(joined.values()), index=pd.Index(list(joined), dtype="Int64"),
+                     dtype="string").reindex(restricted.index)
 
 
 def latest_dv_notification(notifications: pd.DataFrame, as_at: pd.Timestamp,

@@ -127,10 +127,10 @@ def start(settings: NightlySettings, plan: RunPlan) -> str:
     os.environ.update({"DATABOOK_HOME": str(settings.home), "DATABOOK_SOURCE_URL":
                        settings.source_url, "DATABOOK_ROLL_URL": settings.roll_url,
                        "DATABOOK_DROP": str(settings.drop)})
-    from expectations.gx_run import import_in_background
+    from expectations.gx_run import start_in_background
     from flows.nightly import nightly
 
-    import_in_background()  # Great Expectations' seconds of import overlap the server's wait
+    start_in_background()  # GX imports in its own process while the server starts
     server_ready()
     return nightly(as_at=plan.as_at, accept_drift=plan.accept_drift,
                    drift_tolerance=plan.drift_tolerance, task_runner_kind=plan.task_runner_kind,

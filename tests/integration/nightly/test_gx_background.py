@@ -1,5 +1,6 @@
-"""Great Expectations imported and warmed up on a thread while the run extracts: the
-validation that follows is the same, and the warm-up leaves nothing behind."""
+"""Great Expectations imported in a process of its own while the run extracts and transforms:
+the validation that follows is the same, runs there (this process never imports it), and if
+that process dies the run validates here instead of losing its validation."""
 
 from __future__ import annotations
 
@@ -7,40 +8,70 @@ import subprocess
 import sys
 from pathlib import Path
 
+from transform.findings import BLOCKING
+
 SCRIPT = """
-import sys, tempfile, threading
+import multiprocessing, os, signal, sys, tempfile
 from pathlib import Path
 tempfile.tempdir = sys.argv[1]
 from expectations import gx_run
-assert "great_expectations" not in sys.modules
-gx_run.import_in_background()
-gx_run.import_in_background()  # once per process
-(thread,) = gx_run._importing
-assert thread.daemon and thread.name == "import-great-expectations"
-thread.join()
-assert "great_expectations.data_context" in sys.modules
 
-import pandas as pd
-from datetime import date
-from expectations import suites
-from transform.findings import BLOCKING
-from transform.rules_config import Rules
-(suite,) = suites.load("findings", Rules(as_at=date(2026, 11, 21)))
-frame = pd.DataFrame({rule: [1 if rule == BLOCKING[0] else 0] for rule in BLOCKING})
-outcome = gx_run.validate([(suite, frame)], {}, Path(sys.argv[2]))
-print(sorted(c.column for c in outcome.blocking_failures), outcome.data_docs is not None)
+
+def main(kill):
+    assert "great_expectations" not in sys.modules
+    gx_run.start_in_background()
+    gx_run.start_in_background()  # once per process
+    assert len(gx_run._background) == 1
+    gx_run._background[0].result()  # the process is up (its import may still be running)
+    if kill:
+        (child,) = multiprocessing.active_children()
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+
+    import pandas as pd
+    from datetime import date
+    from expectations import suites
+    from transform.findings import BLOCKING
+    from transform.rules_config import Rules
+    (suite,) = suites.load("findings", Rules(as_at=date(2026, 11, 21)))
+    frame = pd.DataFrame({rule: [1 if rule == BLOCKING[0] else 0] for rule in BLOCKING})
+    outcome = gx_run.validate([(suite, frame)], {}, Path(sys.argv[2]))
+    assert gx_run._background == []  # its one job was handed over
+    print(sorted(c.column for c in outcome.blocking_failures), outcome.data_docs is not None,
+          "great_expectations" in sys.modules)
+
+
+if __name__ == "__main__":
+    main(sys.argv[3] == "kill")
 """
 
 
-def test_the_background_import_warms_up_and_validation_is_unchanged(tmp_path: Path) -> None:
+def run(tmp_path: Path, how: str) -> subprocess.CompletedProcess[str]:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(scratch), str(tmp_path / "report")],
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    from transform.findings import BLOCKING
+    script = tmp_path / "background.py"  # a file: forkserver workers re-import __main__
+    script.write_text(SCRIPT)
+    return subprocess.run([sys.executable, str(script), str(scratch), str(tmp_path / "report"),
+                           how], capture_output=True, text=True, timeout=600, check=False,
+                          cwd=Path(__file__).resolve().parents[3])
 
-    assert done.stdout.strip().splitlines()[-1] == f"{[BLOCKING[0]]} True"
-    assert list(scratch.iterdir()) == []  # the warm-up's Data Docs went with its folder
+
+def test_validation_runs_in_the_background_process_with_the_same_outcome(
+        tmp_path: Path) -> None:
+    done = run(tmp_path, "use")
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The outcome and Data Docs as before, and this process never imported GX.
+    assert done.stdout.strip().splitlines()[-1] == f"{[BLOCKING[0]]} True False"
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert (tmp_path / "report" / "gx" / "uncommitted" / "data_docs" / "local_site"
+            / "index.html").is_file()
+
+
+def test_a_killed_background_process_means_validating_here_not_losing_it(
+        tmp_path: Path) -> None:
+    done = run(tmp_path, "kill")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == f"{[BLOCKING[0]]} True True"
+    assert "validating in this one" in done.stderr
     assert (tmp_path / "report" / "gx" / "uncommitted" / "data_docs" / "local_site"
             / "index.html").is_file()
