@@ -294,6 +294,7 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
     _mark_orphaned_flow_runs(settings.runs_dir)
     book: Databook | None = None
     verdict: Verdict | None = None
+    pending: Pending | None = None
     start_in_background()  # Great Expectations imports in its own process meanwhile
     try:
         extract = extract_sources.with_options(retries=len(settings.retry_delays),
@@ -357,7 +358,7 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
         findings = None if book is None else book.findings
         write_run_record(settings.runs_dir, run.run_id, record, findings)
         report.write(report_dir, record, findings,
-                     None if verdict is None else verdict.outcome.data_docs)
+                     None if verdict is None or pending is None else pending.data_docs())
         if record.get("status") not in ("published", "unchanged"):
             _alert(settings, record)
 

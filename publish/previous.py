@@ -113,7 +113,11 @@ class Comparison:
 
 def rows_by_school(rows: pd.DataFrame, urns: Sequence[int]) -> dict[int, list[Row]]:
     """Each open school's published rows as plain values (empty for a school with none)."""
-    grouped = {int(str(u)): plain_rows(g) for u, g in rows.groupby("urn", sort=False)}
+    # Converted once for the whole county, then dealt out: converting school by school cost
+    # 600 times 19 small column conversions (5 s of the comparison's 9 s under a profiler).
+    grouped: dict[int, list[Row]] = {}
+    for urn, row in zip(rows["urn"].tolist(), plain_rows(rows), strict=True):
+        grouped.setdefault(int(urn), []).append(row)
     return {int(u): grouped.get(int(u), []) for u in urns}
 
 

@@ -105,6 +105,8 @@ def normalise(value: object) -> Value:
     through this, so reading a file back never shows a change that was not made."""
     if value is None:
         return None
+    if type(value) is str and value.isprintable():  # most values: no control character at all
+        return value or None
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -115,10 +117,11 @@ def normalise(value: object) -> Value:
 
 def normalise_rows(rows: Iterable[Sequence[object]]) -> list[Row]:
     out = []
+    width = len(KEYS)
     for row in rows:
-        if len(row) != len(KEYS):
+        if len(row) != width:
             raise ValueError("a databook row does not have the schema's columns")
-        out.append(tuple(normalise(v) for v in row))
+        out.append(tuple([normalise(v) for v in row]))
     return out
 
 
@@ -127,6 +130,8 @@ def _get(row: Row, key: str) -> Value:
 
 
 def _text(value: Value) -> str:
+    if type(value) is str:
+        return value
     return "" if value is None else value.isoformat() if isinstance(value, date) else value
 
 
@@ -155,7 +160,7 @@ def rows_digest(rows: Iterable[Sequence[object]], key: bytes) -> str:
     school's databook would show exactly the same rows."""
     # Normalised text holds no control character, so these separators cannot be forged, and
     # no empty text, so an empty field is a missing value.
-    lines = sorted(UNIT.join(_text(v) for v in row) for row in normalise_rows(rows))
+    lines = sorted(UNIT.join([_text(v) for v in row]) for row in normalise_rows(rows))
     mac = hmac.new(key, DIGEST_CONTEXT, hashlib.sha256)
     for line in lines:
         mac.update(line.encode())
