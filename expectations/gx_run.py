@@ -168,24 +168,24 @@ class Pending:
     while the run renders and publishes; ``data_docs`` waits for them."""
 
     job: Future[Outcome] | None
-    here: Callable[[], Outcome]
+    validate_here: Callable[[], Outcome]
     built: Future[Path | None] | None = None
-    _here: list[Outcome] = field(default_factory=list)
+    _fallback: Outcome | None = field(default=None, repr=False)
 
     def result(self) -> Outcome:
-        if self.job is not None and not self._here:
+        if self.job is not None and self._fallback is None:
             try:
                 return self.job.result()
             except BrokenProcessPool:
                 log.warning("the validation process ended unexpectedly; validating in this one")
-        if not self._here:
-            self._here.append(self.here())
-        return self._here[0]
+        if self._fallback is None:
+            self._fallback = self.validate_here()
+        return self._fallback
 
     def data_docs(self) -> Path | None:
         """The Data Docs index, once built; None if they could not be."""
         outcome = self.result()
-        if self._here or self.built is None:
+        if self._fallback is not None or self.built is None:
             return outcome.data_docs
         try:
             return self.built.result()
@@ -263,8 +263,5 @@ def _validate(batches: Sequence[tuple[Suite, pd.DataFrame]], parameters: Mapping
                 column=_column(config.type, config.kwargs), blocking=severity == CRITICAL,
                 success=bool(item.success),
                 unexpected=item.result.get("unexpected_count")))
-    if docs_later:
-        _unbuilt.append(context)
-        return Outcome(checks)
     _unbuilt.append(context)
-    return Outcome(checks, _build_data_docs(report_dir))
+    return Outcome(checks) if docs_later else Outcome(checks, _build_data_docs(report_dir))

@@ -31,9 +31,10 @@ def among(values: pd.Series, allowed: pd.Series) -> np.ndarray:
 
     pandas' own ``isin`` on Arrow-backed text hashes value by value in Python: 0.9 s for a
     county's roll against its case people's UPNs, where Arrow's ``is_in`` takes 0.02 s."""
-    haystack = pa.array(allowed.dropna().astype(str).tolist(), type=pa.string())
-    found = pc.is_in(pa.array(values.astype("string"), type=pa.string(), from_pandas=True),
-                     value_set=haystack, skip_nulls=True)
+    def arrow(text: pd.Series) -> pa.Array:
+        return pa.array(text.astype("string"), type=pa.string(), from_pandas=True)
+
+    found = pc.is_in(arrow(values), value_set=arrow(allowed.dropna()), skip_nulls=True)
     return found.fill_null(False).to_numpy(zero_copy_only=False)
 
 
