@@ -5,7 +5,7 @@ time per 1,000 source rows: flat means linear).
     python benchmarks/growth.py --schools 150 600 2400        # pupils scale with schools
 
 Each county is generated once (cached in benchmarks/out/, untimed) and has a first night
-first (untimed: it derives every school's key once, about 0.1 to 0.2 s a school on 2 cores).
+first (an untimed ``databook run``: it derives every school's workbook and look-up keys once).
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ def stages(c: Any, workers: int) -> dict[str, Any]:
     return profile
 
 
+def databook_run(c: Any, api_url: str) -> Any:
+    return check(measured([str(BIN / "databook"), "run", "--as-at", AS_AT.isoformat()],
+                          {**c.env, "PREFECT_API_URL": api_url}), "databook run")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,16 +52,17 @@ def main() -> None:
     lines = []
     for schools in args.schools:
         c = county(schools, pupils(schools), args.seed)
-        if uncached_keys(c):
-            print(f"{schools} schools: first night (keys derived once, untimed)",
-                  file=sys.stderr)
-            stages(c, args.workers)
-        profile = stages(c, args.workers)
         with prefect_server(c) as api_url:
-            whole = check(measured([str(BIN / "databook"), "run", "--as-at", AS_AT.isoformat()],
-                              {**c.env, "PREFECT_API_URL": api_url}), "databook run")
+            if uncached_keys(c):
+                print(f"{schools} schools: first night (keys derived once, untimed)",
+                      file=sys.stderr)
+                databook_run(c, api_url)
+            profile = stages(c, args.workers)
+            whole = databook_run(c, api_url)
         work = sum(p["seconds"] for p in profile["phases"] if not p["fixed"])
-        phases = {p["phase"].split(" ")[0]: p["seconds"] for p in profile["phases"]}
+        phases = {key: sum(p["seconds"] for p in profile["phases"]
+                           if not p["fixed"] and key in p["phase"])
+                  for key in ("extract", "transform", "validation", "render")}
         lines.append((schools, profile, work, phases, whole))
         print(f"{schools} schools done", file=sys.stderr)
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, "
@@ -68,7 +74,7 @@ def main() -> None:
     for schools, profile, work, phases, whole in lines:
         rows = profile["source_rows"]
         print(f"{schools:>8}{rows:>13,}{phases['extract']:>9.2f}{phases['transform']:>9.2f}"
-              f"{phases['validate']:>8.2f}{phases['render']:>8.2f}{work:>8.2f}"
+              f"{phases['validation']:>8.2f}{phases['render']:>8.2f}{work:>8.2f}"
               f"{profile['peak_mib']:>10.0f}{work / rows * 1e5:>13.2f}"
               f"{whole.seconds:>8.1f}{whole.peak_mib:>9.0f}")
 

@@ -80,14 +80,16 @@ def check(m: Measurement, what: str) -> Measurement:
 
 
 def uncached_keys(c: County) -> int:
-    """Schools with a password but no cached key: the next run derives those once."""
+    """Schools with a password but no cached workbook or look-up key: the next run derives
+    those once."""
     from publish.keystore import Keystore
 
     if not (c.folder / "state" / "keystore.fernet").exists():
         return -1
     keystore = Keystore.open(c.folder / "state")
     urns = [int(u) for u in keystore.ensure_passwords([])]
-    return sum(1 for u in urns if keystore.current_key(u) is None)
+    return sum(1 for u in urns
+               if keystore.current_key(u) is None or keystore.current_lookup_key(u) is None)
 
 
 @contextmanager

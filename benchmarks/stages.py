@@ -63,6 +63,7 @@ def main(case_url: str, roll_url: str, state: Path, drop: Path, report_dir: Path
         from databook.store import LocalStore
         from extract import read_sources
         from publish.drop import (
+            PROCESSES_FROM_SCHOOLS,
             Signing,
             new_run_id,
             process_pool,
@@ -95,16 +96,21 @@ def main(case_url: str, roll_url: str, state: Path, drop: Path, report_dir: Path
         keys = school_keys(keystore, book.schools["urn"], workers)
         run = RunInfo(new_run_id(), AS_AT, datetime.now(UTC), "Starting Point", "01629 533190")
         files = list(school_files(book.schools, book.rows, keys))
+    # As the flow: render and encrypt while GX validates, in this process below the
+    # ``auto`` threshold (the flow's threads share one interpreter), else in worker processes.
+    pool = None
+    if len(files) >= PROCESSES_FROM_SCHOOLS and workers > 1:
+        with profile.phase("process pool start", fixed=True):
+            pool = process_pool(workers)
+            list(pool.map(abs, range(workers * 4)))
+    with profile.phase("render and encrypt (validation meanwhile)"):
+        encrypted = render_many(files, run, pool)
+        if pool is not None:
+            pool.shutdown()
     with profile.phase("validation's rest (GX, Data Docs), drift"):
         outcome = pending.result()
         verdict = judge(outcome, book, previous_published(store, keystore.public_keys()),
                         Thresholds(), "benchmark")
-    with profile.phase("process pool start", fixed=True):
-        pool = process_pool(workers)
-        list(pool.map(abs, range(workers * 4)))
-    with profile.phase("render and encrypt"):
-        encrypted = render_many(files, run, pool)
-        pool.shutdown()
     with profile.phase("write and sign"):
         publish_run(store, run, files, Signing.from_keystore(keystore), data.row_counts,
                     extra=verdict.manifest_fields(book.summary()), encrypted=encrypted)

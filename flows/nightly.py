@@ -315,19 +315,19 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
             folder = nothing_changed(settings, comparison)
             record |= {"status": "unchanged", "folder": folder, "schools_published": 0}
             return folder
-        # Validation runs in its own process while this one finds each school's key; the
-        # workbooks are rendered only once it passes. (Rendering meanwhile too was slower on
-        # 2 cores: three busy processes, 10.4 s for both against 7.1 s one after the other.)
+        # Validation runs in its own process while this one finds each school's key and
+        # renders and encrypts the workbooks into memory; nothing is written until it passes
+        # (a blocked run drops them). See README, Performance, for the figures.
         pending = begin_validation(book, data, rules, report_dir, comparison, opaque(partners))
         files = prepare_files(book, settings, comparison, amend)
-        verdict = validate_databook(opaque(pending), book, settings, accept_drift, comparison)
-        record["validation"] = verdict.summary()
-        if verdict.blocked:
-            raise PublishBlocked(verdict.reason(report_dir / report.REPORT_FILE))
         groups = batches(files, settings.publish_workers * BATCHES_PER_WORKER)
         with fan_out(task_runner_kind, settings.publish_workers, dask_address,
                      schools=len(files)) as (runner, pool):
             encrypted = render_all(groups, run, runner, pool)
+        verdict = validate_databook(opaque(pending), book, settings, accept_drift, comparison)
+        record["validation"] = verdict.summary()
+        if verdict.blocked:
+            raise PublishBlocked(verdict.reason(report_dir / report.REPORT_FILE))
         extra = verdict.manifest_fields(book.summary()) | {MANIFEST_CHANGED: comparison.changed}
         if amend:
             folder = publish_changed(opaque(files), opaque(encrypted), settings, run,

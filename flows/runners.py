@@ -18,15 +18,9 @@ from typing import Any
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from publish.drop import process_pool
+from publish.drop import PROCESSES_FROM_SCHOOLS, process_pool
 
 KINDS = ("auto", "processes", "threads", "dask")
-
-#: Below this many schools, worker processes cost more than they save: with each school's key
-#: derivation cached, a file is ~4 ms of rendering and encrypting, and on 2 cores a 600-school
-#: run measured 31.5 s and 880 MiB on threads against 32-35 s and 1,114 MiB with two worker
-#: processes (their start-up, and a copy of the imports in each).
-PROCESSES_FROM_SCHOOLS = 2000
 
 
 @contextmanager
