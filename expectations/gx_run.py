@@ -21,7 +21,6 @@ two busy threads convoy), and warming up by validating empty frames first saved 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from databook import workers
 from expectations.suites import CRITICAL, Suite
 
 log = logging.getLogger(__name__)
@@ -58,17 +58,16 @@ def _import_quietly() -> None:
 
 def start_in_background() -> None:
     """Start a process that imports Great Expectations, for ``submit`` to use (once per
-    process until then). Forkserver, as the render pool: the caller may be running threads
-    (Prefect's). Started from a thread: starting the forkserver itself takes the caller a
-    moment it can spend on the extract."""
+    process until then; ``databook.workers``: it ends with this process, even a killed one).
+    Started from a thread: starting the forkserver itself takes the caller a moment it can
+    spend on the extract."""
     if _background:
         return
     started: Future[ProcessPoolExecutor] = Future()
 
     def start() -> None:
         try:
-            pool = ProcessPoolExecutor(max_workers=1,
-                                       mp_context=multiprocessing.get_context("forkserver"))
+            pool = workers.pool(1)
             pool.submit(_import_quietly)
             started.set_result(pool)
         except BaseException as exc:  # submit validates here instead

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -25,6 +24,7 @@ import pandas as pd
 
 from databook.drop import LATEST, STAGING_PREFIX, latest, runs
 from databook.store import DropStore
+from databook.workers import pool as worker_pool
 from publish import lookup_bundle, manifest
 from publish.encrypt import SchoolKey, encrypt, rekey
 from publish.errors import PublishError
@@ -192,10 +192,9 @@ PROCESSES_FROM_SCHOOLS = 2000
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes for the password hashing, which holds the GIL. Forkserver, not fork:
-    the caller may be running threads (Prefect's, for one)."""
-    return ProcessPoolExecutor(max_workers=workers,
-                               mp_context=multiprocessing.get_context("forkserver"))
+    """Worker processes for rendering and the password hashing, which hold the GIL; they end
+    with this process, even a killed one (``databook.workers``)."""
+    return worker_pool(workers)
 
 
 def render_many(items: Sequence[SchoolFile], run: RunInfo,
