@@ -65,6 +65,7 @@ def main(case_url: str, roll_url: str, state: Path, drop: Path, report_dir: Path
         from publish.drop import (
             PROCESSES_FROM_SCHOOLS,
             Signing,
+            lookup_keys,
             new_run_id,
             process_pool,
             publish_run,
@@ -95,9 +96,12 @@ def main(case_url: str, roll_url: str, state: Path, drop: Path, report_dir: Path
     with profile.phase("keys and files (validation meanwhile)"):
         keys = school_keys(keystore, book.schools["urn"], workers)
         run = RunInfo(new_run_id(), AS_AT, datetime.now(UTC), "Starting Point", "01629 533190")
-        files = list(school_files(book.schools, book.rows, keys))
-    # As the flow: render and encrypt while GX validates, in this process below the
-    # ``auto`` threshold (the flow's threads share one interpreter), else in worker processes.
+        lookups = lookup_keys(keystore, book.schools["urn"], workers)
+        files = list(school_files(book.schools, book.rows, keys, lookups,
+                                  keystore.pseudonymiser()))
+    # As the flow: render and encrypt, and make the look-up bundles, while GX validates, in
+    # this process below the ``auto`` threshold (the flow's threads share one interpreter),
+    # else in worker processes.
     pool = None
     if len(files) >= PROCESSES_FROM_SCHOOLS and workers > 1:
         with profile.phase("process pool start", fixed=True):

@@ -160,7 +160,9 @@ T = TypeVar("T")
 
 def opaque(value: T) -> T:
     """A task argument Prefect passes on without looking inside: it otherwise visits every
-    element of every argument (each value of each row of ~50,000 rows, about 7 s a night)."""
+    element of every argument twice (each value of each row of ~50,000 rows, about 7 s a
+    night; the comparison with the latest run, whose manifest lists ~50,000 pseudonyms, 0.5
+    to 0.8 s for each of the four tasks it is passed to)."""
     return cast(T, quote(value))
 
 
@@ -189,8 +191,8 @@ def prepare_files(book: Databook, settings: NightlySettings, comparison: Compari
     keystore = Keystore.open(settings.home, settings.master_key)
     keys = school_keys(keystore, book.schools["urn"], settings.publish_workers)
     lookups = lookup_keys(keystore, book.schools["urn"], settings.publish_workers)
-    return to_render(list(school_files(book.schools, book.rows, keys, lookups)), comparison,
-                     amend)
+    files = school_files(book.schools, book.rows, keys, lookups, keystore.pseudonymiser())
+    return to_render(list(files), comparison, amend)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -307,7 +309,7 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
         comparison = compare_latest(book, rules, settings)
         record["changed_schools"] = len(comparison.changed)
         # Judged on the day the files are published, whatever date the data is as at.
-        partners = prepare_partners(book, settings, comparison, today_in_london(),
+        partners = prepare_partners(book, settings, opaque(comparison), today_in_london(),
                                     rules.withheld_address)
         record["partners"] = partners.record()
         amend = changed_only and amendable(comparison, as_at)
@@ -318,13 +320,15 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
         # Validation runs in its own process while this one finds each school's key and
         # renders and encrypts the workbooks into memory; nothing is written until it passes
         # (a blocked run drops them). See README, Performance, for the figures.
-        pending = begin_validation(book, data, rules, report_dir, comparison, opaque(partners))
-        files = prepare_files(book, settings, comparison, amend)
+        pending = begin_validation(book, data, rules, report_dir, opaque(comparison),
+                                   opaque(partners))
+        files = prepare_files(book, settings, opaque(comparison), amend)
         groups = batches(files, settings.publish_workers * BATCHES_PER_WORKER)
         with fan_out(task_runner_kind, settings.publish_workers, dask_address,
                      schools=len(files)) as (runner, pool):
             encrypted = render_all(groups, run, runner, pool)
-        verdict = validate_databook(opaque(pending), book, settings, accept_drift, comparison)
+        verdict = validate_databook(opaque(pending), book, settings, accept_drift,
+                                    opaque(comparison))
         record["validation"] = verdict.summary()
         if verdict.blocked:
             raise PublishBlocked(verdict.reason(report_dir / report.REPORT_FILE))
@@ -332,7 +336,7 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
         if amend:
             folder = publish_changed(opaque(files), opaque(encrypted), settings, run,
                                      data.row_counts, extra,
-                                     comparison, [int(u) for u in book.schools["urn"]],
+                                     opaque(comparison), [int(u) for u in book.schools["urn"]],
                                      opaque(partners))
         else:
             folder = publish_databook(opaque(files), opaque(encrypted), settings, run,

@@ -123,7 +123,7 @@ def publish_amendment(store: DropStore, run: RunInfo, amended: Latest, order: Se
                 item = changed[urn]
                 entries.append(manifest.entry_for(
                     urn, item.school.dfe_number, item.school.name, item.file_name,
-                    written[item.file_name], [signing.pseudonymise(p) for p in item.person_ids],
+                    written[item.file_name], item.pseudonyms(signing.pseudonymise),
                     len(item.rows), rows_digest=item.rows_digest,
                     updated_at=item.updated_at or manifest.timestamp(now),
                     lookup=_lookup_of(item, written)))

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import posixpath
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import paramiko
 
 from databook.fsio import DIR_MODE, FILE_MODE
-from databook.store import DropStore, LocalStore
+from databook.store import DropStore, LocalStore, Put
 from publish.errors import PublishError
 
 
@@ -78,6 +80,12 @@ class SftpStore:
             handle.set_pipelined(True)
             handle.write(data)
         self._sftp.posix_rename(tmp, path)
+
+    @contextmanager
+    def staged(self, rel: str) -> Iterator[Put]:
+        """New files in the folder ``rel``: each written as ``write`` does (the server
+        decides when they reach its disk)."""
+        yield lambda name, data: self.write(f"{rel}/{name}", data)
 
     def read(self, rel: str) -> bytes:
         try:

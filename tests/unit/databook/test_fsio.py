@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import resource
 import stat
 from pathlib import Path
 
 import pytest
 
 from databook.fsio import make_private_dir
-from databook.store import LocalStore
+from databook.store import MAX_OPEN, LocalStore
 from publish.drop import Signing, publish_run, school_files
 from publish.keystore import Keystore
 from tests.support import DROP_SCHOOLS as SCHOOLS
@@ -61,3 +62,50 @@ def test_a_file_where_the_folder_should_be_is_refused(tmp_path: Path) -> None:
         make_private_dir(tmp_path / "drop")
 
 
+
+
+def test_staged_files_are_owner_read_write_whatever_the_umask_and_land_whole(
+        tmp_path: Path) -> None:
+    """A run's staging folder takes its files under their own names; they are exactly 0600
+    even when the umask would take the owner's write bit, and hold every byte written."""
+    store = LocalStore(tmp_path / "drop")
+    store.make_dir("stage")
+    data = os.urandom(3 * 2**20)
+    old = os.umask(0o277)
+    try:
+        with store.staged("stage") as put:
+            put("a.xlsx", data)
+            put("b.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "drop" / "stage" / "a.xlsx").read_bytes() == data
+    assert sorted(p.name for p in (tmp_path / "drop" / "stage").iterdir()) == ["a.xlsx",
+                                                                             "b.json"]
+    for name in ("a.xlsx", "b.json"):
+        assert mode(tmp_path / "drop" / "stage" / name) == 0o600, name
+
+
+def test_a_name_staged_twice_is_an_error_not_an_overwrite(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "drop")
+    store.make_dir("stage")
+    with pytest.raises(FileExistsError), store.staged("stage") as put:
+        put("a.xlsx", b"first")
+        put("a.xlsx", b"second")
+    assert (tmp_path / "drop" / "stage" / "a.xlsx").read_bytes() == b"first"
+
+
+def test_staging_thousands_of_files_keeps_few_open(tmp_path: Path) -> None:
+    """Each file waits to be flushed on another thread, but never more than ``MAX_OPEN`` at a
+    time: a 9,600-school night stages 19,200 files, and the process may open only 1,024."""
+    store = LocalStore(tmp_path / "drop")
+    store.make_dir("stage")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + MAX_OPEN + 16,
+                                                hard))
+    try:
+        with store.staged("stage") as put:
+            for i in range(3000):
+                put(f"{i}.xlsx", b"x" * 4096)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(list((tmp_path / "drop" / "stage").iterdir())) == 3000

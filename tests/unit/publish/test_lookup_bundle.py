@@ -29,6 +29,7 @@ from publish.drop import (
     new_run_id,
     publish_run,
     render_encrypted,
+    render_many,
     school_files,
     school_keys,
 )
@@ -179,6 +180,38 @@ def test_a_run_publishes_each_bundle_beside_its_workbook_in_the_signed_manifest(
     (store.root / run_id / "200.lookup.json").write_bytes(data)
     with pytest.raises(ManifestError, match=r"200\.lookup\.json"):
         manifest.verify(store, run_id, keystore.public_keys())
+
+
+def test_bundles_made_with_the_workbooks_are_kept_unless_the_password_rotated_meanwhile(
+        tmp_path: Path) -> None:
+    """The flow makes each bundle where it renders the school, while validation runs; the
+    write keeps it byte for byte, except a school whose password was rotated after it was
+    made: that one is built again under the new key, so the old password opens nothing."""
+    keystore, store = Keystore.open(tmp_path / "state"), LocalStore(tmp_path / "drop")
+    urns, run = [100, 200], _run()
+    files = list(school_files(SCHOOLS, _rows(), school_keys(keystore, urns),
+                              lookup_keys(keystore, urns), keystore.pseudonymiser()))
+    made = dict(render_many(files, run))
+    assert sorted(made) == ["100.lookup.json", "100.xlsx", "200.lookup.json", "200.xlsx"]
+    old = keystore.current_lookup_key(100)
+    keystore.rotate_password(100)
+    run_id = publish_run(store, run, files, Signing.from_keystore(keystore), {"X": 1},
+                         encrypted=made.items())
+    document = manifest.verify(store, run_id, keystore.public_keys())
+    assert (store.root / run_id / "200.lookup.json").read_bytes() == made["200.lookup.json"]
+    bundle = lb.parse((store.root / run_id / "100.lookup.json").read_bytes())
+    new = Keystore.open(tmp_path / "state").current_lookup_key(100)
+    assert old is not None and new is not None and old != new
+    assert bundle["check"] == lb.check_value(new, 100, run_id)
+    assert lb.upn_token(old, "A100000000001") not in bundle["index"]
+    row_id = bundle["index"][lb.upn_token(new, "A100000000001")]
+    with pytest.raises(InvalidTag):
+        lb.open_row(old, 100, run_id, row_id, bundle["rows"][row_id])
+    assert json.loads(lb.open_row(new, 100, run_id, row_id, bundle["rows"][row_id])
+                      )["rows"][0][1] == NAMES[0]
+    pseudonymise = keystore.pseudonymiser()
+    assert [s["members"] for s in document["schools"]] == [
+        sorted([pseudonymise(1001), pseudonymise(1002)]), [pseudonymise(1003)]]
 
 
 def test_keys_are_derived_once_and_rotation_replaces_salt_and_cache(tmp_path: Path) -> None:
