@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test lint bench clean portal bench-portal
+.PHONY: setup system-deps demo test lint bench clean portal bench-portal prefect-server
 
 setup: $(STAMP)
 
@@ -25,6 +25,14 @@ portal: setup
 	$(BIN)/databook portal demo --check || $(BIN)/databook demo
 	$(BIN)/databook portal demo
 	$(BIN)/databook portal serve --host 127.0.0.1 --port 8000
+
+# A long-running Prefect server, as a council runs one (README, Operations): in another
+# terminal, `make prefect-server`; then `PREFECT_API_URL=http://127.0.0.1:4200/api make demo`
+# (or `databook run`) starts its flow without the temporary server's start-up.
+prefect-server: setup
+	mkdir -p -m 700 .databook && mkdir -p -m 700 .databook/prefect-server
+	PREFECT_HOME=$(CURDIR)/.databook/prefect-server PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	  $(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
 # Tests use a real OpenSSH server (the SFTP drop), a real headless Chromium (the data-quality
 # report) and LibreOffice (an independent reader of the encrypted workbooks); install them

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -92,6 +94,28 @@ def check_master_key(settings: NightlySettings) -> None:
         Keystore.open(home, settings.master_key)
 
 
+def check_prefect_server() -> None:
+    """A configured Prefect server (``PREFECT_API_URL``, or a Prefect profile's) that does not
+    answer stops the run here in one line, not in Prefect's start with a traceback. Any HTTP
+    answer will do (Prefect Cloud's needs a key): only no answer at all is an error."""
+    url = os.environ.get("PREFECT_API_URL")
+    if url is None:
+        from prefect.settings import PREFECT_API_URL
+
+        url = PREFECT_API_URL.value()
+    if not url:
+        return
+    try:
+        urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=10).close()
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise SettingsError(f"the Prefect server at {url} (PREFECT_API_URL) does not answer "
+                            f"({reason}): start it (make prefect-server) or unset "
+                            "PREFECT_API_URL for a temporary one") from None
+
+
 def check_sources(settings: NightlySettings) -> None:
     try:
         check(settings.source_url, settings.roll_url)
@@ -120,5 +144,6 @@ def plan(settings: NightlySettings, as_at: str | None, accept_drift: str | None,
     prepare_home(settings)
     check_drop(settings)
     check_master_key(settings)
+    check_prefect_server()
     check_sources(settings)
     return checked

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import threading
-from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from databook.drop import ManifestError
 from databook.faults import StageFailed
 from expectations.gate import PublishBlocked
 from extract import SourceError
+from flows import temporary_server
 from flows.settings import NightlySettings, SettingsError, load
 from publish.errors import KeystoreError, PublishError
 from transform.errors import DataError
@@ -121,7 +121,7 @@ def start(settings: NightlySettings, plan: RunPlan) -> str:
         "started_at": datetime.now(UTC).isoformat(), **recovery.this_process()})
     log_path = attach_run_log(folder)
     log.info("run %s: details in %s", run_id, log_path)
-    server_ready = warm_prefect_server()
+    server_ready = temporary_server.warm()
     # The flow reads its settings from the environment inside the run, so URLs holding
     # passwords are never sent to Prefect as parameters.
     os.environ.update({"DATABOOK_HOME": str(settings.home), "DATABOOK_SOURCE_URL":
@@ -131,33 +131,20 @@ def start(settings: NightlySettings, plan: RunPlan) -> str:
     from flows.nightly import nightly
 
     start_in_background()  # GX imports in its own process while the server starts
-    server_ready()
-    return nightly(as_at=plan.as_at, accept_drift=plan.accept_drift,
-                   drift_tolerance=plan.drift_tolerance, task_runner_kind=plan.task_runner_kind,
-                   dask_address=plan.dask_address, run_id=run_id,
-                   changed_only=plan.changed_only)
+    took = server_ready()
+    with nullcontext() if took is None else temporary_server.without_heartbeats():
+        published = nightly(as_at=plan.as_at, accept_drift=plan.accept_drift,
+                            drift_tolerance=plan.drift_tolerance,
+                            task_runner_kind=plan.task_runner_kind,
+                            dask_address=plan.dask_address, run_id=run_id,
+                            changed_only=plan.changed_only)
+    if took is not None:
+        log.info(FAST_WAY, took)
+    return published
 
 
-def warm_prefect_server() -> Callable[[], None]:
-    """Start Prefect's temporary API server now, in the background, so its start-up (~5 s on
-    2 cores: a second Python process importing Prefect's server) overlaps importing the flow;
-    returns the wait for it. The flow then finds it running. Nothing to do with a configured
-    API URL (a real server). If the start fails, the flow's own start tries again and reports
-    it as it always did."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
-
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        return lambda: None
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()
-
-    def boot() -> None:
-        try:
-            server.start()
-        except Exception:  # the flow's own start tries again and reports it
-            log.debug("early start of Prefect's temporary server failed", exc_info=True)
-
-    thread = threading.Thread(target=boot, name="prefect-server-start", daemon=True)
-    thread.start()
-    return thread.join
+#: Said after a run that started Prefect's temporary server (the first run on a fresh machine,
+#: ``make demo``): the fast way, as a council runs it.
+FAST_WAY = ("Prefect's temporary server took %.1f s of this run to start; runs start that "
+            "much sooner against a running one (README, Operations): `make prefect-server`, "
+            "then PREFECT_API_URL=http://127.0.0.1:4200/api databook run")

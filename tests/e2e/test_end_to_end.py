@@ -7,11 +7,14 @@ columns, no formula, and no free text, police data or child's name anywhere it s
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import subprocess
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 
 from demo import FORBIDDEN_MARKERS
@@ -57,6 +60,23 @@ def test_the_run_folder_is_printed_last_and_holds_one_file_per_open_school(
     for path in run.folder.glob("*.xlsx"):
         assert path.read_bytes().startswith(OLE_MAGIC)  # encrypted, never a bare zip
     assert (run.home / "drop" / "latest").read_text() == f"{run.folder.name}\n"
+
+
+def test_a_run_on_the_temporary_server_says_how_to_start_sooner(run: Run) -> None:
+    """This run had no PREFECT_API_URL, as ``make demo`` on a fresh machine: it ends by saying
+    what its temporary server cost and the fast way (a run against a running server does not:
+    ``test_operations``)."""
+    said = [ln for ln in run.stderr.splitlines() if "Prefect's temporary server took" in ln]
+    assert len(said) == 1, run.stderr[-2000:]
+    assert re.search(r"took \d+\.\d s of this run to start", said[0])
+    assert "make prefect-server" in said[0]
+    assert "PREFECT_API_URL=http://127.0.0.1:4200/api databook run" in said[0]
+    # The server this run started (flows.temporary_server) was Prefect's for the run, named in
+    # its record for recovery, and ended with it.
+    record = json.loads((run.home / "runs" / run.folder.name / "run.json").read_text())
+    server = psutil.Process(record["server_pid"]) if psutil.pid_exists(
+        record["server_pid"]) else None
+    assert server is None or "uvicorn" not in " ".join(server.cmdline())
 
 
 def test_every_school_sees_exactly_its_own_children_as_the_oracle_computes(

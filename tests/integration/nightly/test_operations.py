@@ -194,6 +194,7 @@ def test_a_dropped_connection_is_retried_and_the_run_publishes(
                     "--roll-url", pg_url, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "the run will retry it" in done.stderr
+    assert "temporary server" not in done.stderr  # it ran against a running server
     # Prefect's own retry message goes to the run's log, not to the officer's terminal.
     assert "Retry 1/2 will start" not in done.stderr
     run_logs = list((tmp_path / "home" / "runs").glob("*/run.log"))

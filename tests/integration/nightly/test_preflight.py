@@ -31,6 +31,8 @@ BAD_RUNS = [
     ({"DATABOOK_MASTER_KEY": "not-a-key"}, [], "is not a valid key"),
     ({"DATABOOK_MASTER_KEY": "WRONG"}, [], "does not open the keystore"),
     ({"DATABOOK_DROP": "FILE"}, [], "is not a folder"),
+    ({"PREFECT_API_URL": "http://127.0.0.1:9/api"}, [],
+     "the Prefect server at http://127.0.0.1:9/api (PREFECT_API_URL) does not answer"),
 ]
 BAD_TOML = [
     ('[rules]\ndv_lookback_months = "twelve"\n', "[rules].dv_lookback_months"),
