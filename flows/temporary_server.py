@@ -47,6 +47,7 @@ def warm() -> Callable[[], float | None]:
     asked = time.monotonic()
     port = _free_port()
     process = _start(port)
+    log.info("Starting temporary server on http://127.0.0.1:%d (Prefect's, for this run)", port)
     took: list[float] = []
 
     def adopt() -> None:
