@@ -114,9 +114,11 @@ def _flushed() -> Iterator[Callable[[Callable[[], int]], None]]:
 
     def sync_and_close(fd: int) -> None:
         try:
-            os.fsync(fd)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)  # a network drop may report a deferred write error here
         finally:
-            os.close(fd)
             slots.release()
 
     with ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="drop-fsync") as syncing:
@@ -128,7 +130,12 @@ def _flushed() -> Iterator[Callable[[Callable[[], int]], None]]:
             except BaseException:
                 slots.release()
                 raise
-            flushing.append(syncing.submit(sync_and_close, fd))
+            try:
+                flushing.append(syncing.submit(sync_and_close, fd))
+            except BaseException:
+                os.close(fd)
+                slots.release()
+                raise
 
         try:
             yield flush

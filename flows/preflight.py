@@ -5,10 +5,13 @@ a traceback after half a minute of extracting and validating.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import math
 import os
+import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import date
@@ -96,8 +99,10 @@ def check_master_key(settings: NightlySettings) -> None:
 
 def check_prefect_server() -> None:
     """A configured Prefect server (``PREFECT_API_URL``, or a Prefect profile's) that does not
-    answer stops the run here in one line, not in Prefect's start with a traceback. Any HTTP
-    answer will do (Prefect Cloud's needs a key): only no answer at all is an error."""
+    answer stops the run here in one line, not in Prefect's start with a traceback. Only a
+    refused connection, an unknown host or silence is an error: any HTTP answer (Prefect
+    Cloud's needs a key), or a TLS certificate this check cannot verify, is left to Prefect's
+    own client."""
     url = os.environ.get("PREFECT_API_URL")
     if url is None:
         from prefect.settings import PREFECT_API_URL
@@ -105,15 +110,22 @@ def check_prefect_server() -> None:
         url = PREFECT_API_URL.value()
     if not url:
         return
+    parts = urllib.parse.urlsplit(url.rstrip("/"))
+    bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # no user:password
+    silent = f"the Prefect server at {bare} (PREFECT_API_URL) does not answer"
+    fix = "start it (make prefect-server) or unset PREFECT_API_URL for a temporary one"
     try:
-        urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=10).close()
+        urllib.request.urlopen(f"{bare}/health", timeout=10).close()
     except urllib.error.HTTPError:
-        return
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise SettingsError(f"the Prefect server at {url} (PREFECT_API_URL) does not answer "
-                            f"({reason}): start it (make prefect-server) or unset "
-                            "PREFECT_API_URL for a temporary one") from None
+        return  # an HTTP answer (Prefect Cloud's needs a key)
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ConnectionRefusedError | socket.gaierror | TimeoutError):
+            raise SettingsError(f"{silent} ({exc.reason}): {fix}") from None
+        # A certificate only Prefect's client is told to trust, say: Prefect has the last word.
+    except (ConnectionRefusedError, TimeoutError):
+        raise SettingsError(f"{silent}: {fix}") from None
+    except (OSError, ValueError, http.client.HTTPException):
+        return  # something answered, oddly: Prefect's client has the last word
 
 
 def check_sources(settings: NightlySettings) -> None:

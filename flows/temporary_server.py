@@ -17,6 +17,7 @@ A council avoids all of this with a long-running server (README, Operations).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
@@ -30,9 +31,11 @@ from contextlib import AbstractContextManager
 
 log = logging.getLogger("databook")
 
-#: The exit code of Prefect's server when its port was taken meanwhile (Prefect's own start
-#: tries another port then, as this does).
+#: uvicorn's exit code when it could not start: a port taken meanwhile (Prefect's own start
+#: tries another port then, as this does) or a failed start-up (a database it cannot open),
+#: hence a few tries only, within the start-up timeout.
 PORT_TAKEN = 3
+MAX_RESTARTS = 3
 
 
 def warm() -> Callable[[], float | None]:
@@ -47,24 +50,31 @@ def warm() -> Callable[[], float | None]:
     asked = time.monotonic()
     port = _free_port()
     process = _start(port)
+    # Stopped when this process ends, whatever happens before Prefect owns it (Prefect's own
+    # stop, registered on adoption, runs first; this one then finds the process gone).
+    atexit.register(lambda: _stop(process))
     log.info("Starting temporary server on http://127.0.0.1:%d (Prefect's, for this run)", port)
     took: list[float] = []
 
     def adopt() -> None:
         nonlocal port, process
-        from prefect.server.api.server import SubprocessASGIServer
-        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
-
         try:
+            from prefect.server.api.server import SubprocessASGIServer
+            from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
             deadline = asked + PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+            restarts = 0
             while not _healthy(port):
-                if process.poll() == PORT_TAKEN:
+                ended = process.poll()
+                if ended == PORT_TAKEN and restarts < MAX_RESTARTS and \
+                        time.monotonic() < deadline:
+                    restarts += 1
                     port = _free_port()
                     process = _start(port)
-                elif process.poll() is not None or time.monotonic() > deadline:
+                elif ended is not None or time.monotonic() > deadline:
                     _stop(process)
                     log.debug("early start of Prefect's temporary server failed (exit %s)",
-                              process.returncode)
+                              ended)
                     return
                 time.sleep(0.1)
             server = SubprocessASGIServer()
@@ -72,8 +82,6 @@ def warm() -> Callable[[], float | None]:
                 _stop(process)
                 return
             server.port, server.server_process, server.running = port, process, True
-            import atexit
-
             atexit.register(server.stop)
         except Exception:  # the flow's own start tries again and reports it
             _stop(process)
@@ -102,7 +110,8 @@ def without_heartbeats() -> AbstractContextManager[object]:
 
 def _start(port: int) -> subprocess.Popen[bytes]:
     """Prefect's own command and environment for its temporary server
-    (``SubprocessASGIServer._run_uvicorn_command``, Prefect 3.x)."""
+    (``SubprocessASGIServer._run_uvicorn_command``, Prefect 3.x), without this product's
+    settings: the server needs none of them, and source URLs may hold passwords."""
     import prefect
     from prefect.settings import get_current_settings
 
@@ -110,7 +119,8 @@ def _start(port: int) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
          "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "error", "--lifespan", "on"],
-        env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("DATABOOK_")},
+             "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
              "PREFECT__SERVER_FINAL": "1",
              **get_current_settings().to_environment_variables(exclude_unset=True)})
 

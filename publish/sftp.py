@@ -84,7 +84,8 @@ class SftpStore:
     @contextmanager
     def staged(self, rel: str) -> Iterator[Put]:
         """New files in the folder ``rel``: each written as ``write`` does (the server
-        decides when they reach its disk)."""
+        decides when they reach its disk; a name written twice is replaced, where the local
+        store refuses it: no caller writes one twice)."""
         yield lambda name, data: self.write(f"{rel}/{name}", data)
 
     def read(self, rel: str) -> bytes:

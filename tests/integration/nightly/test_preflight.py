@@ -3,8 +3,10 @@ flow starts (no run record, no Prefect, the drop untouched); a fresh DATABOOK_HO
 
 from __future__ import annotations
 
+import http.server
 import os
 import stat
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,8 +14,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from databook.cli import main
-from flows.preflight import make_private_tree, prepare_home
-from flows.settings import load, today_in_london
+from flows.preflight import check_prefect_server, make_private_tree, prepare_home
+from flows.settings import SettingsError, load, today_in_london
 from publish.keystore import Keystore
 
 BAD_RUNS = [
@@ -176,3 +178,29 @@ def test_preflight_makes_folders_by_the_one_rule_in_publish_fsio() -> None:
     source = inspect.getsource(preflight)
     assert "make_private_dir" in source
     assert "mkdir" not in source and "chmod" not in source
+
+
+def test_a_prefect_server_that_answers_at_all_passes_and_a_password_is_never_repeated(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any HTTP answer passes (Prefect Cloud's /health needs a key: 401); a URL's user and
+    password are not used for the check nor repeated in the error."""
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(401)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{server.server_port}/api")
+        check_prefect_server()
+    finally:
+        server.shutdown()
+    monkeypatch.setenv("PREFECT_API_URL", "http://officer:s3cret@127.0.0.1:9/api/")
+    with pytest.raises(SettingsError) as refused:
+        check_prefect_server()
+    assert "http://127.0.0.1:9/api (PREFECT_API_URL) does not answer" in str(refused.value)
+    assert "s3cret" not in str(refused.value) and "officer" not in str(refused.value)
