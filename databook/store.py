@@ -166,7 +166,7 @@ def _write_all(fd: int, data: bytes) -> None:
 def _overwrite(path: Path) -> int:
     """Zero a file's bytes in place before it is unlinked, so a deleted databook does not
     linger in free blocks (best effort: copy-on-write filesystems may keep old blocks).
-    Returns the open file, for ``_sync_and_close`` to flush the zeros to disk."""
+    Returns the open file, for ``_flushed`` to flush the zeros to disk and close."""
     fd = os.open(path, os.O_WRONLY)
     try:
         _write_all(fd, bytes(os.fstat(fd).st_size))

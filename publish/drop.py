@@ -193,8 +193,7 @@ def render_with_bundle(job: tuple[SchoolFile, RunInfo]) -> list[tuple[str, bytes
     item, run = job
     made = [render_encrypted(job)]
     if item.lookup is not None and item.row_ids:
-        made.append((item.lookup_name, lookup_bundle.build(
-            item.lookup, item.school.urn, run.run_id, run.as_at, item.rows, item.row_ids)))
+        made.append((item.lookup_name, _bundle(item, item.lookup, run, item.row_ids)))
     return made
 
 
@@ -343,12 +342,13 @@ def with_bundles(files: Iterable[tuple[str, bytes]], by_name: Mapping[str, Schoo
         if item is not None:
             current = _current_lookup(item, keystore)
             if current != item.lookup:
-                data = _bundle(item, current, run, pseudonymise)
+                data = _bundle(item, current, run, item.pseudonyms(pseudonymise))
             done.add(name)
         yield name, data
     for name, item in by_bundle.items():
         if name not in done:
-            yield name, _bundle(item, _current_lookup(item, keystore), run, pseudonymise)
+            yield name, _bundle(item, _current_lookup(item, keystore), run,
+                                item.pseudonyms(pseudonymise))
 
 
 def _current_lookup(item: SchoolFile, keystore: Keystore | None) -> LookupKey:
@@ -356,10 +356,8 @@ def _current_lookup(item: SchoolFile, keystore: Keystore | None) -> LookupKey:
     return current or cast(LookupKey, item.lookup)
 
 
-def _bundle(item: SchoolFile, key: LookupKey, run: RunInfo,
-            pseudonymise: Pseudonymiser) -> bytes:
-    return lookup_bundle.build(key, item.school.urn, run.run_id, run.as_at, item.rows,
-                               item.pseudonyms(pseudonymise))
+def _bundle(item: SchoolFile, key: LookupKey, run: RunInfo, row_ids: Sequence[str]) -> bytes:
+    return lookup_bundle.build(key, item.school.urn, run.run_id, run.as_at, item.rows, row_ids)
 
 
 def _lookup_of(item: SchoolFile, written: Mapping[str, bytes]) -> tuple[str, bytes] | None:
