@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 #: Seed 001's named-addresses rule (Derbyshire): role mailboxes are read by several people.
 SHARED_MAILBOXES = ("info", "office", "admin", "enquiries", "enquiry", "head", "headteacher",
@@ -154,49 +154,162 @@ class PortalTable(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    database_url: str
-    state_dir: Annotated[Path, BeforeValidator(_folder)]  # the portal's own secrets; 0700
-    base_url: Annotated[str, BeforeValidator(_base_url)] = "http://localhost:8000"
-    trusted_proxies: Annotated[tuple[str, ...], BeforeValidator(_proxies)] = ()
+    database_url: str = Field(
+        description="the portal database (PostgreSQL in production: postgresql+psycopg://…)",
+        json_schema_extra={"shown_default": "sqlite:///$DATABOOK_HOME/portal/portal.sqlite"},
+    )
+    # the portal's own secrets; 0700
+    state_dir: Annotated[Path, BeforeValidator(_folder)] = Field(
+        description="the portal's own keys and trusted public keys (0700)",
+        json_schema_extra={"shown_default": "$DATABOOK_HOME/portal/state"},
+    )
+    base_url: Annotated[str, BeforeValidator(_base_url)] = Field(
+        default="http://localhost:8000",
+        description=(
+            "the address users type; links and the passkey domain use it (browsers refuse "
+            "passkeys on an IP address)"
+        ),
+    )
+    trusted_proxies: Annotated[tuple[str, ...], BeforeValidator(_proxies)] = Field(
+        default=(),
+        description=(
+            "addresses or networks of the reverse proxy whose X-Forwarded-* headers are "
+            "believed"
+        ),
+    )
     #: Default: true when ``base_url`` is https:// (then cookies are ``__Host-``, Secure).
-    cookie_secure: Annotated[bool, BeforeValidator(flag)] = False
-    idle_minutes: Annotated[int, BeforeValidator(whole(1, 24 * 60))] = 15
-    absolute_hours: Annotated[int, BeforeValidator(whole(1, 24 * 7))] = 8
-    lockout_attempts: Annotated[int, BeforeValidator(whole(1, 1000))] = 10
-    lockout_minutes: Annotated[int, BeforeValidator(whole(1, 24 * 60))] = 15
-    agreement_version: Annotated[str, BeforeValidator(_short("1.1", 40))] = "1.0"
+    cookie_secure: Annotated[bool, BeforeValidator(flag)] = Field(
+        default=False,
+        description="Secure, __Host- prefixed cookies",
+        json_schema_extra={"shown_default": "true when base_url is https://"},
+    )
+    idle_minutes: Annotated[int, BeforeValidator(whole(1, 24 * 60))] = Field(
+        default=15,
+        description="a session ends after this long without a request",
+    )
+    absolute_hours: Annotated[int, BeforeValidator(whole(1, 24 * 7))] = Field(
+        default=8,
+        description="a session ends this long after sign-in in any case",
+    )
+    lockout_attempts: Annotated[int, BeforeValidator(whole(1, 1000))] = Field(
+        default=10,
+        description=(
+            "failed sign-ins for one email address from one client address before that "
+            "pair is locked"
+        ),
+    )
+    lockout_minutes: Annotated[int, BeforeValidator(whole(1, 24 * 60))] = Field(
+        default=15,
+        description="the lockout's window and length",
+    )
+    agreement_version: Annotated[str, BeforeValidator(_short("1.1", 40))] = Field(
+        default="1.0",
+        description=(
+            "the individual agreement's version; a new one must be accepted before the "
+            "next download"
+        ),
+    )
     #: None: the text the portal ships (``portal/data/agreement.txt``).
-    agreement_file: Annotated[Path | None, BeforeValidator(_optional_file)] = None
-    shared_mailboxes: Annotated[tuple[str, ...], BeforeValidator(_mailboxes)] = SHARED_MAILBOXES
-    enrolment_hours: Annotated[int, BeforeValidator(whole(1, 24 * 30))] = 72
-    public_keys: Annotated[tuple[Path, ...], BeforeValidator(_paths)] = ()
-    hash_concurrency: Annotated[int, BeforeValidator(whole(1, 64))] = 2
+    agreement_file: Annotated[Path | None, BeforeValidator(_optional_file)] = Field(
+        default=None,
+        description="the individual agreement's text",
+        json_schema_extra={"shown_default": "the text the portal ships"},
+    )
+    shared_mailboxes: Annotated[tuple[str, ...], BeforeValidator(_mailboxes)] = Field(
+        default=SHARED_MAILBOXES,
+        description="mailbox names refused as a user's email (read by several people)",
+    )
+    enrolment_hours: Annotated[int, BeforeValidator(whole(1, 24 * 30))] = Field(
+        default=72,
+        description="how long an enrolment or reset link lasts",
+    )
+    public_keys: Annotated[tuple[Path, ...], BeforeValidator(_paths)] = Field(
+        default=(),
+        description=(
+            "PEM files of trusted manifest signing keys, besides those added by portal "
+            "trust-key"
+        ),
+    )
+    hash_concurrency: Annotated[int, BeforeValidator(whole(1, 64))] = Field(
+        default=2,
+        description="password hashes at once per worker, on their own lower-priority threads",
+    )
     # Governance (portal.registers): current protocol and agreement versions, days a school
     # has to confirm its DSLs each term, and who a refused user rings.
-    protocol_version: Annotated[str, BeforeValidator(_version)] = "1.0"
-    sharing_agreement_version: Annotated[str, BeforeValidator(_version)] = "1.0"
-    dsl_confirmation_days: Annotated[int, BeforeValidator(whole(1, 365))] = 21
+    protocol_version: Annotated[str, BeforeValidator(_version)] = Field(
+        default="1.0",
+        description="the current access protocol version schools must have signed",
+    )
+    sharing_agreement_version: Annotated[str, BeforeValidator(_version)] = Field(
+        default="1.0",
+        description="the current data-sharing agreement version schools must have signed",
+    )
+    dsl_confirmation_days: Annotated[int, BeforeValidator(whole(1, 365))] = Field(
+        default=21,
+        description="days a school has to confirm its named DSLs each term",
+    )
     governance_contact: Annotated[str, BeforeValidator(_short(
-        "the Service Desk on 01629 537777", 200))] = "the council's information governance team"
+        "the Service Desk on 01629 537777", 200))] = Field(
+        default="the council's information governance team",
+        description="who a refused user is told to contact",
+    )
     #: The council's name, as the portal's header and accessibility statement show it.
-    council_name: Annotated[str, BeforeValidator(_name)] = "The council"
+    council_name: Annotated[str, BeforeValidator(_name)] = Field(
+        default="The council",
+        description="the council's name in every page's header and the accessibility statement",
+    )
     # The download ledger: checkpoint origin, witness key name (C2SP note names), minutes
     # between checkpoints while entries arrive, the school day ``audit irregular`` holds
     # downloads to (London), and whether the nightly run witnesses the ledger.
-    ledger_origin: Annotated[str, BeforeValidator(_note_name)] = "databook.invalid/portal-ledger"
-    ledger_checkpoint_minutes: Annotated[int, BeforeValidator(whole(1, 24 * 60))] = 10
-    school_day_start: Annotated[time, BeforeValidator(_clock)] = time(7, 0)
-    school_day_end: Annotated[time, BeforeValidator(_clock)] = time(19, 0)
-    ledger_witness_name: Annotated[str, BeforeValidator(_note_name)] = (
-        "databook.invalid/council-witness")
-    witness: Annotated[bool, BeforeValidator(flag)] = True
+    ledger_origin: Annotated[str, BeforeValidator(_note_name)] = Field(
+        default="databook.invalid/portal-ledger",
+        description="the first line of the ledger's checkpoints (no spaces or +)",
+    )
+    ledger_checkpoint_minutes: Annotated[int, BeforeValidator(whole(1, 24 * 60))] = Field(
+        default=10,
+        description="after a POST, a checkpoint at least this often while entries arrive",
+    )
+    school_day_start: Annotated[time, BeforeValidator(_clock)] = Field(
+        default=time(7, 0),
+        description="start of the school day (London); audit irregular flags downloads outside it",
+    )
+    school_day_end: Annotated[time, BeforeValidator(_clock)] = Field(
+        default=time(19, 0),
+        description="end of the school day (London)",
+    )
+    ledger_witness_name: Annotated[str, BeforeValidator(_note_name)] = Field(
+        default="databook.invalid/council-witness",
+        description="the witness key's name in cosignatures",
+    )
+    witness: Annotated[bool, BeforeValidator(flag)] = Field(
+        default=True,
+        description=(
+            "whether the nightly run co-signs the ledger (false where it cannot reach the "
+            "portal database)"
+        ),
+    )
     #: The longest an entry may stay outside a signed checkpoint while the portal runs
     #: (``databook.ledger.tail``); ``audit verify`` fails a ledger with an older unsigned tail.
-    ledger_tail_seconds: Annotated[int, BeforeValidator(whole(1, 600))] = 1
+    ledger_tail_seconds: Annotated[int, BeforeValidator(whole(1, 600))] = Field(
+        default=1,
+        description=(
+            "the longest an entry may stay outside a signed checkpoint while the portal "
+            "runs; audit verify fails an older unsigned tail"
+        ),
+    )
     # What schools get (issue 21): "both" (download and look-up), "downloads" or "lookups";
     # and how many look-ups one user may make in an hour (``portal.routers.lookup``).
-    school_access: Annotated[str, BeforeValidator(_school_access)] = "both"
-    lookups_per_hour: Annotated[int, BeforeValidator(whole(1, 10_000))] = 60
+    school_access: Annotated[str, BeforeValidator(_school_access)] = Field(
+        default="both",
+        description=(
+            "what schools get: both, downloads or lookups; what is not offered answers "
+            "404 and is recorded"
+        ),
+    )
+    lookups_per_hour: Annotated[int, BeforeValidator(whole(1, 10_000))] = Field(
+        default=60,
+        description="look-ups one user may make in any hour, then 429 (recorded)",
+    )
 
     #: Every key may also be set by ``DATABOOK_PORTAL_<KEY>``.
     ENV_FIELDS: ClassVar[tuple[str, ...]] = ()  # filled in below

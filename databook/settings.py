@@ -58,19 +58,33 @@ class HostSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_default=True)
 
-    #: Environment variables without the ``DATABOOK_`` prefix rule (none by default).
-    home: Path
-    source_url: Text = ""
-    roll_url: Text = ""
-    drop: Text = ""  # a local folder or an sftp:// URL
-    master_key: OptionalText = Field(default=None, repr=False)
-    sftp_key: OptionalText = None
-    sftp_known_hosts: OptionalText = None
-    alert_webhook: OptionalText = None  # POSTed a JSON message for a failed or blocked run
-    alert_smtp: OptionalText = None  # smtp://host:port (or smtps://user:password@host:port)
-    alert_email_to: OptionalText = None
-    alert_email_from: Text = "databook@localhost"
-    portal: PortalTable
+    # Descriptions are the settings reference (docs/reference/settings.md is generated from
+    # them); ``shown_default`` says what a default computed at load time is.
+    home: Path = Field(description="where state lives: keystore, run records, demo data")
+    source_url: Text = Field(default="", description=(
+        "SQLAlchemy URL of the case database (Mosaic's data mart)"),
+        json_schema_extra={"shown_default": "the demo case database"})
+    roll_url: Text = Field(default="", description="SQLAlchemy URL of the school rolls",
+                           json_schema_extra={"shown_default": "the demo school roll"})
+    drop: Text = Field(default="", description=(  # a local folder or an sftp:// URL
+        "where runs are published: a local folder, or an sftp:// URL"),
+        json_schema_extra={"shown_default": "$DATABOOK_HOME/drop"})
+    master_key: OptionalText = Field(default=None, repr=False, description=(
+        "the key that encrypts the keystore; from the environment only, never a file"),
+        json_schema_extra={"shown_default": "$DATABOOK_HOME/master.key, generated for the demo"})
+    sftp_key: OptionalText = Field(default=None, description="SSH private key for an sftp:// drop")
+    sftp_known_hosts: OptionalText = Field(default=None, description=(
+        "known-hosts file holding the SFTP server's key (checked, never learnt)"),
+        json_schema_extra={"shown_default": "the system's known hosts"})
+    alert_webhook: OptionalText = Field(default=None, description=(
+        "URL POSTed a JSON message for a failed or blocked run, a file the portal refused "
+        "to serve, or uncollected databooks (Teams, Slack or any receiver)"))
+    alert_smtp: OptionalText = Field(default=None, description=(
+        "mail server for alerts: smtp://host:port or smtps://user:password@host:port"))
+    alert_email_to: OptionalText = Field(default=None, description="address alerts are emailed to")
+    alert_email_from: Text = Field(default="databook@localhost", description=(
+        "address alerts are emailed from"))
+    portal: PortalTable = Field(description="the portal's settings (both hosts read them)")
 
     #: TOML tables (as opposed to plain keys) this class reads.
     TABLES: ClassVar[frozenset[str]] = frozenset({"portal"})

@@ -105,10 +105,30 @@ def _rule_check(key: str, kind: Any) -> Any:
 
 
 _RULE_TYPES = {k: v for k, v in get_type_hints(Rules).items() if k != "as_at"}
+#: What each ``[rules]`` key means (the settings reference is generated from these).
+RULE_DESCRIPTIONS: Mapping[str, str] = {
+    "starting_point_name": "who a school rings when there is no worker to ring",
+    "starting_point_phone": "Starting Point's number, shown in place of a worker's",
+    "dv_lookback_months": "months a domestic abuse notification counts for",
+    "warning_labels": "warning codes shown as cautions and their labels, in the order shown "
+                      "([rules.warning_labels], code = \"label\")",
+    "not_disclosed_warning": "the warning a restricted record implies",
+    "address_withholding_warnings": "current warnings of these types withhold the address",
+    "legal_statuses": "the SSDA903 legal status codes the council uses",
+    "respite_legal_statuses": "legal statuses that are short breaks (respite care)",
+    "respite_counts_as_looked_after": "whether a period of care of short breaks alone makes a "
+                                      "child looked after",
+    "publishable_number_types": "telephone number types a school may be given, in order of "
+                                "preference after the primary one",
+    "dv_notification_types": "police notification types that count as domestic abuse",
+    "on_roll_statuses": "enrolment statuses that put a pupil on roll",
+    "enrolment_statuses": "every enrolment status the roll may hold",
+}
 #: ``[rules]``: every field of ``Rules`` but the as-at date, with the same defaults.
 RulesTable: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "RulesTable", __config__=ConfigDict(extra="forbid", frozen=True),
-    **{f.name: (Annotated[Any, BeforeValidator(_rule_check(f.name, _RULE_TYPES[f.name]))], None)
+    **{f.name: (Annotated[Any, BeforeValidator(_rule_check(f.name, _RULE_TYPES[f.name]))],
+                Field(default=None, description=RULE_DESCRIPTIONS[f.name]))
        for f in fields(Rules) if f.name != "as_at"})
 
 
@@ -129,9 +149,16 @@ class DriftTable(BaseModel):
     """``[drift]``: what blocks a run (``expectations.drift.Thresholds``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    county_change: Annotated[float, BeforeValidator(_fraction)] = Thresholds.county_change
-    school_loss: Annotated[float, BeforeValidator(_fraction)] = Thresholds.school_loss
-    school_min_rows: Annotated[int, BeforeValidator(_rows)] = Thresholds.school_min_rows
+    county_change: Annotated[float, BeforeValidator(_fraction)] = Field(
+        default=Thresholds.county_change, description=(
+            "a county-wide count (CP, LAC, CIN, DV, cautions) moving by more than this "
+            "fraction since the previous signed run blocks the run"))
+    school_loss: Annotated[float, BeforeValidator(_fraction)] = Field(
+        default=Thresholds.school_loss, description=(
+            "a school losing more than this fraction of its rows blocks the run"))
+    school_min_rows: Annotated[int, BeforeValidator(_rows)] = Field(
+        default=Thresholds.school_min_rows, description=(
+            "schools with fewer rows than this are not judged by school_loss"))
 
 
 def _at_least_one(value: Any) -> int:
@@ -159,14 +186,22 @@ class NightlySettings(HostSettings):
     """Everything the nightly run, its commands and its Prefect deployments read."""
 
     publish_workers: Annotated[int, BeforeValidator(_at_least_one)] = Field(
-        default_factory=lambda: max(1, os.cpu_count() or 1))
-    keep_runs: Annotated[int, BeforeValidator(_at_least_one)] = 14
+        default_factory=lambda: max(1, os.cpu_count() or 1),
+        description="workers that render and encrypt the workbooks",
+        json_schema_extra={"shown_default": "the number of cores"})
+    keep_runs: Annotated[int, BeforeValidator(_at_least_one)] = Field(default=14, description=(
+        "runs kept in the drop; older ones are deleted, their files overwritten first"))
     #: Seconds to wait before each retry of a dropped database connection.
-    retry_delays: Annotated[tuple[int, ...], BeforeValidator(_delays)] = (10, 60)
-    rules: RulesTable = Field(default_factory=RulesTable)  # type: ignore[valid-type]
-    drift: DriftTable = Field(default_factory=DriftTable)
+    retry_delays: Annotated[tuple[int, ...], BeforeValidator(_delays)] = Field(
+        default=(10, 60), description=(
+            "seconds before each retry of a dropped database connection, like 10,60"))
+    rules: RulesTable = Field(  # type: ignore[valid-type]
+        default_factory=RulesTable, description="what a council codes differently")
+    drift: DriftTable = Field(default_factory=DriftTable, description="what blocks a run")
     school_alerts: Annotated[dict[int, SchoolAlert], BeforeValidator(parse_school_alerts)] = Field(
-        default_factory=dict)
+        default_factory=dict, description=(
+            "per school, [school_alerts.URN] with email = [...] and/or webhook = \"https://…\": "
+            "who to tell when its databook changed (URN, school name and time only)"))
 
     TABLES: ClassVar[frozenset[str]] = frozenset({"portal", "rules", "drift", "school_alerts"})
     #: Tables are set in the file only.

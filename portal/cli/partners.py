@@ -32,7 +32,8 @@ def register(sub: Any) -> None:
     partners = sub.add_parser("partners", help="the register of multi-agency partners")
     cmds = partners.add_subparsers(dest="partners_command", required=True)
     load = cmds.add_parser("import", help="load the partner register from CSV (all or nothing)")
-    load.add_argument("file", help="CSV with the columns README lists ('-': standard input)")
+    load.add_argument("file", help="CSV with the partner register's columns "
+                      "(docs/reference/registers.md); '-': standard input")
     load.set_defaults(handler=import_partners)
     dump = cmds.add_parser("export", help="print the partner register as CSV")
     dump.set_defaults(handler=export_partners)

@@ -41,12 +41,13 @@ def register(sub: Any) -> None:
     cmds = schools.add_subparsers(dest="schools_command", required=True)
     load = cmds.add_parser("import", help="load the register from a CSV file (all or nothing)")
     load.add_argument("file", type=Path,
-                      help="CSV with the columns README lists ('-': standard input)")
+                      help="CSV with the register's columns (docs/reference/registers.md); "
+                           "'-': standard input")
     load.set_defaults(handler=signs_on_exit(import_register))
     dump = cmds.add_parser("export", help="print the register as CSV (the columns import reads)")
     dump.set_defaults(handler=export_register)
-    esc = cmds.add_parser("escalation", help="schools to escalate (seed 004), out-of-date "
-                          "agreements, schools with no named DSL")
+    esc = cmds.add_parser("escalation", help="schools to escalate (nothing returned after two "
+                          "letters), out-of-date agreements, schools with no named DSL")
     esc.add_argument("--format", choices=("table", "csv"), default="table")
     esc.add_argument("--as-at", help="the date to judge by (default: today, London)")
     esc.set_defaults(handler=escalation)
