@@ -5,7 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test lint bench clean portal bench-portal prefect-server
+.PHONY: setup system-deps demo test unit lint docs docs-reference docs-serve screenshot bench clean \
+	portal bench-portal prefect-server
 
 setup: $(STAMP)
 
@@ -26,7 +27,7 @@ portal: setup
 	$(BIN)/databook portal demo
 	$(BIN)/databook portal serve --host 127.0.0.1 --port 8000
 
-# A long-running Prefect server, as a council runs one (README, Operations): in another
+# A long-running Prefect server, as a council runs one (docs: Schedule the nightly run): in another
 # terminal, `make prefect-server`; then `PREFECT_API_URL=http://127.0.0.1:4200/api make demo`
 # (or `databook run`) starts its flow without the temporary server's start-up.
 prefect-server: setup
@@ -48,15 +49,42 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-lint: setup
+# ruff, mypy, the import contracts between the top-level packages (pyproject.toml,
+# [tool.importlinter]) and the documentation site.
+lint: setup docs
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+# The documentation site in build/site: --strict fails on a broken link or anchor. The
+# reference pages generated from the code are checked by tests/unit/docs.
+export NO_MKDOCS_2_WARNING := 1
+docs: setup
+	$(BIN)/mkdocs build --strict  # not --quiet: it hides the warnings --strict counts
+
+# Regenerate docs/reference from the code (commands, settings, registers, columns, ledger kinds).
+docs-reference: setup
+	$(BIN)/python tools/gen_reference.py
+
+docs-serve: setup
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+
+# The portal's screenshot in docs/assets (a demo council in a temporary DATABOOK_HOME).
+screenshot: setup
+	$(BIN)/python tools/screenshot.py
 
 # Two pytest-xdist workers, a test file each at a time (the tests start real servers and
 # subprocesses, so two overlap well even on 2 cores); TEST_WORKERS=0 runs them in one process.
+# `make test T=tests/path/test_x.py` runs one file (or folder, or node id) without the lint.
+# The 25 slowest tests are listed at the end.
 TEST_WORKERS ?= 2
-test: lint system-deps
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+T ?=
+test: $(if $(T),setup,lint) system-deps
+	$(BIN)/pytest $(if $(T),$(T),-n $(TEST_WORKERS) --dist loadfile) --durations=25
+
+# The unit tests alone (tests/unit).
+unit: setup
+	$(BIN)/pytest tests/unit -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
@@ -68,4 +96,4 @@ bench-portal: setup
 	$(BIN)/python benchmarks/portal/portal_bench.py $(BENCH_PORTAL_ARGS)
 
 clean:
-	rm -rf $(VENV) .databook benchmarks/out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .databook benchmarks/out build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

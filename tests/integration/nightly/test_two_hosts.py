@@ -1,13 +1,13 @@
 """The portal stands alone: two deployables from one repository (issue 18).
 
 The internet-facing portal host installs ``'.[portal]'`` and must never load the nightly run's
-libraries; ``databook --help`` imports no heavy library; the import graph between top-level
-packages is a DAG with the neutral core (``databook``) importing neither side.
+libraries; ``databook --help`` imports no heavy library. The import graph between top-level
+packages (a DAG, the neutral core importing neither side, only ``flows`` importing Prefect) is
+declared as import contracts in pyproject.toml and checked by ``make lint``.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
@@ -21,8 +21,6 @@ from tests.support import REPO
 ROOT = REPO
 HEAVY = ("pandas", "numpy", "prefect", "great_expectations", "openpyxl", "msoffcrypto", "pyarrow")
 NIGHTLY = ("flows", "extract", "transform", "expectations", "publish", "demo")
-PACKAGES = ("databook", "schemas", "extract", "transform", "publish", "flows", "demo",
-            "expectations", "portal")
 
 
 def loaded_after(code: str, tmp_path: Path) -> list[str]:
@@ -69,48 +67,6 @@ def test_a_nightly_command_on_a_portal_host_says_which_install_it_needs(tmp_path
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("databook: error: `databook run` runs on the nightly host")
     assert "'.[nightly]'" in line
-
-
-def _imports(package: str) -> dict[str, set[str]]:
-    """Top-level packages each module of ``package`` imports (module level or in functions)."""
-    found: dict[str, set[str]] = {}
-    for path in (ROOT / package).rglob("*.py"):
-        tree = ast.parse(path.read_text("utf-8"))
-        names: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module.split(".")[0])
-        found[str(path.relative_to(ROOT))] = names
-    return found
-
-
-def test_the_import_graph_keeps_each_side_to_itself() -> None:
-    edges = {pkg: set().union(*_imports(pkg).values()) & set(PACKAGES) - {pkg}
-             for pkg in PACKAGES}
-    assert not edges["databook"], "the core imports neither side"
-    assert not edges["portal"] & {"flows", "extract", "transform", "expectations", "demo"}
-    assert not edges["schemas"] - {"databook"}
-    for pkg in ("extract", "transform", "publish", "expectations"):
-        assert "portal" not in edges[pkg] and "flows" not in edges[pkg], pkg
-    # a DAG: no package reaches itself
-    for start in PACKAGES:
-        seen, todo = set(), list(edges[start])
-        while todo:
-            nxt = todo.pop()
-            assert nxt != start, f"a cycle through {start}"
-            if nxt not in seen:
-                seen.add(nxt)
-                todo += edges[nxt]
-
-
-def test_only_flows_imports_prefect() -> None:
-    for pkg in PACKAGES:
-        if pkg == "flows":
-            continue
-        users = [m for m, names in _imports(pkg).items() if "prefect" in names]
-        assert not users, users
 
 
 @pytest.mark.skipif(os.environ.get("CI") != "true" and not os.environ.get("DATABOOK_TEST_PIP"),
