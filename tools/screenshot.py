@@ -4,6 +4,7 @@
 council and run in a temporary ``DATABOOK_HOME``, the demo portal users, serves the portal on a
 free loopback port, signs in as the first demo DSL with its password and TOTP code, and saves
 the school page to ``docs/assets/portal-school-page.png``. Synthetic people only.
+``SCREENSHOT_HOME=DIR`` keeps (and reuses) the demo council in DIR instead.
 """
 
 from __future__ import annotations
@@ -67,10 +68,13 @@ def main() -> int:
                 page.fill("#code", pyotp.TOTP(secret).now())
                 page.click("form[action='/signin/totp'] button")
                 page.wait_for_load_state()
-                print("after the code:", page.url, page.inner_text("main")[:300])
                 if "/agreement" in page.url:  # a fresh demo user accepts the agreement first
-                    page.click("form button")
+                    page.check("input[name='accept']")
+                    page.click("form[action='/agreement'] button")
                     page.wait_for_url(lambda u: "/agreement" not in u)
+                if page.url.rstrip("/").endswith(str(port)):  # several schools: the first
+                    page.click("a[href^='/schools/']")
+                    page.wait_for_load_state()
                 if "/schools/" not in page.url:
                     raise SystemExit(f"expected the school page, reached {page.url}")
                 OUT.parent.mkdir(parents=True, exist_ok=True)
