@@ -116,13 +116,13 @@ def cli_page() -> str:
         out += [f"## `databook {name}`", "", f"{line[:1].upper()}{line[1:]}.", ""]
         child = sub.choices[name]
         if _subparsers(child) is None:
-            out += ["```text", child.format_usage().strip(), "```", ""]
+            out += [f"Host: the {host} host.", "", "```text", child.format_usage().strip(),
+                    "```", ""]
             rows = _option_rows(child)
             if rows:
                 out += ["| argument or option | meaning |", "|---|---|", *rows, ""]
             continue
         _command(out, child, [name], "", f"the {host} host")
-        # the group's own page lines come from its subcommands
     return "\n".join(_fix_blank(out)) + "\n"
 
 
