@@ -19,11 +19,19 @@ from datetime import date
 from typing import Annotated, Any, ClassVar, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from databook import settings as loader
 from databook.clock import TIMEZONE, parse_date, today_in_london
-from databook.settings import HostSettings, SettingsError
+from databook.settings import HostSettings, OptionalText, SettingsError, Text
 from databook.store import DropStore
 from expectations.drift import Thresholds
 from extract.queries import ExtractFilters
@@ -163,6 +171,13 @@ class NightlySettings(HostSettings):
     keep_runs: Annotated[int, BeforeValidator(_at_least_one)] = 14
     #: Seconds to wait before each retry of a dropped database connection.
     retry_delays: Annotated[tuple[int, ...], BeforeValidator(_delays)] = (10, 60)
+    #: The nightly host's database of runs (the findings history and the accepted-finding
+    #: register): ``sqlite:///$DATABOOK_HOME/runs/runs.sqlite`` when empty.
+    runs_database_url: Text = ""
+    #: The data-quality team's channel for the weekly summary; when neither is set, the
+    #: summary goes to the alert channels (``alert_webhook``, ``alert_email_to``).
+    data_quality_webhook: OptionalText = None
+    data_quality_email_to: OptionalText = None
     rules: RulesTable = Field(default_factory=RulesTable)  # type: ignore[valid-type]
     drift: DriftTable = Field(default_factory=DriftTable)
     school_alerts: Annotated[dict[int, SchoolAlert], BeforeValidator(parse_school_alerts)] = Field(
@@ -184,6 +199,18 @@ class NightlySettings(HostSettings):
         """The same settings with ``--drift-tolerance`` applied (checked by the pre-flight)."""
         drift = self.drift.model_copy(update={"county_change": fraction})
         return self.model_copy(update={"drift": drift})
+
+    @field_validator("data_quality_webhook")
+    @classmethod
+    def _dq_webhook(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @property
+    def runs_database(self) -> str:
+        """The database of runs' URL (the default under ``$DATABOOK_HOME/runs``)."""
+        return self.runs_database_url or f"sqlite:///{self.runs_dir / 'runs.sqlite'}"
 
     @property
     def thresholds(self) -> Thresholds:
