@@ -4,6 +4,7 @@ bad input changes nothing; retention forgets what no remaining run saw."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,7 +42,7 @@ LOST = ("missing-key", "DM_CIN_REFERRALS.REFERRAL_ID", None, 13, None)
 
 
 @pytest.fixture
-def engine(db_url: str) -> Engine:
+def engine(db_url: str) -> Iterator[Engine]:
     made = history.open_history(db_url)
     yield made
     made.dispose()
@@ -91,7 +92,7 @@ def test_recording_a_run_twice_changes_nothing(engine: Engine) -> None:
 
 def test_an_accepted_finding_is_visible_never_new_and_audited(engine: Engine) -> None:
     history.record_run(engine, record(1), frame(DOB, UPN, ENROL, REF))
-    with pytest.raises(HistoryError, match="in 2 tables .*name one with --table"):
+    with pytest.raises(HistoryError, match=r"in 2 tables .*name one with --table"):
         history.accept(engine, "malformed-upn", "12", "known")
     key = history.accept(engine, "malformed-upn", "12", "  UPN issued abroad;  school "
                          "confirmed ", table="DM_PERSONS")
