@@ -157,7 +157,7 @@ _TYPES: dict[str, str] = {
     "expect_column_values_to_be_in_set": "{column} holds a value outside the allowed list",
     "expect_column_values_to_be_between": "{column} holds a value outside the allowed range",
     "expect_column_values_to_match_regex": "{column} holds a value in the wrong format",
-    "expect_column_pair_values_a_to_be_greater_than_b": "{column} is before its start date",
+    "expect_column_pair_values_a_to_be_greater_than_b": "{column}",
     "expect_column_pair_values_to_be_equal": "Two counts that must agree do not",
     "expect_compound_columns_to_be_unique": "A child appears twice for the same school",
     "expect_table_columns_to_match_ordered_list": "The table's columns are not the approved "
@@ -229,6 +229,11 @@ def explain_check(suite: str, expectation: str, column: str) -> Check:
     if special is not None:
         return special
     where = suite.removeprefix("source.")
+    if " >= " in column:  # a pair: end >= start
+        end, start = column.split(" >= ", 1)
+        column = f"{end} is before {start} on some rows"
+        return Check(f"{where}.{column}" if suite.startswith("source.") else column,
+                     _SOURCE_FIX if suite.startswith("source.") else _FAULT)
     shown = f"{where}.{column}" if column and suite.startswith("source.") else (
         column or where)
     meaning = _TYPES[expectation].format(column=shown)

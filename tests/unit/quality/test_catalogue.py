@@ -1,0 +1,40 @@
+"""The plain-English catalogue covers every finding rule and every expectation the product can
+raise, and the reference page generated from it is current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quality import catalogue
+from transform.findings import BLOCKING, RULES
+
+PAGE = Path(__file__).parents[3] / "docs" / "reference" / "findings-rules.md"
+
+
+def test_every_finding_rule_has_a_meaning_a_fix_and_a_group() -> None:
+    assert set(catalogue.ENTRIES) == set(RULES)
+    for entry in catalogue.ENTRIES.values():
+        assert entry.group in catalogue.GROUPS
+        assert entry.meaning == RULES[entry.rule] and len(entry.fix) > 30, entry.rule
+
+
+def test_blocking_rules_come_first() -> None:
+    first = sorted(catalogue.ENTRIES, key=catalogue.group_order)[:len(BLOCKING)]
+    assert set(first) == set(BLOCKING)
+    assert catalogue.group_order("open-case-not-on-roll") < catalogue.group_order(
+        "malformed-upn")
+
+
+def test_every_expectation_the_suites_can_raise_is_explained() -> None:
+    checks = catalogue.every_check()
+    assert len(checks) > 60  # every suite, every foreach expanded
+    for suite, expectation, column in checks:
+        explained = catalogue.explain_check(suite, expectation, column)
+        assert "expect_" not in explained.meaning and explained.fix, (suite, expectation)
+    label = "source.DM_PERSONS: expect_column_values_to_not_be_null(DATE_OF_BIRTH)"
+    assert catalogue.explain_label(label).meaning == "Some people have no date of birth"
+
+
+def test_the_reference_page_is_current() -> None:
+    assert PAGE.read_text("utf-8") == catalogue.markdown(), (
+        "regenerate it: python -m quality.catalogue > docs/reference/findings-rules.md")
