@@ -80,7 +80,9 @@ def svg(trend: Trend) -> str:
                    f"<text x='4' y='14' font-size='11' fill='{INK}'>{escape(name[:30])}</text>")
         if known:
             low, high = min(known), max(known)
-            span = (high - low) or 1
+            if low == high:  # a flat line, drawn across the middle of its panel
+                low, high = low - 1, high + 1
+            span = high - low
             n = max(1, len(points) - 1)
             coords = [(8 + (PANEL_W - 70) * j / n,
                        PANEL_H - 14 - (PANEL_H - 38) * ((p - low) / span))

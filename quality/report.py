@@ -38,7 +38,8 @@ INDICATORS = {"children": "Children", "rows": "Rows (child at a school)", "schoo
 STYLE = """
 *{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"Segoe UI",Arial,sans-serif;margin:0 auto;
-padding:1rem;max-width:72rem;color:#0b0c0c;line-height:1.45;overflow-wrap:anywhere}
+padding:1rem;max-width:72rem;color:#0b0c0c;line-height:1.45}
+p,li,code,dd{overflow-wrap:anywhere}
 h1{font-size:1.75rem;margin:.5rem 0}h2{font-size:1.35rem;margin-top:2rem;
 border-top:2px solid #b1b4b6;padding-top:.75rem}h3{font-size:1.1rem}
 a{color:#1d4f91}a:focus,[tabindex]:focus{outline:3px solid #ffdd00;outline-offset:0}
@@ -51,7 +52,11 @@ a{color:#1d4f91}a:focus,[tabindex]:focus{outline:3px solid #ffdd00;outline-offse
 .table-wrap{max-width:100%;overflow-x:auto;margin:.5rem 0 1rem}
 table{border-collapse:collapse}caption{text-align:left;font-weight:bold;padding:.25rem 0}
 td,th{border:1px solid #b1b4b6;padding:.25rem .5rem;text-align:left;vertical-align:top}
-thead th{background:#f3f2f1}td.num{text-align:right;font-variant-numeric:tabular-nums}
+thead th{background:#f3f2f1}td.num{text-align:right;font-variant-numeric:tabular-nums;
+white-space:nowrap}th[scope=row]{white-space:nowrap;font-weight:normal}
+.rule{border-left:5px solid #1d70b8;padding:.25rem 0 .25rem .75rem;margin:0 0 1rem}
+.rule.blocks{border-left-color:#d4351c}.rule h4{margin:.25rem 0;font-size:1rem}
+.rule p{margin:.25rem 0}.counts{font-weight:bold}
 code{font-size:.95em}.trend-body{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}
 .trend figure{flex:1 1 22rem;margin:0;min-width:0}.trend .table-wrap{flex:1 1 22rem}
 svg.chart{width:100%;height:auto;border:1px solid #b1b4b6}
@@ -153,16 +158,21 @@ def _groups(rows: list[dict[str, Any]]) -> str:
                         and catalogue.ENTRIES[r].group == group), key=catalogue.group_order)
         if not rules:
             continue
-        lines = []
+        out.append(f"<h3>{escape(title)}</h3>")
         for rule in rules:
             e, n = catalogue.entry(rule), by_rule[rule]
-            lines.append([f"{rule}{' (blocks publishing)' if e.blocking else ''}",
-                          n[history.NEW], n[history.PERSISTING], n[history.ACCEPTED],
-                          n[history.RESOLVED], e.meaning, e.fix,
-                          "; ".join(examples.get(rule, []))])
-        out.append(f"<h3>{escape(title)}</h3>" + _table(
-            ["Rule", "New", "Persisting", "Accepted", "Resolved tonight", "What it means",
-             "How to fix it", "Examples"], lines, title, numeric=(1, 2, 3, 4)))
+            counts = " · ".join(f"{n[s]:,} {label}" for s, label in (
+                (history.NEW, "new"), (history.PERSISTING, "persisting"),
+                (history.ACCEPTED, "accepted"), (history.RESOLVED, "resolved tonight"))
+                if n[s])
+            blocks = " (blocks publishing)" if e.blocking else ""
+            out.append(
+                f"<section class='rule{' blocks' if e.blocking else ''}' aria-label='"
+                f"{escape(rule, quote=True)}'><h4><code>{escape(rule)}</code>{blocks}</h4>"
+                f"<p class='counts'>{escape(counts)}</p><p>{escape(e.meaning)}</p>"
+                f"<p><strong>How to fix it:</strong> {escape(e.fix)}</p>"
+                + (f"<p><strong>Examples:</strong> {escape('; '.join(examples[rule]))}</p>"
+                   if examples.get(rule) else "") + "</section>")
     unknown = [r for r in by_rule if r not in catalogue.ENTRIES]
     if unknown:
         out.append("<p>Other rules: " + escape(", ".join(sorted(unknown))) + "</p>")
