@@ -129,7 +129,8 @@ def _worklist(engine: Engine, args: argparse.Namespace, words: list[str]) -> int
         statuses = tuple(s.strip() for s in args.status.split(",") if s.strip())
         unknown = [s for s in statuses if s not in history.STATUSES]
         if unknown or not statuses:
-            raise SettingsError(f"unknown status {', '.join(unknown) or args.status!r} "
+            named = ", ".join(repr(u) for u in unknown) or repr(args.status)
+            raise SettingsError(f"unknown status {named} "
                                 f"(choose from {', '.join(history.STATUSES)})")
     if args.rule is not None:
         _known_rule(args.rule)
