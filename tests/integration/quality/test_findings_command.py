@@ -212,7 +212,7 @@ def test_the_weekly_summary_goes_to_the_data_quality_channel_with_counts_only(
     for text in (mail, posted, done.stdout):
         for identifier in ("1032", "1044", "1050", "900100", "X99", "HYPERLINK"):
             assert identifier not in text, identifier
-    assert _Hook.received[0]["summary"]["new"] == 4
+    assert json.loads(posted)["summary"]["new"] == 4
 
 
 def test_the_summary_falls_back_to_the_alert_channels(
@@ -230,3 +230,29 @@ def test_a_channel_that_fails_is_named(env: dict[str, str]) -> None:
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "databook: error: the summary was NOT sent by: webhook"]
+
+
+def test_the_weekly_deployment_sends_the_summary(
+        env: dict[str, str], receivers: tuple[str, str, Inbox],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """prefect.yaml's weekly deployment loads the flow from its entrypoint; its function
+    sends the summary to the data-quality channel (the engine itself is the nightly
+    deployment tests' business)."""
+    import yaml
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.logging import disable_run_logger
+
+    repo = Path(__file__).parents[3]
+    spec = yaml.safe_load((repo / "prefect.yaml").read_text())
+    (weekly,) = [d for d in spec["deployments"] if d["name"] == "data-quality-summary"]
+    assert weekly["schedules"] == [{"cron": "30 7 * * 1", "timezone": "Europe/London"}]
+    assert not weekly.get("parameters")  # nothing for Prefect to store
+    flow: Any = load_flow_from_entrypoint(str(repo / weekly["entrypoint"]))
+    hook, _smtp, _inbox = receivers
+    for name in [n for n in os.environ if n.startswith("DATABOOK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABOOK_HOME", env["DATABOOK_HOME"])
+    monkeypatch.setenv("DATABOOK_DATA_QUALITY_WEBHOOK", hook)
+    with disable_run_logger():
+        assert flow.fn() == 1
+    assert str(_Hook.received[0]["subject"]).startswith("Safeguarding databook: data quality")
