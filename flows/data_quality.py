@@ -49,3 +49,16 @@ def record_findings(settings: NightlySettings, record: dict[str, Any],
 def write_report(folder: Path, record: Mapping[str, Any], findings: pd.DataFrame | None,
                  data_docs: Path | None, tonight: report.Tonight | None) -> Path:
     return report.write(folder, record, findings, data_docs, tonight)
+
+
+def prune(settings: NightlySettings, run_ids: list[str]) -> int:
+    """Forget the findings history of run records the retention has just pruned (their
+    per-run counts, and the findings no remaining run saw); returns the findings removed.
+    For the run-record retention to call with the ids it pruned."""
+    if not run_ids:
+        return 0
+    engine = history.open_history(settings.runs_database)
+    try:
+        return history.prune_findings(engine, run_ids)
+    finally:
+        engine.dispose()

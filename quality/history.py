@@ -227,7 +227,8 @@ def _match(conn: Connection, seq: int, run_id: str, day: date, tonight: pd.DataF
     for part in _chunks(gone):
         conn.execute(update(findings).where(findings.c.id.in_(part)).values(
             resolved_seq=seq, resolved_date=day))
-    fresh = tonight[[k not in known for k in keys]]
+    fresh = tonight[pd.Series([k not in known for k in keys], index=tonight.index,
+                              dtype=bool)]
     rows = [{"rule": r, "table_name": t, "record": k,
              "person_id": None if _missing(p) else int(p), "upn": None if _missing(u) else
              str(u), "first_seq": seq, "first_run": run_id, "first_date": day,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -167,3 +168,24 @@ def test_pruning_runs_forgets_what_no_remaining_run_saw(engine: Engine) -> None:
 def test_the_tables_compile_for_sql_server() -> None:
     for table in history.metadata.sorted_tables:
         assert "CREATE TABLE" in str(CreateTable(table).compile(dialect=mssql.dialect()))
+
+
+def test_the_retention_hook_prunes_through_the_settings(db_url: str, tmp_path: Path) -> None:
+    """``flows.data_quality.prune``: what the run-record retention calls with the ids it
+    pruned, on the database the settings name."""
+    from flows import data_quality
+    from flows.settings import load
+
+    settings = load(environ={"DATABOOK_HOME": str(tmp_path / "home"),
+                             "DATABOOK_RUNS_DATABASE_URL": db_url})
+    assert settings.runs_database == db_url
+    engine = history.open_history(db_url)
+    history.record_run(engine, record(1), frame(DOB))
+    history.record_run(engine, record(2), frame())
+    assert data_quality.prune(settings, []) == 0
+    assert data_quality.prune(settings, [record(1)["run_id"], record(2)["run_id"]]) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(history.runs)).scalar() == 0
+    engine.dispose()
+    default = load(environ={"DATABOOK_HOME": str(tmp_path / "home")}).runs_database
+    assert default == f"sqlite:///{tmp_path / 'home' / 'runs' / 'runs.sqlite'}"
