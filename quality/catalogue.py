@@ -240,6 +240,38 @@ def explain_check(suite: str, expectation: str, column: str) -> Check:
     return Check(meaning, _SOURCE_FIX if suite.startswith("source.") else _FAULT)
 
 
+_RELATED: dict[tuple[str, str], str] = {
+    ("expect_column_values_to_not_be_null", "DATE_OF_BIRTH"): "missing-date-of-birth",
+    ("expect_column_values_to_be_in_set", "WARNING_TYPE"): "unknown-warning-type",
+    ("expect_column_values_to_be_in_set", "LEGAL_STATUS"): "unknown-legal-status",
+    ("expect_column_values_to_be_in_set", "ENROLMENT_STATUS"): "unknown-enrolment-status",
+    ("expect_column_values_to_be_in_set", "check_upn_letter_ok"): "upn-check-letter",
+    ("expect_column_values_to_be_between", "check_age_years"): "age-over-25",
+}
+
+
+def related_rule(label: str) -> tuple[str, str] | None:
+    """The finding rule (and the table prefix) whose findings name the rows behind a failed
+    expectation, for its example ids; None when no finding lists them."""
+    suite, _, rest = label.partition(": ")
+    expectation, _, column = rest.partition("(")
+    column = column.rstrip(")")
+    table = suite.removeprefix("source.") if suite.startswith("source.") else ""
+    if suite == "findings" and column in ENTRIES:
+        return column, ""
+    if (expectation, column) in _RELATED:
+        return _RELATED[(expectation, column)], table
+    if not table:
+        return None
+    if expectation == "expect_column_pair_values_a_to_be_greater_than_b":
+        return "end-before-start", table
+    if expectation == "expect_column_values_to_be_unique":
+        return "duplicate-key", table
+    if expectation == "expect_column_values_to_not_be_null":
+        return ("missing-start-date", table) if "DATE" in column else ("missing-key", table)
+    return None
+
+
 def explain_label(label: str) -> Check:
     """Plain English for a recorded label ``suite: expectation(column)``; an unknown label
     is shown as it is (an older run's record may name an expectation since removed)."""

@@ -62,7 +62,8 @@ code{font-size:.95em}.trend-body{display:flex;flex-wrap:wrap;gap:1rem;align-item
 svg.chart{width:100%;height:auto;border:1px solid #b1b4b6}
 figcaption{font-size:.9rem;color:#0b0c0c}.muted{color:#505a5f}
 @media print{body{max-width:none;padding:0;font-size:10pt}
-.table-wrap{overflow:visible}a{color:#0b0c0c}a[href]:after{content:" (" attr(href) ")"}
+.table-wrap{overflow:visible}table{width:100%;font-size:8pt}
+td,th,td.num,th[scope=row]{overflow-wrap:anywhere;white-space:normal}a{color:#0b0c0c}a[href]:after{content:" (" attr(href) ")"}
 section,figure,tr{break-inside:avoid}h2{break-after:avoid}}
 """
 
@@ -186,9 +187,21 @@ def _checks(labels: Sequence[str], unexpected: Mapping[str, Any],
     lines = []
     for label in labels:
         check = catalogue.explain_label(label)
-        lines.append([check.meaning, unexpected.get(label), check.fix, label])
-    return _table(["What it means", "Rows", "What to do", "Check"], lines, caption,
-                  numeric=(1,))
+        lines.append([check.meaning, unexpected.get(label), check.fix,
+                      "; ".join(_examples(label, rows)), label])
+    return _table(["What it means", "Rows", "What to do", "Examples", "Check"], lines,
+                  caption, numeric=(1,))
+
+
+def _examples(label: str, rows: list[dict[str, Any]]) -> list[str]:
+    """Ids of the rows behind a failed expectation, from the findings that list them."""
+    related = catalogue.related_rule(label)
+    if related is None:
+        return []
+    rule, table = related
+    found = [r for r in rows if r["rule"] == rule and r["status"] != history.RESOLVED
+             and str(r["table"]).startswith(table)]
+    return [f"{r['table']} {r['record']}" for r in found[:EXAMPLES]]
 
 
 def _new_list(rows: list[dict[str, Any]]) -> str:

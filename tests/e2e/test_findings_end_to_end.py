@@ -43,16 +43,18 @@ def worklist(env: dict[str, str], *options: str) -> list[dict[str, str]]:
 def test_persisting_resolved_and_new_across_real_runs(
         run: Run, prefect_api: str, council: Council, runs_db: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    home.mkdir(mode=0o700)  # a home of its own: new keys, no history
+    # The session's real run on the demo council is the first run (its history is in the
+    # default database of runs); on PostgreSQL the first run is made here.
+    shutil.copytree(run.home, home, ignore=shutil.ignore_patterns("prefect"))
     env = run.env | {"DATABOOK_HOME": str(home), "PREFECT_HOME": str(home / "prefect"),
                      "PREFECT_API_URL": prefect_api}
     if runs_db:
         env["DATABOOK_RUNS_DATABASE_URL"] = runs_db
+        run_once(env, council.case_url, council.roll_url)
     case = tmp_path / "case.sqlite"
     shutil.copy(council.case_path, case)
     case_url = f"sqlite:///{case}"
 
-    run_once(env, case_url, council.roll_url)
     first = worklist(env, "--status", "new,persisting,accepted,resolved")
     assert first and {r["status"] for r in first} == {"new"}
     run_once(env, case_url, council.roll_url)

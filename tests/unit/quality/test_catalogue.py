@@ -38,3 +38,18 @@ def test_every_expectation_the_suites_can_raise_is_explained() -> None:
 def test_the_reference_page_is_current() -> None:
     assert PAGE.read_text("utf-8") == catalogue.markdown(), (
         "regenerate it: python -m quality.catalogue > docs/reference/findings-rules.md")
+
+
+def test_failed_expectations_point_at_the_findings_that_name_their_rows() -> None:
+    related = catalogue.related_rule
+    assert related("source.DM_PERSONS: expect_column_values_to_not_be_null(DATE_OF_BIRTH)") \
+        == ("missing-date-of-birth", "DM_PERSONS")
+    assert related("source.DM_CIN_REFERRALS: expect_column_pair_values_a_to_be_greater_than_b"
+                   "(CLOSURE_DATE >= REFERRAL_DATE)") == ("end-before-start", "DM_CIN_REFERRALS")
+    assert related("findings: expect_column_values_to_be_between(duplicate-key)") == (
+        "duplicate-key", "")
+    assert related("changes: expect_column_values_to_be_unique(urn)") is None
+    for suite, expectation, column in catalogue.every_check():
+        label = f"{suite}: {expectation}({column})" if column else f"{suite}: {expectation}"
+        found = related(label)
+        assert found is None or found[0] in catalogue.ENTRIES, label
