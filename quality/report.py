@@ -63,7 +63,8 @@ svg.chart{width:100%;height:auto;border:1px solid #b1b4b6}
 figcaption{font-size:.9rem;color:#0b0c0c}.muted{color:#505a5f}
 @media print{body{max-width:none;padding:0;font-size:10pt}
 .table-wrap{overflow:visible}table{width:100%;font-size:8pt}
-td,th,td.num,th[scope=row]{overflow-wrap:anywhere;white-space:normal}a{color:#0b0c0c}a[href]:after{content:" (" attr(href) ")"}
+td,th,td.num,th[scope=row]{overflow-wrap:anywhere;white-space:normal}
+a{color:#0b0c0c}a[href]:after{content:" (" attr(href) ")"}
 section,figure,tr{break-inside:avoid}h2{break-after:avoid}}
 """
 

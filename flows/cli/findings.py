@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from databook.drop import RUN_ID
 from databook.fsio import write_file
@@ -60,7 +61,11 @@ def findings(args: argparse.Namespace) -> int:
     action = words[0] if words and words[0] in ACTIONS else None
     _check_options(args, action)
     settings = load()
-    engine = history.open_history(settings.runs_database)
+    try:
+        engine = history.open_history(settings.runs_database)
+    except SQLAlchemyError as exc:  # the type only: a driver's message can hold the password
+        raise SettingsError("cannot open the database of runs (DATABOOK_RUNS_DATABASE_URL): "
+                            f"{type(exc).__name__}") from None
     try:
         if action in ("accept", "unaccept"):
             if len(words) != 3:

@@ -149,6 +149,8 @@ def test_accept_and_unaccept_are_audited(env: dict[str, str]) -> None:
     (("--format", "xlsx"), "needs --output"),
     (("accept", "malformed-upn", "1044", "--format", "csv"), "cannot be used"),
     (("summary", "--send"), "no data-quality channel is configured"),
+    (("--runs-db", "postgresql+psycopg://nobody:secret@127.0.0.1:1/none"),
+     "cannot open the database of runs (DATABOOK_RUNS_DATABASE_URL): OperationalError"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(
         env: dict[str, str], args: tuple[str, ...], says: str | None,
@@ -157,6 +159,9 @@ def test_bad_input_is_one_line_and_changes_nothing(
     for name in [n for n in os.environ if n.startswith("DATABOOK_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("DATABOOK_HOME", env["DATABOOK_HOME"])
+    if args[0] == "--runs-db":
+        monkeypatch.setenv("DATABOOK_RUNS_DATABASE_URL", args[1])
+        args = ()
     before = state(env)
     code = main(["findings", *args])
     err = capsys.readouterr().err
@@ -167,6 +172,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("databook: error: ") and says in lines[0], \
         lines
+    assert "secret" not in err
     assert state(env) == before
 
 
