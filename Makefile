@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test unit lint docs docs-reference docs-serve screenshot bench clean \
+.PHONY: setup system-deps demo test unit lint docs docs-reference docs-serve screenshot bench bench-quality clean \
 	portal bench-portal prefect-server
 
 setup: $(STAMP)
@@ -88,6 +88,11 @@ unit: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
+
+# The data-quality step (findings history, report, worklist) on the same county, as a ratio
+# to the transform measured beside it.
+bench-quality: setup
+	$(BIN)/python benchmarks/data_quality.py
 
 # The school portal at 08:30: 600 DSLs sign in and download in 10 minutes (locust against
 # uvicorn on 127.0.0.1). BENCH_PORTAL_ARGS="--minutes 2 --users 120" for a quick look;

@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "runs": ("flows.cli.history", NIGHTLY, "list recent runs"),
     "report": ("flows.cli.history", NIGHTLY, "print where a run's data-quality report is"),
     "alerts": ("flows.cli.alerts", NIGHTLY, "alerts that need the Prefect server"),
+    "findings": ("flows.cli.findings", NIGHTLY,
+                 "the data-quality worklist, accepted findings, weekly summary"),
     "users": ("portal.cli.users", PORTAL, "the school portal's named users"),
     "portal": ("portal.cli.portal", PORTAL, "the school portal"),
     "schools": ("portal.cli.schools", PORTAL,

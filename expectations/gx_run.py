@@ -139,7 +139,10 @@ class Outcome:
     def summary(self) -> dict[str, Any]:
         return {"expectations": len(self.checks),
                 "blocking_failures": [c.label for c in self.blocking_failures],
-                "warnings": [c.label for c in self.warnings]}
+                "warnings": [c.label for c in self.warnings],
+                # rows each failing expectation found (counts only), for the report
+                "unexpected": {c.label: c.unexpected for c in self.checks
+                               if not c.success and c.unexpected is not None}}
 
 
 def _column(expectation: str, kwargs: Mapping[str, Any]) -> str:

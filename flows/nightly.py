@@ -31,13 +31,12 @@ from databook.ledger.note import Signer, cosigner
 from databook.ledger.witness import WitnessError
 from databook.ledger.witness import run as run_witness
 from databook.runlog import attach_run_log
-from expectations import report
 from expectations.frames import balance_frame
 from expectations.gate import PublishBlocked, Verdict, judge, start_validation
 from expectations.gx_run import Pending, start_in_background, stop_background
 from expectations.partner_frame import partner_frame
 from extract import SourceData, SourceError, read_sources
-from flows import recovery
+from flows import data_quality, recovery
 from flows.changed_only import (
     amendable,
     compare_latest,
@@ -66,6 +65,7 @@ from publish.keystore import Keystore
 from publish.previous import Comparison
 from publish.report import write_run_record
 from publish.workbook import RunInfo
+from quality import report
 from schemas.changes import MANIFEST_CHANGED
 from transform import Databook, Rules, build_databook
 from transform.errors import DataError
@@ -360,9 +360,11 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
         if not isinstance(sys.exc_info()[1], KeyboardInterrupt | SystemExit):  # not on Ctrl-C
             record["witness"] = _witness(settings)
         findings = None if book is None else book.findings
+        tonight = data_quality.record_findings(settings, record, findings)
         write_run_record(settings.runs_dir, run.run_id, record, findings)
-        report.write(report_dir, record, findings,
-                     None if verdict is None or pending is None else pending.data_docs())
+        data_quality.write_report(report_dir, record, findings,
+                                  None if verdict is None or pending is None
+                                  else pending.data_docs(), tonight)
         if record.get("status") not in ("published", "unchanged"):
             _alert(settings, record)
 

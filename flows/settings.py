@@ -19,11 +19,19 @@ from datetime import date
 from typing import Annotated, Any, ClassVar, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from databook import settings as loader
 from databook.clock import TIMEZONE, parse_date, today_in_london
-from databook.settings import HostSettings, SettingsError
+from databook.settings import HostSettings, OptionalText, SettingsError, Text
 from databook.store import DropStore
 from expectations.drift import Thresholds
 from extract.queries import ExtractFilters
@@ -195,6 +203,14 @@ class NightlySettings(HostSettings):
     retry_delays: Annotated[tuple[int, ...], BeforeValidator(_delays)] = Field(
         default=(10, 60), description=(
             "seconds before each retry of a dropped database connection, like 10,60"))
+    runs_database_url: Text = Field(default="", description=(
+        "the nightly host's database of runs (the findings history and the accepted-finding "
+        "register); empty: sqlite:///$DATABOOK_HOME/runs/runs.sqlite"))
+    data_quality_webhook: OptionalText = Field(default=None, description=(
+        "the data-quality team's webhook for the weekly summary; when neither this nor "
+        "data_quality_email_to is set, the summary goes to the alert channels"))
+    data_quality_email_to: OptionalText = Field(default=None, description=(
+        "the data-quality team's e-mail address(es) for the weekly summary"))
     rules: RulesTable = Field(  # type: ignore[valid-type]
         default_factory=RulesTable, description="what a council codes differently")
     drift: DriftTable = Field(default_factory=DriftTable, description="what blocks a run")
@@ -219,6 +235,18 @@ class NightlySettings(HostSettings):
         """The same settings with ``--drift-tolerance`` applied (checked by the pre-flight)."""
         drift = self.drift.model_copy(update={"county_change": fraction})
         return self.model_copy(update={"drift": drift})
+
+    @field_validator("data_quality_webhook")
+    @classmethod
+    def _dq_webhook(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @property
+    def runs_database(self) -> str:
+        """The database of runs' URL (the default under ``$DATABOOK_HOME/runs``)."""
+        return self.runs_database_url or f"sqlite:///{self.runs_dir / 'runs.sqlite'}"
 
     @property
     def thresholds(self) -> Thresholds:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from databook.drop import RUN_ID
-from expectations.report import REPORT_FILE
 from flows.recovery import mark_crashed
 from flows.settings import SettingsError, load
 from publish.report import read_run_record
+from quality.report import REPORT_FILE
 
 ERRORS: tuple[type[Exception], ...] = (SettingsError,)
 

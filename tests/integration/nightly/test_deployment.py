@@ -60,7 +60,8 @@ def test_changed_only_deployment_runs_hourly_on_london_weekdays() -> None:
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     hourly, nightly_run = _deployment(spec, "changed-only"), _deployment(spec, "nightly")
     assert [d["name"] for d in spec["deployments"]] == ["nightly", "changed-only",
-                                                         "uncollected-alert"]
+                                                         "uncollected-alert",
+                                                         "data-quality-summary"]
     assert hourly["entrypoint"] == nightly_run["entrypoint"]
     assert hourly["schedules"] == [{"cron": "0 9-17 * * 1-5", "timezone": "Europe/London"}]
     assert hourly["parameters"]["changed_only"] is True
