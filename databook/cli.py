@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("portal.cli.audit", PORTAL, "the download ledger: verify, receipts, reports"),
 }
 
+#: A sub-command kept on the other host than its command's group: ``audit reveals`` reads the
+#: nightly host's record of password reveals, where the rest of ``audit`` is the portal's.
+SUBCOMMANDS: dict[tuple[str, str], tuple[str, str]] = {
+    ("audit", "reveals"): ("flows.cli.reveals", NIGHTLY)}
 # Exit codes, documented in README's command table.
 OK, ERROR, USAGE, BLOCKED, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -74,6 +78,9 @@ def load_groups(argv: Sequence[str]) -> list[ModuleType]:
     if name not in COMMANDS:
         return []
     module, host, _ = COMMANDS[name]
+    words = [a for a in argv if not a.startswith("-")]
+    if tuple(words[:2]) in SUBCOMMANDS:
+        module, host = SUBCOMMANDS[(words[0], words[1])]
     try:
         return [importlib.import_module(module)]
     except ModuleNotFoundError as exc:

@@ -48,6 +48,7 @@ from flows.changed_only import (
     to_render,
 )
 from flows.partners import PartnerPlan, prepare_partners
+from flows.run_lock import run_lock
 from flows.runners import fan_out
 from flows.settings import NightlySettings, SettingsError, load, today_in_london
 from publish.drop import (
@@ -65,6 +66,7 @@ from publish.errors import KeystoreError, PublishError
 from publish.keystore import Keystore
 from publish.previous import Comparison
 from publish.report import write_run_record
+from publish.run_records import prune_run_records
 from publish.workbook import RunInfo
 from schemas.changes import MANIFEST_CHANGED
 from transform import Databook, Rules, build_databook
@@ -279,8 +281,19 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
     if run_id is not None and not RUN_ID.match(run_id):
         raise SettingsError("the run id must look like 20261121T020003.512345Z-1a2b3c")
     as_at = as_at or today_in_london()
+    run_id = run_id or new_run_id()
+    # One run at a time, from the command line or any deployment: a second run stops here,
+    # naming the run that holds the lock, before it records or publishes anything.
+    with run_lock(settings.home, run_id):
+        return _run_locked(settings, as_at, accept_drift, task_runner_kind, dask_address,
+                           run_id, changed_only)
+
+
+def _run_locked(settings: NightlySettings, as_at: date, accept_drift: str | None,
+                task_runner_kind: str, dask_address: str | None, run_id: str,
+                changed_only: bool) -> str:
     rules = settings.rules_for(as_at)
-    run = RunInfo(run_id or new_run_id(), as_at, datetime.now(UTC), rules.starting_point_name,
+    run = RunInfo(run_id, as_at, datetime.now(UTC), rules.starting_point_name,
                   rules.starting_point_phone)
     report_dir = settings.runs_dir / run.run_id
     started = time.monotonic()
@@ -292,6 +305,7 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
     write_run_record(settings.runs_dir, run.run_id, record)
     attach_run_log(report_dir)
     logger = get_run_logger()
+    _announce_crashes(settings)
     logger.info("run %s for %s", run.run_id, as_at.isoformat())
     _mark_orphaned_flow_runs(settings.runs_dir)
     book: Databook | None = None
@@ -363,8 +377,29 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
         write_run_record(settings.runs_dir, run.run_id, record, findings)
         report.write(report_dir, record, findings,
                      None if verdict is None or pending is None else pending.data_docs())
+        _prune_run_records(settings)
         if record.get("status") not in ("published", "unchanged"):
             _alert(settings, record)
+
+
+def _prune_run_records(settings: NightlySettings) -> None:
+    """Least data kept: old run records go as the drop's old runs do. A failure to delete is
+    said and left for the next run; it never changes this run's outcome."""
+    try:
+        prune_run_records(settings.runs_dir, settings.run_records_kept)
+    except OSError as exc:
+        get_run_logger().warning("could not remove old run records (%s); the next run tries "
+                                 "again", exc.strerror or type(exc).__name__)
+
+
+def _announce_crashes(settings: NightlySettings) -> None:
+    """Say first, and alert, that an earlier run crashed (killed, out of memory, the machine
+    stopped): nothing inside that run lived to say so."""
+    logger = get_run_logger()
+    for crashed in recovery.unannounced_crashes(settings.runs_dir):
+        logger.warning("the previous run %s crashed: %s", crashed.get("run_id"),
+                       crashed.get("error"))
+        _alert(settings, crashed)
 
 
 def _alert(settings: NightlySettings, record: dict[str, Any]) -> None:

@@ -161,6 +161,9 @@ class NightlySettings(HostSettings):
     publish_workers: Annotated[int, BeforeValidator(_at_least_one)] = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1))
     keep_runs: Annotated[int, BeforeValidator(_at_least_one)] = 14
+    #: Run records kept in ``$DATABOOK_HOME/runs`` (findings, report, log, Data Docs); unset:
+    #: as many as the drop keeps runs (``publish.run_records``).
+    keep_run_records: Annotated[int, BeforeValidator(_at_least_one)] | None = None
     #: Seconds to wait before each retry of a dropped database connection.
     retry_delays: Annotated[tuple[int, ...], BeforeValidator(_delays)] = (10, 60)
     rules: RulesTable = Field(default_factory=RulesTable)  # type: ignore[valid-type]
@@ -184,6 +187,10 @@ class NightlySettings(HostSettings):
         """The same settings with ``--drift-tolerance`` applied (checked by the pre-flight)."""
         drift = self.drift.model_copy(update={"county_change": fraction})
         return self.model_copy(update={"drift": drift})
+
+    @property
+    def run_records_kept(self) -> int:
+        return self.keep_run_records or self.keep_runs
 
     @property
     def thresholds(self) -> Thresholds:

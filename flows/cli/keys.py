@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--school", type=int, metavar="URN")
     which.add_argument("--signing", action="store_true")
     which.add_argument("--partner", metavar="ID")
+    which.add_argument("--master", action="store_true",
+                       help="re-encrypt the keystore under a new master key (given in "
+                            "DATABOOK_NEW_MASTER_KEY, else made and printed)")
     keys.set_defaults(handler=handle)
 
 
@@ -50,12 +53,14 @@ def handle(args: argparse.Namespace) -> int:
     settings = load()
     if args.keys_command in ("reveal", "public"):
         existing_keystore(settings)
+    if args.keys_command == "rotate" and args.master:
+        print(rotate_master(settings))
+        return 0
     keystore = Keystore.open(settings.home, settings.master_key)
     if args.keys_command == "reveal":
         if (args.urn is None) == (args.partner is None):
             raise SettingsError("keys reveal needs a school's URN or --partner ID (one of them)")
-        print(keystore.password(args.urn) if args.partner is None
-              else keystore.partner_password(args.partner))
+        print(reveal(settings, keystore, args.urn, args.partner))
     elif args.keys_command == "public":
         print(keystore.signing_key().public_pem, end="")
     elif args.school is not None:
@@ -83,3 +88,46 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             store.close()
     return 0
+
+
+def reveal(settings: NightlySettings, keystore: Keystore, urn: int | None,
+           partner: str | None) -> str:
+    """The password, once its reveal is on record (``databook.reveals``) and sent to the alert
+    channels as a notice; an unknown school or partner is an error, and nothing is recorded."""
+    from databook import alerts
+    from databook.reveals import record_reveal
+
+    if partner is not None:
+        password = keystore.partner_password(partner)
+    elif urn is not None:
+        password = keystore.password(urn)
+    try:
+        entry = record_reveal(settings.home, urn=urn, partner=partner)
+    except OSError as exc:
+        raise SettingsError(f"cannot record the reveal in {settings.home} "
+                            f"({exc.strerror or type(exc).__name__}); the password was not "
+                            "shown") from None
+    which = f"school {urn}" if partner is None else f"partner {partner}"
+    sent = alerts.send_event(settings, f"keys reveal of {which}", "revealed",
+                             f"{entry['os_user']} on {entry['host']} revealed the password of "
+                             f"{which} at {entry['at']}", "databook audit reveals")
+    log.info("the reveal is recorded (databook audit reveals)%s",
+             f" and sent to {', '.join(sent)}" if sent else "")
+    return password
+
+
+def rotate_master(settings: NightlySettings) -> str:
+    """Re-encrypt the keystore under a new master key; prints where the new key must go."""
+    import os
+
+    from publish.master_key import rotate
+
+    existing_keystore(settings)
+    given = os.environ.get("DATABOOK_NEW_MASTER_KEY")
+    new_key = rotate(settings.home, settings.master_key, given)
+    if settings.master_key:
+        log.info("the keystore is now encrypted under the new master key: set "
+                 "DATABOOK_MASTER_KEY to it on this host (and in its secret store) now")
+    else:
+        log.info("the keystore and %s now hold the new master key", settings.home)
+    return "" if given else new_key
