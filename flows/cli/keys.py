@@ -130,4 +130,6 @@ def rotate_master(settings: NightlySettings) -> str:
                  "DATABOOK_MASTER_KEY to it on this host (and in its secret store) now")
     else:
         log.info("the keystore and %s now hold the new master key", settings.home)
-    return "" if given else new_key
+    from publish.keystore import fingerprint
+
+    return f"master key rotated: the keystore now opens with key {fingerprint(new_key)}"
