@@ -55,6 +55,8 @@ SUBCOMMANDS: dict[tuple[str, str], tuple[str, str]] = {
     ("audit", "reveals"): ("flows.cli.reveals", NIGHTLY)}
 # Exit codes, documented in README's command table.
 OK, ERROR, USAGE, BLOCKED, INTERRUPTED = 0, 1, 2, 3, 130
+#: The reader of stdout closed the pipe (128 + SIGPIPE, as a shell reports it).
+PIPE_CLOSED = 141
 
 #: Prefect's temporary API server migrates a new database on a cold PREFECT_HOME: ~30 s on a
 #: 2-core machine against its 20 s default, so a first run on a fresh machine would time out.
@@ -138,7 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     blocked = tuple(e for g in groups for e in getattr(g, "BLOCKED_ERRORS", ()))
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
+    except BrokenPipeError:
+        # The reader stopped early (`databook audit export | head`): its choice, not a fault.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
     except blocked as exc:
         print(f"databook: {_one_line(exc)}", file=sys.stderr)
         return BLOCKED

@@ -142,6 +142,7 @@ def start(settings: NightlySettings, plan: RunPlan) -> str:
                                 dask_address=plan.dask_address, run_id=run_id,
                                 changed_only=plan.changed_only)
     if took is not None:
+        temporary_server.drain()
         log.info(FAST_WAY, took)
     return published
 

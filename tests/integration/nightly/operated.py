@@ -72,7 +72,13 @@ def receivers() -> Iterator[Receivers]:
 
 
 def api(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    response = httpx.post(f"{url}/{path}", json=body or {}, timeout=30)
+    """POST to the Prefect server's API; a 503 (its SQLite database busy, on a loaded
+    machine) is tried again, as Prefect's own client does."""
+    for _ in range(10):
+        response = httpx.post(f"{url}/{path}", json=body or {}, timeout=30)
+        if response.status_code != 503:
+            break
+        time.sleep(1)
     response.raise_for_status()
     return response.json()
 

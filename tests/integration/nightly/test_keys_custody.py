@@ -137,3 +137,21 @@ def test_a_production_master_key_is_rotated_to_the_key_the_officer_made(home: Pa
     assert Keystore.open(home, new).password(112000) == before
     assert not (home / "master-key-rotation").exists()
     assert not os.path.exists(home / MASTER_KEY_FILE)
+
+
+def test_a_listing_read_by_head_ends_quietly(tmp_path: Path) -> None:
+    """`databook audit reveals | head -1`: the reader stops early; no traceback, no "please
+    report it"."""
+    record = tmp_path / "audit" / "reveals.jsonl"
+    record.parent.mkdir(parents=True)
+    line = json.dumps({"at": "2026-11-21T09:00:00+00:00", "os_user": "mi", "host": "nightly",
+                       "school_urn": 112000})
+    record.write_text((line + "\n") * 20000)
+    reader = subprocess.Popen([sys.executable, "-m", "databook", "audit", "reveals"],
+                              env=clean_env(DATABOOK_HOME=str(tmp_path)), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    assert reader.stdout is not None and reader.stderr is not None
+    assert reader.stdout.readline().endswith("school 112000\n")
+    reader.stdout.close()
+    assert reader.wait(timeout=60) == 141
+    assert reader.stderr.read() == ""
