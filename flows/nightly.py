@@ -439,11 +439,15 @@ def _mark_orphaned_flow_runs(runs_dir: Path) -> None:
     for run_id, flow_run_id in recovery.orphaned_flow_runs(runs_dir):
         try:
             with get_client(sync_client=True) as client:
-                client.set_flow_run_state(UUID(flow_run_id), Crashed(
-                    message="its process ended without finishing; recorded by a later run"),
-                    force=True)
-            logger.info("marked Prefect flow run %s of crashed run %s as Crashed",
-                        flow_run_id, run_id)
+                state = client.read_flow_run(UUID(flow_run_id)).state
+                # A worker marks its dead run Crashed itself (and the crashed-run alert went
+                # then): marking it again would send that alert twice.
+                if state is None or not state.is_final():
+                    client.set_flow_run_state(UUID(flow_run_id), Crashed(
+                        message="its process ended without finishing; recorded by a later run"),
+                        force=True)
+                    logger.info("marked Prefect flow run %s of crashed run %s as Crashed",
+                                flow_run_id, run_id)
         except Exception as exc:  # another Prefect database, or gone: nothing left to fix
             logger.warning("could not mark flow run %s of run %s as Crashed (%s)", flow_run_id,
                            run_id, type(exc).__name__)
