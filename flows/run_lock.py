@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from databook.drop import RUN_ID
 from databook.settings import SettingsError
 from flows.recovery import alive, this_process
 
@@ -50,7 +51,9 @@ def holder(home: Path) -> dict[str, Any] | None:
 def describe(found: dict[str, Any] | None) -> str:
     if not found:
         return "an unknown run"
-    return (f"run {found.get('run_id')} (process {found.get('pid')} on {found.get('host')}, "
+    held_by = str(found.get("run_id"))
+    what = f"run {held_by}" if RUN_ID.match(held_by) else f"`databook {held_by}`"
+    return (f"{what} (process {found.get('pid')} on {found.get('host')}, "
             f"since {found.get('since')})")
 
 

@@ -8,6 +8,7 @@ import logging
 from cryptography.fernet import Fernet
 
 from databook.drop import ManifestError
+from flows.run_lock import run_lock
 from flows.settings import NightlySettings, SettingsError, load
 from publish.errors import KeystoreError, PublishError
 from publish.keystore import KEYSTORE_FILE, Keystore
@@ -66,7 +67,8 @@ def handle(args: argparse.Namespace) -> int:
     elif args.school is not None:
         store = settings.open_drop()
         try:
-            run_id = rotate_school(store, keystore, args.school, settings.keep_runs)
+            with run_lock(settings.home, f"keys rotate --school {args.school}"):
+                run_id = rotate_school(store, keystore, args.school, settings.keep_runs)
         finally:
             store.close()
         log.info("school %s has a new password; run %s re-publishes its file under it (older "
@@ -75,7 +77,8 @@ def handle(args: argparse.Namespace) -> int:
     elif args.partner is not None:
         store = settings.open_drop()
         try:
-            run_id = rotate_partner(store, keystore, args.partner, settings.keep_runs)
+            with run_lock(settings.home, f"keys rotate --partner {args.partner}"):
+                run_id = rotate_partner(store, keystore, args.partner, settings.keep_runs)
         finally:
             store.close()
         log.info("partner %s has a new password; run %s re-publishes its file under it",
