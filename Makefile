@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Ports of the servers `make prefect-server` and `make portal` start (127.0.0.1), e.g.
+# `make prefect-server PREFECT_PORT=4300` where 4200 is taken.
+PREFECT_PORT ?= 4200
+PORTAL_PORT  ?= 8000
 
 .PHONY: setup system-deps demo test unit lint docs docs-reference docs-serve screenshot bench bench-quality clean \
 	portal bench-portal prefect-server
@@ -19,21 +23,22 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/databook demo
 
-# The school portal on http://localhost:8000 with two demo DSLs and a council officer (their
-# sign-in is printed):
+# The school portal on http://localhost:8000 (PORTAL_PORT=N for another port) with two demo
+# DSLs and a council officer (their sign-in is printed):
 # makes the demo council and a published run first if there is none.
 portal: setup
 	$(BIN)/databook portal demo --check || $(BIN)/databook demo
 	$(BIN)/databook portal demo
-	$(BIN)/databook portal serve --host 127.0.0.1 --port 8000
+	$(BIN)/databook portal serve --host 127.0.0.1 --port $(PORTAL_PORT)
 
 # A long-running Prefect server, as a council runs one (docs: Schedule the nightly run): in another
 # terminal, `make prefect-server`; then `PREFECT_API_URL=http://127.0.0.1:4200/api make demo`
-# (or `databook run`) starts its flow without the temporary server's start-up.
+# (or `databook run`) starts its flow without the temporary server's start-up
+# (PREFECT_PORT=N for another port, in the URL too).
 prefect-server: setup
 	mkdir -p -m 700 .databook && mkdir -p -m 700 .databook/prefect-server
 	PREFECT_HOME=$(CURDIR)/.databook/prefect-server PREFECT_SERVER_ANALYTICS_ENABLED=false \
-	  $(BIN)/prefect server start --host 127.0.0.1 --port 4200
+	  $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
 
 # Tests use a real OpenSSH server (the SFTP drop), a real headless Chromium (the data-quality
 # report) and LibreOffice (an independent reader of the encrypted workbooks); install them

@@ -51,8 +51,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("portal.cli.audit", PORTAL, "the download ledger: verify, receipts, reports"),
 }
 
+#: A sub-command kept on the other host than its command's group: ``audit reveals`` reads the
+#: nightly host's record of password reveals, where the rest of ``audit`` is the portal's.
+SUBCOMMANDS: dict[tuple[str, str], tuple[str, str]] = {
+    ("audit", "reveals"): ("flows.cli.reveals", NIGHTLY)}
 # Exit codes, documented in README's command table.
 OK, ERROR, USAGE, BLOCKED, INTERRUPTED = 0, 1, 2, 3, 130
+#: The reader of stdout closed the pipe (128 + SIGPIPE, as a shell reports it).
+PIPE_CLOSED = 141
 
 #: Prefect's temporary API server migrates a new database on a cold PREFECT_HOME: ~30 s on a
 #: 2-core machine against its 20 s default, so a first run on a fresh machine would time out.
@@ -76,6 +82,9 @@ def load_groups(argv: Sequence[str]) -> list[ModuleType]:
     if name not in COMMANDS:
         return []
     module, host, _ = COMMANDS[name]
+    words = [a for a in argv if not a.startswith("-")]
+    if tuple(words[:2]) in SUBCOMMANDS:
+        module, host = SUBCOMMANDS[(words[0], words[1])]
     try:
         return [importlib.import_module(module)]
     except ModuleNotFoundError as exc:
@@ -133,7 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     blocked = tuple(e for g in groups for e in getattr(g, "BLOCKED_ERRORS", ()))
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
+    except BrokenPipeError:
+        # The reader stopped early (`databook audit export | head`): its choice, not a fault.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
     except blocked as exc:
         print(f"databook: {_one_line(exc)}", file=sys.stderr)
         return BLOCKED

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
+from sqlalchemy.exc import SQLAlchemyError
 from prefect import Task, flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
@@ -47,6 +48,7 @@ from flows.changed_only import (
     to_render,
 )
 from flows.partners import PartnerPlan, prepare_partners
+from flows.run_lock import run_lock
 from flows.runners import fan_out
 from flows.settings import NightlySettings, SettingsError, load, today_in_london
 from publish.drop import (
@@ -64,6 +66,7 @@ from publish.errors import KeystoreError, PublishError
 from publish.keystore import Keystore
 from publish.previous import Comparison
 from publish.report import write_run_record
+from publish.run_records import prune_run_records
 from publish.workbook import RunInfo
 from quality import report
 from schemas.changes import MANIFEST_CHANGED
@@ -279,8 +282,19 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
     if run_id is not None and not RUN_ID.match(run_id):
         raise SettingsError("the run id must look like 20261121T020003.512345Z-1a2b3c")
     as_at = as_at or today_in_london()
+    run_id = run_id or new_run_id()
+    # One run at a time, from the command line or any deployment: a second run stops here,
+    # naming the run that holds the lock, before it records or publishes anything.
+    with run_lock(settings.home, run_id):
+        return _run_locked(settings, as_at, accept_drift, task_runner_kind, dask_address,
+                           run_id, changed_only)
+
+
+def _run_locked(settings: NightlySettings, as_at: date, accept_drift: str | None,
+                task_runner_kind: str, dask_address: str | None, run_id: str,
+                changed_only: bool) -> str:
     rules = settings.rules_for(as_at)
-    run = RunInfo(run_id or new_run_id(), as_at, datetime.now(UTC), rules.starting_point_name,
+    run = RunInfo(run_id, as_at, datetime.now(UTC), rules.starting_point_name,
                   rules.starting_point_phone)
     report_dir = settings.runs_dir / run.run_id
     started = time.monotonic()
@@ -292,6 +306,7 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
     write_run_record(settings.runs_dir, run.run_id, record)
     attach_run_log(report_dir)
     logger = get_run_logger()
+    _announce_crashes(settings)
     logger.info("run %s for %s", run.run_id, as_at.isoformat())
     _mark_orphaned_flow_runs(settings.runs_dir)
     book: Databook | None = None
@@ -365,8 +380,35 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
         data_quality.write_report(report_dir, record, findings,
                                   None if verdict is None or pending is None
                                   else pending.data_docs(), tonight)
+        _prune_run_records(settings)
         if record.get("status") not in ("published", "unchanged"):
             _alert(settings, record)
+
+
+def _prune_run_records(settings: NightlySettings) -> None:
+    """Least data kept: old run records go as the drop's old runs do. A failure to delete is
+    said and left for the next run; it never changes this run's outcome."""
+    try:
+        removed = prune_run_records(settings.runs_dir, settings.run_records_kept)
+    except OSError as exc:
+        get_run_logger().warning("could not remove old run records (%s); the next run tries "
+                                 "again", exc.strerror or type(exc).__name__)
+        return
+    try:
+        data_quality.prune(settings, removed)
+    except SQLAlchemyError as exc:
+        get_run_logger().warning("could not forget the findings history of %d removed run "
+                                 "record(s) (%s)", len(removed), type(exc).__name__)
+
+
+def _announce_crashes(settings: NightlySettings) -> None:
+    """Say first, and alert, that an earlier run crashed (killed, out of memory, the machine
+    stopped): nothing inside that run lived to say so."""
+    logger = get_run_logger()
+    for crashed in recovery.unannounced_crashes(settings.runs_dir):
+        logger.warning("the previous run %s crashed: %s", crashed.get("run_id"),
+                       crashed.get("error"))
+        _alert(settings, crashed)
 
 
 def _alert(settings: NightlySettings, record: dict[str, Any]) -> None:
@@ -406,11 +448,15 @@ def _mark_orphaned_flow_runs(runs_dir: Path) -> None:
     for run_id, flow_run_id in recovery.orphaned_flow_runs(runs_dir):
         try:
             with get_client(sync_client=True) as client:
-                client.set_flow_run_state(UUID(flow_run_id), Crashed(
-                    message="its process ended without finishing; recorded by a later run"),
-                    force=True)
-            logger.info("marked Prefect flow run %s of crashed run %s as Crashed",
-                        flow_run_id, run_id)
+                state = client.read_flow_run(UUID(flow_run_id)).state
+                # A worker marks its dead run Crashed itself (and the crashed-run alert went
+                # then): marking it again would send that alert twice.
+                if state is None or not state.is_final():
+                    client.set_flow_run_state(UUID(flow_run_id), Crashed(
+                        message="its process ended without finishing; recorded by a later run"),
+                        force=True)
+                    logger.info("marked Prefect flow run %s of crashed run %s as Crashed",
+                                flow_run_id, run_id)
         except Exception as exc:  # another Prefect database, or gone: nothing left to fix
             logger.warning("could not mark flow run %s of run %s as Crashed (%s)", flow_run_id,
                            run_id, type(exc).__name__)

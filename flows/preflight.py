@@ -89,12 +89,19 @@ def check_drop(settings: NightlySettings) -> None:
 
 def check_master_key(settings: NightlySettings) -> None:
     """Opening the keystore proves the master key: a wrong or missing key stops here. With no
-    keystore and no key yet (a first demo run) there is nothing to check, and nothing is
-    written: the run makes the demo key only once everything else has passed."""
+    keystore and no key yet there is nothing to check, and nothing is written: a first run on
+    SQLite files (the demo) makes the demo key once everything else has passed; a first run
+    against a database server refuses to invent one."""
     home = settings.home
     if settings.master_key or (home / KEYSTORE_FILE).exists() or \
             (home / MASTER_KEY_FILE).exists():
         Keystore.open(home, settings.master_key)
+    elif not settings.source_url.startswith("sqlite"):
+        # A council's own database: the key that guards every school's password is the
+        # council's to make and keep, never a file this run leaves beside the keystore.
+        raise SettingsError("no master key: a run against a database server needs "
+                            "DATABOOK_MASTER_KEY; make one with `databook keys new-master` and "
+                            "keep it in your secret store")
 
 
 def check_prefect_server() -> None:

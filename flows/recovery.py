@@ -140,3 +140,19 @@ def orphaned_flow_runs(runs_dir: Path) -> list[tuple[str, str]]:
 def note_marked(runs_dir: Path, run_id: str) -> None:
     record = read_run_record(runs_dir / run_id)
     write_run_record(runs_dir, run_id, record | {"flow_run_marked": True})
+
+
+def unannounced_crashes(runs_dir: Path) -> list[dict[str, Any]]:
+    """The crashed runs (dead "running" records first recorded as crashed) that no later run
+    has told anyone about yet, now noted as told: the next run says so first, once."""
+    mark_crashed(runs_dir)
+    found = []
+    for path in sorted(runs_dir.glob(f"*/{RUN_FILE}")):
+        try:
+            record = read_run_record(path.parent)
+        except (OSError, ValueError):
+            continue
+        if record.get("status") == "crashed" and not record.get("crash_announced"):
+            write_run_record(runs_dir, path.parent.name, record | {"crash_announced": True})
+            found.append(record)
+    return found

@@ -199,6 +199,10 @@ class NightlySettings(HostSettings):
         json_schema_extra={"shown_default": "the number of cores"})
     keep_runs: Annotated[int, BeforeValidator(_at_least_one)] = Field(default=14, description=(
         "runs kept in the drop; older ones are deleted, their files overwritten first"))
+    keep_run_records: Annotated[int, BeforeValidator(_at_least_one)] | None = Field(
+        default=None, description=(
+            "run records kept in $DATABOOK_HOME/runs (findings, report, log, Data Docs, and "
+            "their findings history); unset: as many as keep_runs"))
     #: Seconds to wait before each retry of a dropped database connection.
     retry_delays: Annotated[tuple[int, ...], BeforeValidator(_delays)] = Field(
         default=(10, 60), description=(
@@ -247,6 +251,10 @@ class NightlySettings(HostSettings):
     def runs_database(self) -> str:
         """The database of runs' URL (the default under ``$DATABOOK_HOME/runs``)."""
         return self.runs_database_url or f"sqlite:///{self.runs_dir / 'runs.sqlite'}"
+
+    @property
+    def run_records_kept(self) -> int:
+        return self.keep_run_records or self.keep_runs
 
     @property
     def thresholds(self) -> Thresholds:

@@ -113,16 +113,41 @@ def _start(port: int) -> subprocess.Popen[bytes]:
     (``SubprocessASGIServer._run_uvicorn_command``, Prefect 3.x), without this product's
     settings: the server needs none of them, and source URLs may hold passwords."""
     import prefect
-    from prefect.settings import get_current_settings
+    from prefect.settings import PREFECT_HOME, get_current_settings
 
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
-         "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "error", "--lifespan", "on"],
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("DATABOOK_")},
-             "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-             "PREFECT__SERVER_FINAL": "1",
-             **get_current_settings().to_environment_variables(exclude_unset=True)})
+    # Its output goes to a file in Prefect's home, not the terminal: the server is stopped
+    # when the run ends, and uvicorn's shutdown (a CancelledError traceback at times) must
+    # not make a run that succeeded look like a crash.
+    home = PREFECT_HOME.value().expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / SERVER_LOG).open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
+             "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "error", "--lifespan", "on"],
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("DATABOOK_")},
+                 "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+                 "PREFECT__SERVER_FINAL": "1",
+                 **get_current_settings().to_environment_variables(exclude_unset=True)},
+            stdout=output, stderr=subprocess.STDOUT)
+
+
+#: The temporary server's own output, in Prefect's home.
+SERVER_LOG = "temporary-server.log"
+
+
+def drain() -> None:
+    """Send Prefect's queued events and logs now, while the temporary server still runs: left
+    to the process's exit, they were flushed after the server had stopped ("Error flushing 1
+    events", a traceback on a run that succeeded)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        try:
+            worker.drain_all(timeout=10)
+        except Exception:  # nothing to send, or the server is gone: nothing to add
+            log.debug("could not drain %s", worker.__name__, exc_info=True)
 
 
 def _free_port() -> int:

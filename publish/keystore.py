@@ -136,6 +136,41 @@ def _master_key(home: Path, master_key: str | None) -> Fernet:
     return Fernet(key)
 
 
+ROTATION_NOTE = "master-key-rotation"
+NEXT_KEY = MASTER_KEY_FILE + ".next"
+
+
+def fingerprint(key: str | bytes) -> str:
+    """A short name for a master key that does not reveal it."""
+    raw = key.encode() if isinstance(key, str) else key
+    return hashlib.sha256(raw.strip()).hexdigest()[:12]
+
+
+def _finish_rotation(home: Path, master_key: str | None) -> Fernet | None:
+    """After a master key rotation was killed half-way (``publish.master_key``): the new key
+    the demo's ``master.key.next`` holds, made current; for a key from the environment, one
+    line naming (by fingerprint) the key that now opens the keystore. None: no rotation."""
+    note = home / ROTATION_NOTE
+    if not note.exists():
+        return None
+    next_key = home / NEXT_KEY
+    if not master_key and next_key.is_file():
+        fernet = _fernet(next_key.read_bytes().strip(), str(next_key))
+        try:
+            fernet.decrypt((home / KEYSTORE_FILE).read_bytes())
+        except InvalidToken:
+            return None
+        os.replace(next_key, home / MASTER_KEY_FILE)
+        note.unlink(missing_ok=True)
+        log.warning("finished the master key rotation that was interrupted: %s now holds the "
+                    "key that opens the keystore", home / MASTER_KEY_FILE)
+        return fernet
+    raise KeystoreError(
+        f"the master key does not open the keystore {home / KEYSTORE_FILE}: a master key "
+        f"rotation was interrupted after re-encrypting it ({note.read_text().strip()}); set "
+        "DATABOOK_MASTER_KEY to the rotation's new key (DATABOOK_NEW_MASTER_KEY)")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -164,7 +199,17 @@ class Keystore:
     def open(cls, home: Path, master_key: str | None = None) -> Keystore:
         path = home / KEYSTORE_FILE
         keystore = cls(path, _master_key(home, master_key), {})
-        keystore._data = keystore._read()
+        try:
+            keystore._data = keystore._read()
+        except KeystoreError:
+            finished = _finish_rotation(home, master_key)
+            if finished is None:
+                raise
+            keystore = cls(path, finished, {})
+            keystore._data = keystore._read()
+        note = home / ROTATION_NOTE
+        if master_key and note.exists() and fingerprint(master_key) in note.read_text():
+            note.unlink(missing_ok=True)  # the interrupted rotation's new key is now in use
         return keystore
 
     def _read(self) -> Data:

@@ -31,6 +31,7 @@ from tests.support import (
     Council,
     Env,
     Ledger,
+    PrefectServer,
     Run,
     _Hook,
     clean_env,
@@ -96,8 +97,10 @@ def run(council: Council, tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 
 @pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Prefect server (``prefect server start``) on 127.0.0.1, for the whole session."""
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """A real long-running Prefect server (``prefect server start``) on 127.0.0.1, for the
+    whole session, as a council runs one; its scheduler looks for work every 2 s (not 60 s)
+    so a schedule fires within a test."""
     import time
     import urllib.request
 
@@ -105,8 +108,11 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = clean_env(PREFECT_HOME=str(home),
                     PREFECT_API_SERVICES_LATE_RUNS_AFTER_SECONDS="5",
-                    PREFECT_API_SERVICES_LATE_RUNS_LOOP_SECONDS="2")
-    log = (home / "server.log").open("wb")
+                    PREFECT_API_SERVICES_LATE_RUNS_LOOP_SECONDS="2",
+                    PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
+                    PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS="2")
+    log_path = home / "server.log"
+    log = log_path.open("wb")
     server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port",
                                str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
@@ -117,14 +123,20 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             urllib.request.urlopen(f"{url}/health", timeout=2).close()
             break
         except OSError:
-            assert server.poll() is None, (home / "server.log").read_text()[-2000:]
+            assert server.poll() is None, log_path.read_text()[-2000:]
             assert time.monotonic() < deadline, "the Prefect server did not start"
             time.sleep(0.5)
     try:
-        yield url
+        yield PrefectServer(url, log_path)
     finally:
         stop(server)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_api(prefect_server: PrefectServer) -> str:
+    """The session's Prefect server's API URL."""
+    return prefect_server.url
 
 
 @pytest.fixture

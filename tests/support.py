@@ -644,6 +644,14 @@ def make_council(folder: Path, size: DemoSize) -> Council:
 
 
 @dataclass(frozen=True)
+class PrefectServer:
+    """The session's long-running Prefect server: its API URL and its log file."""
+
+    url: str
+    log: Path
+
+
+@dataclass(frozen=True)
 class Run:
     home: Path
     folder: Path

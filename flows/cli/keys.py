@@ -8,6 +8,7 @@ import logging
 from cryptography.fernet import Fernet
 
 from databook.drop import ManifestError
+from flows.run_lock import run_lock
 from flows.settings import NightlySettings, SettingsError, load
 from publish.errors import KeystoreError, PublishError
 from publish.keystore import KEYSTORE_FILE, Keystore
@@ -32,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--school", type=int, metavar="URN")
     which.add_argument("--signing", action="store_true")
     which.add_argument("--partner", metavar="ID")
+    which.add_argument("--master", action="store_true",
+                       help="re-encrypt the keystore under a new master key (given in "
+                            "DATABOOK_NEW_MASTER_KEY, else made and printed)")
     keys.set_defaults(handler=handle)
 
 
@@ -50,18 +54,21 @@ def handle(args: argparse.Namespace) -> int:
     settings = load()
     if args.keys_command in ("reveal", "public"):
         existing_keystore(settings)
+    if args.keys_command == "rotate" and args.master:
+        print(rotate_master(settings))
+        return 0
     keystore = Keystore.open(settings.home, settings.master_key)
     if args.keys_command == "reveal":
         if (args.urn is None) == (args.partner is None):
             raise SettingsError("keys reveal needs a school's URN or --partner ID (one of them)")
-        print(keystore.password(args.urn) if args.partner is None
-              else keystore.partner_password(args.partner))
+        print(reveal(settings, keystore, args.urn, args.partner))
     elif args.keys_command == "public":
         print(keystore.signing_key().public_pem, end="")
     elif args.school is not None:
         store = settings.open_drop()
         try:
-            run_id = rotate_school(store, keystore, args.school, settings.keep_runs)
+            with run_lock(settings.home, f"keys rotate --school {args.school}"):
+                run_id = rotate_school(store, keystore, args.school, settings.keep_runs)
         finally:
             store.close()
         log.info("school %s has a new password; run %s re-publishes its file under it (older "
@@ -70,7 +77,8 @@ def handle(args: argparse.Namespace) -> int:
     elif args.partner is not None:
         store = settings.open_drop()
         try:
-            run_id = rotate_partner(store, keystore, args.partner, settings.keep_runs)
+            with run_lock(settings.home, f"keys rotate --partner {args.partner}"):
+                run_id = rotate_partner(store, keystore, args.partner, settings.keep_runs)
         finally:
             store.close()
         log.info("partner %s has a new password; run %s re-publishes its file under it",
@@ -83,3 +91,48 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             store.close()
     return 0
+
+
+def reveal(settings: NightlySettings, keystore: Keystore, urn: int | None,
+           partner: str | None) -> str:
+    """The password, once its reveal is on record (``databook.reveals``) and sent to the alert
+    channels as a notice; an unknown school or partner is an error, and nothing is recorded."""
+    from databook import alerts
+    from databook.reveals import record_reveal
+
+    if partner is not None:
+        password = keystore.partner_password(partner)
+    elif urn is not None:
+        password = keystore.password(urn)
+    try:
+        entry = record_reveal(settings.home, urn=urn, partner=partner)
+    except OSError as exc:
+        raise SettingsError(f"cannot record the reveal in {settings.home} "
+                            f"({exc.strerror or type(exc).__name__}); the password was not "
+                            "shown") from None
+    which = f"school {urn}" if partner is None else f"partner {partner}"
+    sent = alerts.send_event(settings, f"keys reveal of {which}", "revealed",
+                             f"{entry['os_user']} on {entry['host']} revealed the password of "
+                             f"{which} at {entry['at']}", "databook audit reveals")
+    log.info("the reveal is recorded (databook audit reveals)%s",
+             f" and sent to {', '.join(sent)}" if sent else "")
+    return password
+
+
+def rotate_master(settings: NightlySettings) -> str:
+    """Re-encrypt the keystore under a new master key; prints where the new key must go."""
+    import os
+
+    from publish.master_key import rotate
+
+    existing_keystore(settings)
+    given = os.environ.get("DATABOOK_NEW_MASTER_KEY")
+    new_key = rotate(settings.home, settings.master_key, given)
+    if settings.master_key:
+        log.info("the keystore is now encrypted under the new master key: set "
+                 "DATABOOK_MASTER_KEY to it on this host (and in its secret store) now")
+    else:
+        log.info("the keystore and %s now hold the new master key", settings.home)
+    from publish.keystore import fingerprint
+
+    return f"master key rotated: the keystore now opens with key {fingerprint(new_key)}"

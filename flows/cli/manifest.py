@@ -8,7 +8,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from databook.drop import RUN_ID, ManifestError
+from databook.drop import RUN_ID, ManifestError, listed_files
 from databook.store import DropStore, LocalStore
 from flows.settings import SettingsError, load
 from publish import manifest
@@ -65,5 +65,9 @@ def handle(args: argparse.Namespace) -> int:
         document = manifest.verify(store, run_id, keys)
     finally:
         store.close()
-    print(f"verified run {run_id}: signature good, {len(document['schools'])} files match")
+    files = listed_files(document)
+    partners = len(document.get("partners", []))
+    print(f"verified run {run_id}: signature good, all {len(files)} files match "
+          f"({len(document['schools'])} schools"
+          f"{f', {partners} partners' if partners else ''})")
     return 0

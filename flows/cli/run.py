@@ -111,34 +111,38 @@ def start(settings: NightlySettings, plan: RunPlan) -> str:
     "running" before Prefect starts, and Prefect's own output sent to the run's log file."""
     from databook.runlog import attach_run_log
     from flows import recovery
+    from flows.run_lock import run_lock
     from publish.drop import new_run_id
     from publish.report import write_run_record
 
-    recovery.clean_up_after_crashes(settings.runs_dir)
     run_id = new_run_id()
-    folder = write_run_record(settings.runs_dir, run_id, {
-        "run_id": run_id, "as_at": plan.as_at.isoformat(), "status": "running",
-        "started_at": datetime.now(UTC).isoformat(), **recovery.this_process()})
-    log_path = attach_run_log(folder)
-    log.info("run %s: details in %s", run_id, log_path)
-    server_ready = temporary_server.warm()
-    # The flow reads its settings from the environment inside the run, so URLs holding
-    # passwords are never sent to Prefect as parameters.
-    os.environ.update({"DATABOOK_HOME": str(settings.home), "DATABOOK_SOURCE_URL":
-                       settings.source_url, "DATABOOK_ROLL_URL": settings.roll_url,
-                       "DATABOOK_DROP": str(settings.drop)})
-    from expectations.gx_run import start_in_background
-    from flows.nightly import nightly
+    # Taken before the run is recorded: a run refused by the lock leaves no record behind.
+    with run_lock(settings.home, run_id):
+        recovery.clean_up_after_crashes(settings.runs_dir)
+        folder = write_run_record(settings.runs_dir, run_id, {
+            "run_id": run_id, "as_at": plan.as_at.isoformat(), "status": "running",
+            "started_at": datetime.now(UTC).isoformat(), **recovery.this_process()})
+        log_path = attach_run_log(folder)
+        log.info("run %s: details in %s", run_id, log_path)
+        server_ready = temporary_server.warm()
+        # The flow reads its settings from the environment inside the run, so URLs holding
+        # passwords are never sent to Prefect as parameters.
+        os.environ.update({"DATABOOK_HOME": str(settings.home), "DATABOOK_SOURCE_URL":
+                           settings.source_url, "DATABOOK_ROLL_URL": settings.roll_url,
+                           "DATABOOK_DROP": str(settings.drop)})
+        from expectations.gx_run import start_in_background
+        from flows.nightly import nightly
 
-    start_in_background()  # GX imports in its own process while the server starts
-    took = server_ready()
-    with nullcontext() if took is None else temporary_server.without_heartbeats():
-        published = nightly(as_at=plan.as_at, accept_drift=plan.accept_drift,
-                            drift_tolerance=plan.drift_tolerance,
-                            task_runner_kind=plan.task_runner_kind,
-                            dask_address=plan.dask_address, run_id=run_id,
-                            changed_only=plan.changed_only)
+        start_in_background()  # GX imports in its own process while the server starts
+        took = server_ready()
+        with nullcontext() if took is None else temporary_server.without_heartbeats():
+            published = nightly(as_at=plan.as_at, accept_drift=plan.accept_drift,
+                                drift_tolerance=plan.drift_tolerance,
+                                task_runner_kind=plan.task_runner_kind,
+                                dask_address=plan.dask_address, run_id=run_id,
+                                changed_only=plan.changed_only)
     if took is not None:
+        temporary_server.drain()
         log.info(FAST_WAY, took)
     return published
 

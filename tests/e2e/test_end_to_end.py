@@ -68,6 +68,8 @@ def test_a_run_on_the_temporary_server_says_how_to_start_sooner(run: Run) -> Non
     ``test_operations``)."""
     said = [ln for ln in run.stderr.splitlines() if "Prefect's temporary server took" in ln]
     assert len(said) == 1, run.stderr[-2000:]
+    # a run that succeeded never ends in a traceback (the temporary server's shutdown)
+    assert "Traceback" not in run.stderr and "Error flushing" not in run.stderr, run.stderr[-2000:]
     assert re.search(r"took \d+\.\d s of this run to start", said[0])
     assert "make prefect-server" in said[0]
     assert "PREFECT_API_URL=http://127.0.0.1:4200/api databook run" in said[0]

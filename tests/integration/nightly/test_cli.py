@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from databook.cli import main
 from publish.keystore import Keystore
@@ -40,6 +41,8 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 def test_unreachable_database(home: Path, council: Council, monkeypatch: pytest.MonkeyPatch,
                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABOOK_RETRY_DELAYS", "1")  # the retries themselves, not their wait
+    # a council's database server: the council's own master key (none is invented for it)
+    monkeypatch.setenv("DATABOOK_MASTER_KEY", Fernet.generate_key().decode())
     before = drop_state(home)
     code, out, err = run_cli(["run", "--source-url",
                               "postgresql+psycopg://mi:hunter2@127.0.0.1:1/mosaic",

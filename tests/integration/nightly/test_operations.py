@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import pytest
 from aiosmtpd.controller import Controller
+from cryptography.fernet import Fernet
 
 from databook.store import LocalStore
 from publish import manifest
@@ -189,7 +190,8 @@ def test_a_dropped_connection_is_retried_and_the_run_publishes(
     generate(pg_url, pg_url, DemoSize(schools=5, pupils=400, as_at=AS_AT))
     proxy = Flaky(drops=2)  # the pre-flight check, then the first extract attempt
     flaky_url = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-    env = officer(prefect_api, tmp_path / "home", DATABOOK_RETRY_DELAYS="1,1")
+    env = officer(prefect_api, tmp_path / "home", DATABOOK_RETRY_DELAYS="1,1",
+                  DATABOOK_MASTER_KEY=Fernet.generate_key().decode())  # a database server's
     done = databook("run", "--as-at", AS_AT.isoformat(), "--source-url", flaky_url,
                     "--roll-url", pg_url, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
