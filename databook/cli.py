@@ -40,6 +40,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "runs": ("flows.cli.history", NIGHTLY, "list recent runs"),
     "report": ("flows.cli.history", NIGHTLY, "print where a run's data-quality report is"),
     "alerts": ("flows.cli.alerts", NIGHTLY, "alerts that need the Prefect server"),
+    "push": ("flows.cli.push", NIGHTLY, "push published runs to the portal host's drop"),
+    "witness": ("flows.cli.witness", NIGHTLY, "the ledger witness: trust the portal's key, "
+                "co-sign"),
     "users": ("portal.cli.users", PORTAL, "the school portal's named users"),
     "portal": ("portal.cli.portal", PORTAL, "the school portal"),
     "schools": ("portal.cli.schools", PORTAL,

@@ -23,7 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from databook import settings as loader
 from databook.clock import TIMEZONE, parse_date, today_in_london
-from databook.settings import HostSettings, SettingsError
+from databook.settings import HostSettings, SettingsError, Text
 from databook.store import DropStore
 from expectations.drift import Thresholds
 from extract.queries import ExtractFilters
@@ -163,6 +163,9 @@ class NightlySettings(HostSettings):
     keep_runs: Annotated[int, BeforeValidator(_at_least_one)] = 14
     #: Seconds to wait before each retry of a dropped database connection.
     retry_delays: Annotated[tuple[int, ...], BeforeValidator(_delays)] = (10, 60)
+    #: The portal host's drop (``sftp://user@portal-host/srv/databook/drop``): each signed run
+    #: is pushed there after it is published (``publish.push``); empty: no push.
+    push_drop: Text = ""
     rules: RulesTable = Field(default_factory=RulesTable)  # type: ignore[valid-type]
     drift: DriftTable = Field(default_factory=DriftTable)
     school_alerts: Annotated[dict[int, SchoolAlert], BeforeValidator(parse_school_alerts)] = Field(
@@ -194,6 +197,15 @@ class NightlySettings(HostSettings):
         from publish.sftp import open_store  # paramiko, for an sftp:// drop
 
         return open_store(self.drop, key_file=self.sftp_key, known_hosts=self.sftp_known_hosts)
+
+    def open_push_drop(self) -> DropStore | None:
+        """The portal host's drop this host pushes to, or None when none is configured."""
+        if not self.push_drop:
+            return None
+        from publish.sftp import open_store
+
+        return open_store(self.push_drop, key_file=self.sftp_key,
+                          known_hosts=self.sftp_known_hosts)
 
     def rules_for(self, as_at: date) -> Rules:
         table: BaseModel = self.rules
