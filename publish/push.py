@@ -108,6 +108,14 @@ def push_run(local: DropStore, remote: DropStore, run_id: str,
         raise
 
 
+def _same_signature(local: DropStore, remote: DropStore, run_id: str) -> bool:
+    rel = f"{run_id}/{SIGNATURE}"
+    try:
+        return remote.read(rel) == local.read(rel)
+    except FileNotFoundError:
+        return False
+
+
 def push(local: DropStore, remote: DropStore, public_keys: Mapping[str, str],
          keep: int) -> Pushed:
     """Bring the portal host's drop up to date with this host's: keys first, then every run it
@@ -123,8 +131,11 @@ def push(local: DropStore, remote: DropStore, public_keys: Mapping[str, str],
         there = set(runs(remote))
         wanted = runs(local)[-keep:] if keep > 0 else runs(local)
         for run_id in wanted:
-            if run_id in there:
+            if run_id in there and _same_signature(local, remote, run_id):
                 continue
+            if run_id in there:  # a copy that never finished (by hand?): sent again, whole
+                log.warning("run %s on the portal host is not the signed run: replacing it",
+                            run_id)
             try:
                 document = signed(local.read(f"{run_id}/{MANIFEST}"),
                                   local.read(f"{run_id}/{SIGNATURE}"), run_id, public_keys)
@@ -133,6 +144,8 @@ def push(local: DropStore, remote: DropStore, public_keys: Mapping[str, str],
                 log.error("run %s is not pushed: %s", run_id, exc)
                 done.refused.append(run_id)
                 continue
+            if run_id in there:
+                remote.remove_tree(run_id, secure=True)
             push_run(local, remote, run_id, document)
             done.runs.append(run_id)
         current = latest(local)

@@ -7,12 +7,15 @@ here, so a test file names one place for its helpers whatever it tests.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import html as html_lib
 import io
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -863,3 +866,61 @@ def lookup_header(html: str) -> str:
     found = re.search(r'data-header="([^"]+)"', html)
     assert found, html[:500]
     return html_lib.unescape(found.group(1))
+
+
+SSHD = "/usr/sbin/sshd"
+
+
+@dataclass(frozen=True)
+class Server:
+    """A real OpenSSH server on 127.0.0.1 with an SFTP drop folder (``sshd``)."""
+
+    url: str
+    folder: Path
+    key: str
+    known_hosts: str
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+@contextmanager
+def sshd(home: Path) -> Iterator[Server]:
+    """OpenSSH's sshd on a free port, its keys and config in ``home``: the client's key, the
+    known hosts file naming the server's key, and the drop folder (``home/drop``)."""
+    if not Path(SSHD).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("openssh-server is required under CI (make test installs it as root)")
+        pytest.skip("no OpenSSH server here: apt-get install openssh-server")
+    _keygen(home / "host_key")
+    _keygen(home / "client_key")
+    shutil.copy(home / "client_key.pub", home / "authorized_keys")
+    port = free_port()
+    (home / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
+        f"PidFile {home / 'sshd.pid'}\nAuthorizedKeysFile {home / 'authorized_keys'}\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+        "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+        "Subsystem sftp internal-sftp\nLogLevel ERROR\n")
+    Path("/run/sshd").mkdir(exist_ok=True)
+    daemon = subprocess.Popen([SSHD, "-D", "-e", "-f", str(home / "sshd_config")],
+                              stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
+            assert time.monotonic() < deadline, "sshd did not start"
+            time.sleep(0.1)
+    host_key = (home / "host_key.pub").read_text().split()[:2]
+    (home / "known_hosts").write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
+    folder = home / "drop"
+    user = os.environ.get("USER") or getpass.getuser()
+    try:
+        yield Server(f"sftp://{user}@127.0.0.1:{port}{folder}", folder,
+                     str(home / "client_key"), str(home / "known_hosts"))
+    finally:
+        stop(daemon)

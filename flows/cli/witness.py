@@ -27,10 +27,10 @@ ERRORS: tuple[type[Exception], ...] = (SettingsError, LedgerConfigError, Witness
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("witness", help="the ledger witness on the nightly host")
     cmds = p.add_subparsers(dest="witness_command", required=True)
-    trust = cmds.add_parser("trust-key", help="trust the portal ledger's public key "
+    trusting = cmds.add_parser("trust-key", help="trust the portal ledger's public key "
                             "(`databook audit public-key` on the portal host; - reads stdin)")
-    trust.add_argument("file")
-    trust.set_defaults(handler=trust)
+    trusting.add_argument("file")
+    trusting.set_defaults(handler=trust)
     cmds.add_parser("run", help="check the ledger only grew, and co-sign its checkpoint"
                     ).set_defaults(handler=once)
 
