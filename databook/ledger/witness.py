@@ -44,6 +44,7 @@ from databook.ledger.note import (
     parse_vkey,
     verify,
 )
+from databook.ledger.recovery import COPY_FILE, RecoveryError, extend_copy
 from databook.ledger.tail import fresh
 from databook.settings import HostSettings
 
@@ -112,6 +113,12 @@ def witness(db: Session, signer: Signer, state_path: Path, log_key: Verifier,
             from None
     if state is not None:
         _check_extends(db, state, head)
+    # Keep a copy of every entry co-signed (``databook.ledger.recovery``): after a restore
+    # to an older backup it puts the lost entries back, byte for byte.
+    try:
+        extend_copy(db, state_path.with_name(COPY_FILE.name), head.size, head.root)
+    except RecoveryError as exc:
+        raise WitnessError(str(exc)) from None
     at = now or datetime.now(UTC)
     line = cosign(latest.note, signer, int(at.timestamp())).line()
     db.add(LedgerCosignature(size=head.size, witness_vkey=signer.verifier.vkey(),
