@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "partners": ("portal.cli.partners", PORTAL,
                  "the register of multi-agency partners"),
     "audit": ("portal.cli.audit", PORTAL, "the download ledger: verify, receipts, reports"),
+    "backup": ("databook.backup_cli", PORTAL, "write this host's backup archive"),
+    "restore": ("databook.backup_cli", PORTAL, "restore this host from a backup archive"),
 }
 
 # Exit codes, documented in README's command table.

@@ -127,3 +127,23 @@ def replay(db: Session, path: Path) -> tuple[int, int]:
         if rows:
             conn.execute(insert(_NODES), rows)
     return start, len(copy)
+
+
+def accept_restore(db: Session, home: Path) -> str:
+    """``audit verify --accept-restore``: what the last verify saw beyond the restored ledger
+    is recorded as lost, in the ledger itself (a ``council_action`` entry with the range),
+    and the last verify's memory starts again from the ledger as it is now. The witness's
+    memory is NOT set aside: the restored ledger must still extend what the witness co-signed
+    (``databook witness recover`` puts those entries back first)."""
+    from databook.ledger.log import append
+    from databook.ledger.seen import SEEN_FILE, read_seen
+
+    before = read_seen(home / SEEN_FILE)
+    now = size(db)
+    if before is None or before.checkpoint <= now:
+        return "nothing was lost that the last audit verify saw"
+    append(db, "council_action", {"action": "ledger_restored",
+                                  "target": f"entries {now} to {before.checkpoint - 1} lost"})
+    (home / SEEN_FILE).unlink()
+    return (f"entries {now} to {before.checkpoint - 1}, which the last audit verify saw, are "
+            f"not in the restored ledger: recorded as lost in entry {now}")

@@ -12,16 +12,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from databook.ledger.config import AuditError, LedgerConfigError, from_settings
+from databook.ledger.config import (
+    AuditError,
+    LedgerConfig,
+    LedgerConfigError,
+    from_settings,
+    ledger_engine,
+    session,
+)
 from databook.ledger.note import Signer, cosigner
-from databook.ledger.witness import WitnessError, trust_key, trusted_key_path
+from databook.ledger.recovery import COPY_FILE, RecoveryError, replay
+from databook.ledger.witness import WitnessError, state_path, trust_key, trusted_key_path
 from databook.ledger.witness import run as run_witness
-from flows.settings import SettingsError, load
+from flows.settings import NightlySettings, SettingsError, load
 from publish.errors import KeystoreError
 from publish.keystore import Keystore
 
 ERRORS: tuple[type[Exception], ...] = (SettingsError, LedgerConfigError, WitnessError,
-                                       AuditError, KeystoreError)
+                                       AuditError, KeystoreError, RecoveryError)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     trusting.set_defaults(handler=trust)
     cmds.add_parser("run", help="check the ledger only grew, and co-sign its checkpoint"
                     ).set_defaults(handler=once)
+    cmds.add_parser("recover", help="after the portal database was restored from a backup: "
+                    "re-append the entries the witness holds, then co-sign"
+                    ).set_defaults(handler=recover)
 
 
 def trust(args: argparse.Namespace) -> int:
@@ -53,10 +64,40 @@ def trust(args: argparse.Namespace) -> int:
 def once(_args: argparse.Namespace) -> int:
     settings = load()
     config = from_settings(settings)
+    print(run_witness(settings, config, lambda: _witness_key(settings, config),
+                      skip_unreachable=False).message)
+    return 0
 
-    def witness_key() -> Signer:
-        key = Keystore.open(settings.home, settings.master_key).witness_key()
-        return cosigner(config.witness_name, bytes.fromhex(key.private_hex))
 
-    print(run_witness(settings, config, witness_key, skip_unreachable=False).message)
+def _witness_key(settings: NightlySettings, config: LedgerConfig) -> Signer:
+    key = Keystore.open(settings.home, settings.master_key).witness_key()
+    return cosigner(config.witness_name, bytes.fromhex(key.private_hex))
+
+
+def recover(_args: argparse.Namespace) -> int:
+    """Put back, byte for byte, the entries the restored database lacks and the witness's copy
+    holds; then one witness pass (the portal signs the new tail; on a single host, this
+    command does), which co-signs the very tree the witness saw before."""
+    settings = load()
+    config = from_settings(settings)
+    copy = state_path(settings).with_name(COPY_FILE.name)
+    if not copy.exists():
+        raise RecoveryError(f"the witness has no copy of the ledger at {copy}: nothing to "
+                            "re-append")
+    engine = ledger_engine(config)
+    try:
+        with session(engine) as db:
+            first, end = replay(db, copy)
+            db.commit()
+    finally:
+        engine.dispose()
+    if end > first:
+        print(f"re-appended entries {first} to {end - 1} from the witness's copy")
+    else:
+        print(f"the ledger already holds every entry the witness saw ({first})")
+    print(run_witness(settings, config, lambda: _witness_key(settings, config),
+                      skip_unreachable=False).message)
+    print("entries the portal recorded after the witness's last pass and before the backup's "
+          "restore are lost; on the portal host, `databook audit verify --accept-restore` "
+          "records them")
     return 0

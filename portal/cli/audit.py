@@ -33,8 +33,9 @@ from databook.ledger.models import LedgerCheckpoint, LedgerEntry
 from databook.ledger.note import NoteError, Verifier, new_signer, parse_vkey
 from databook.ledger.receipts import ReceiptError, make
 from databook.ledger.receipts import check as check_receipt
+from databook.ledger.recovery import accept_restore
 from databook.ledger.seen import check_and_remember
-from databook.ledger.tail import stale_tail
+from databook.ledger.tail import sign_tail, stale_tail
 from databook.ledger.verify import LedgerBroken, verify_ledger
 from databook.ledger.witness import WitnessError
 from databook.ledger.witness import run as witness_pass
@@ -59,6 +60,9 @@ def register(sub: Any) -> None:
     cmds = audit.add_subparsers(dest="audit_command", required=True)
     p = cmds.add_parser("verify", help="recompute the ledger and check every checkpoint")
     p.add_argument("--key", help="the ledger's public key to trust (default: the portal's)")
+    p.add_argument("--accept-restore", action="store_true",
+                   help="after a restore: record the entries the last verify saw that the "
+                   "restored ledger lacks as lost, then verify")
     p.set_defaults(handler=verify)
     cmds.add_parser("public-key", help="the ledger's verifier key (Go note format)"
                     ).set_defaults(handler=public_key)
@@ -115,6 +119,10 @@ def verify(args: argparse.Namespace) -> int:
             if not args.key and not config.key_path.exists() and size(db) == 0:
                 print("the ledger has no entries and no signing key yet: nothing to verify")
                 return 0
+            if args.accept_restore:
+                print(accept_restore(db, Path(settings.home)))
+                sign_tail(db, config)
+                db.commit()
             verifier = parse_vkey(args.key) if args.key else _own_verifier(config, db)
             result = verify_ledger(db, verifier)
             stale = stale_tail(db, config)
