@@ -94,6 +94,7 @@ def parser(groups: Sequence[ModuleType] = ()) -> argparse.ArgumentParser:
     help line only (its group is not imported)."""
     p = argparse.ArgumentParser(
         prog="databook", description="Safeguarding databooks: the nightly run, keys and checks.")
+    p.add_argument("--version", action="version", version=f"databook {version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for group in groups:
         group.register(sub)
@@ -101,6 +102,17 @@ def parser(groups: Sequence[ModuleType] = ()) -> argparse.ArgumentParser:
         if name not in sub.choices:
             sub.add_parser(name, help=line, add_help=False)
     return p
+
+
+def version() -> str:
+    """The installed version (``pyproject.toml``; CHANGELOG.md says what each one changed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("safeguarding-databook")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def prepare_environment() -> None:

@@ -375,6 +375,7 @@ PUBLIC_OR_SCHOOL = frozenset({
     ("GET", "/schools/{urn}/download"), ("POST", "/schools/{urn}/download"),
     ("GET", "/schools/{urn}/lookup"), ("POST", "/schools/{urn}/lookup"),
     ("POST", "/schools/{urn}/lookup/refused"),
+    ("GET", "/healthz"), ("GET", "/readyz"),
 })
 
 
