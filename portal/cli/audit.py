@@ -34,6 +34,7 @@ from databook.ledger.note import NoteError, Verifier, new_signer, parse_vkey
 from databook.ledger.receipts import ReceiptError, make
 from databook.ledger.receipts import check as check_receipt
 from databook.ledger.recovery import accept_restore
+from databook.ledger.rotation import first_key, rotate, undo
 from databook.ledger.seen import check_and_remember
 from databook.ledger.tail import sign_tail, stale_tail
 from databook.ledger.verify import LedgerBroken, verify_ledger
@@ -66,6 +67,9 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=verify)
     cmds.add_parser("public-key", help="the ledger's verifier key (Go note format)"
                     ).set_defaults(handler=public_key)
+    cmds.add_parser("rotate-key", help="a new ledger signing key, announced in the ledger "
+                    "and signed over by the old one (no re-trusting by hand)"
+                    ).set_defaults(handler=rotate_key)
     p = cmds.add_parser("export", help="JSON lines of entries and checkpoints")
     p.add_argument("--since", type=int, default=0, metavar="INDEX")
     p.set_defaults(handler=export)
@@ -143,8 +147,30 @@ def _own_verifier(config: LedgerConfig, db: Session) -> Verifier:
     checkpoints present is an error."""
     if config.key_path.exists() or db.scalar(select(func.count()).select_from(
             LedgerCheckpoint)):
-        return load_signer(config, create=False).verifier
+        # The first key: later ones are followed through the ledger's rotation entries.
+        return first_key(config) or load_signer(config, create=False).verifier
     return new_signer(config.origin).verifier  # never saved; it checks nothing
+
+
+def rotate_key(_args: argparse.Namespace) -> int:
+    _settings, config = _context()
+    old_skey = load_signer(config, create=False).skey()
+    engine = ledger_engine(config)
+    try:
+        with session(engine) as db:
+            try:
+                old, new = rotate(db, config)
+                db.commit()
+            except BaseException:
+                db.rollback()
+                undo(config, old_skey)
+                raise
+    finally:
+        engine.dispose()
+    print(f"the ledger now signs with {new}")
+    print(f"(announced in the ledger and signed over by {old}: the witness and audit verify "
+          "follow it without a new trust-key)")
+    return 0
 
 
 def public_key(_args: argparse.Namespace) -> int:

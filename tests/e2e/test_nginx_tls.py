@@ -92,24 +92,8 @@ def _wait(check: object, what: str, process: subprocess.Popen[bytes], log: Path)
             time.sleep(0.3)
 
 
-@pytest.fixture
-def deployed(tmp_path: Path) -> Iterator[Deployed]:
-    if not Path(NGINX).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("nginx is required under CI (make test installs it as root)")
-        pytest.skip("no nginx here: apt-get install nginx")
-    https, http, upstream = free_port(), free_port(), free_port()
-    url = f"https://localhost:{https}"
-    env = make_env(tmp_path, base_url=url, DATABOOK_PORTAL_TRUSTED_PROXIES="127.0.0.1")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("DATABOOK_")}
-    environ |= env.environ() | {"DATABOOK_PORTAL_BASE_URL": url,
-                                "DATABOOK_PORTAL_TRUSTED_PROXIES": "127.0.0.1"}
-    portal_log = tmp_path / "portal.log"
-    with portal_log.open("wb") as out:
-        portal = subprocess.Popen([sys.executable, "-m", "databook", "portal", "serve",
-                                   "--host", "127.0.0.1", "--port", str(upstream)],
-                                  env=environ, stdout=out, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+def _start_nginx(tmp_path: Path, https: int, http: int,
+                 upstream: int) -> tuple[Path, subprocess.Popen[bytes], Path]:
     prefix = tmp_path / "nginx"
     for sub in ("logs", "temp"):
         (prefix / sub).mkdir(parents=True)
@@ -132,15 +116,39 @@ def deployed(tmp_path: Path) -> Iterator[Deployed]:
         assert checked.returncode == 0, checked.stderr
         proxy = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    cert = prefix / "cert.pem"
+    return prefix, proxy, nginx_log
+
+
+@pytest.fixture
+def deployed(tmp_path: Path) -> Iterator[Deployed]:
+    if not Path(NGINX).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("nginx is required under CI (make test installs it as root)")
+        pytest.skip("no nginx here: apt-get install nginx")
+    https, http, upstream = free_port(), free_port(), free_port()
+    url = f"https://localhost:{https}"
+    env = make_env(tmp_path, base_url=url, DATABOOK_PORTAL_TRUSTED_PROXIES="127.0.0.1")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DATABOOK_")}
+    environ |= env.environ() | {"DATABOOK_PORTAL_BASE_URL": url,
+                                "DATABOOK_PORTAL_TRUSTED_PROXIES": "127.0.0.1"}
+    portal_log = tmp_path / "portal.log"
+    with portal_log.open("wb") as out:
+        portal = subprocess.Popen([sys.executable, "-m", "databook", "portal", "serve",
+                                   "--host", "127.0.0.1", "--port", str(upstream)],
+                                  env=environ, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    proxy = None
     try:
+        prefix, proxy, nginx_log = _start_nginx(tmp_path, https, http, upstream)
+        cert = prefix / "cert.pem"
         _wait(lambda: httpx.get(f"http://127.0.0.1:{upstream}/healthz", timeout=2)
               .raise_for_status(), "the portal", portal, portal_log)
         _wait(lambda: httpx.get(f"{url}/readyz", verify=str(cert), timeout=2)
               .raise_for_status(), "nginx", proxy, nginx_log)
         yield Deployed(env, url, prefix / "access.log", cert)
     finally:
-        stop(proxy)
+        if proxy is not None:
+            stop(proxy)
         stop(portal)
 
 
