@@ -8,68 +8,32 @@ and an X-Forwarded-For the client forged never reaches the ledger."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
-import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from tests.support import REPO, Env, add_user, download, entries, free_port, make_env, sign_in, stop
+from tests.support import (
+    NGINX,
+    Env,
+    add_user,
+    download,
+    entries,
+    free_port,
+    make_env,
+    sign_in,
+    start_nginx,
+    stop,
+    wait_for,
+)
 
-NGINX = "/usr/sbin/nginx"
-SITE = REPO / "deploy" / "nginx" / "databook-portal.conf"
 A = 100001
 CLIENT_ADDRESS = "127.0.0.3"
-
-
-def certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost (and 127.0.0.1)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    return cert_path, key_path
-
-
-def site(folder: Path, https: int, http: int, upstream: int) -> str:
-    """The shipped site, on this test's ports, certificate and log; nothing else changed."""
-    cert, key = certificate(folder)
-    text = SITE.read_text()
-    text = re.sub(r"^\s*listen \[::\].*\n", "", text, flags=re.M)  # no IPv6 assumed here
-    text = text.replace("listen 443 ssl", f"listen 127.0.0.1:{https} ssl")
-    text = text.replace("listen 80;", f"listen 127.0.0.1:{http};")
-    text = text.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{upstream}")
-    text = re.sub(r"ssl_certificate .*;", f"ssl_certificate {cert};", text)
-    text = re.sub(r"ssl_certificate_key .*;", f"ssl_certificate_key {key};", text)
-    text = text.replace("/var/log/nginx/databook-portal.access.log",
-                        str(folder / "access.log"))
-    return text
 
 
 @dataclass
@@ -78,45 +42,6 @@ class Deployed:
     url: str
     access_log: Path
     cert: Path
-
-
-def _wait(check: object, what: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            check()  # type: ignore[operator]
-            return
-        except (OSError, httpx.HTTPError):
-            assert process.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, f"{what} did not start"
-            time.sleep(0.3)
-
-
-def _start_nginx(tmp_path: Path, https: int, http: int,
-                 upstream: int) -> tuple[Path, subprocess.Popen[bytes], Path]:
-    prefix = tmp_path / "nginx"
-    for sub in ("logs", "temp"):
-        (prefix / sub).mkdir(parents=True)
-    (prefix / "site.conf").write_text(site(prefix, https, http, upstream))
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    temp = prefix / "temp"
-    (prefix / "nginx.conf").write_text(
-        f"{user}daemon off;\nworker_processes 1;\npid {prefix / 'nginx.pid'};\n"
-        f"error_log {prefix / 'logs' / 'error.log'} warn;\nevents {{ worker_connections 64; }}\n"
-        "http {\n"
-        f"  client_body_temp_path {temp}/body;\n  proxy_temp_path {temp}/proxy;\n"
-        f"  fastcgi_temp_path {temp}/fastcgi;\n  uwsgi_temp_path {temp}/uwsgi;\n"
-        f"  scgi_temp_path {temp}/scgi;\n"
-        f"  access_log off;\n  include {prefix / 'site.conf'};\n}}\n")
-    nginx_log = prefix / "logs" / "stderr.log"
-    with nginx_log.open("wb") as out:
-        checked = subprocess.run([NGINX, "-t", "-p", str(prefix), "-c",
-                                  str(prefix / "nginx.conf")], capture_output=True, text=True,
-                                 check=False)
-        assert checked.returncode == 0, checked.stderr
-        proxy = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
-                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    return prefix, proxy, nginx_log
 
 
 @pytest.fixture
@@ -139,11 +64,11 @@ def deployed(tmp_path: Path) -> Iterator[Deployed]:
                                   start_new_session=True)
     proxy = None
     try:
-        prefix, proxy, nginx_log = _start_nginx(tmp_path, https, http, upstream)
+        prefix, proxy, nginx_log = start_nginx(tmp_path, https, http, upstream)
         cert = prefix / "cert.pem"
-        _wait(lambda: httpx.get(f"http://127.0.0.1:{upstream}/healthz", timeout=2)
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{upstream}/healthz", timeout=2)
               .raise_for_status(), "the portal", portal, portal_log)
-        _wait(lambda: httpx.get(f"{url}/readyz", verify=str(cert), timeout=2)
+        wait_for(lambda: httpx.get(f"{url}/readyz", verify=str(cert), timeout=2)
               .raise_for_status(), "nginx", proxy, nginx_log)
         yield Deployed(env, url, prefix / "access.log", cert)
     finally:
