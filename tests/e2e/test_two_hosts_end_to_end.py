@@ -51,6 +51,7 @@ CLIENT = "127.0.0.3"
 
 @pytest.fixture
 def portal_drop(tmp_path: Path) -> Iterator[Server]:
+    (tmp_path / "sshd").mkdir()
     with sshd(tmp_path / "sshd") as running:
         yield running
 
@@ -166,6 +167,8 @@ def test_two_hosts_in_operation(run: Run, portal_drop: Server, tmp_path: Path,
         fetch()
         _ok(databook("witness", "run", env=nightly))
         fetch()
+        time.sleep(1.5)  # the serving portal signs its tail within a second
+        _ok(databook("audit", "verify", env=portal))  # the council's routine check remembers
         before = len(entries(env))
         stop(server)
         assert "newer than this backup" in _refused(
