@@ -108,9 +108,12 @@ def witness(db: Session, signer: Signer, state_path: Path, log_key: Verifier,
                                f"{state.size}: history was deleted")
         return None
     try:
-        # A rotated ledger key is followed from the key trusted, through the ledger itself.
-        log_key = follow(db, log_key, state.size if state is not None else 0, latest.size)
-        head = parse_checkpoint(verify(latest.note, log_key).text)
+        try:
+            head = parse_checkpoint(verify(latest.note, log_key).text)
+        except NoteError:
+            # A rotated ledger key, followed from the key trusted through the ledger itself.
+            log_key = follow(db, log_key, state.size if state is not None else 0, latest.size)
+            head = parse_checkpoint(verify(latest.note, log_key).text)
     except NoteError as exc:
         raise WitnessError(f"the latest checkpoint ({latest.size}) is not the ledger's: {exc}") \
             from None
