@@ -41,10 +41,12 @@ prefect-server: setup
 	  $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
 
 # Tests use a real OpenSSH server (the SFTP drop), a real headless Chromium (the data-quality
-# report) and LibreOffice (an independent reader of the encrypted workbooks); install them
-# from Debian if this machine lacks them.
+# report), LibreOffice (an independent reader of the encrypted workbooks), nginx (the portal
+# behind TLS, deploy/nginx) and systemd-analyze (deploy/systemd's units); install them from
+# Debian if this machine lacks them.
 SYSTEM_PACKAGES := /usr/sbin/sshd:openssh-server /usr/bin/chromium:chromium \
-	/usr/bin/soffice:libreoffice-calc-nogui /usr/lib/python3/dist-packages/uno.py:python3-uno
+	/usr/bin/soffice:libreoffice-calc-nogui /usr/lib/python3/dist-packages/uno.py:python3-uno \
+	/usr/sbin/nginx:nginx /usr/bin/systemd-analyze:systemd
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  [ -e "$${pair%%:*}" ] || missing="$$missing $${pair##*:}"; done; \

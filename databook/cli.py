@@ -42,6 +42,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "alerts": ("flows.cli.alerts", NIGHTLY, "alerts that need the Prefect server"),
     "findings": ("flows.cli.findings", NIGHTLY,
                  "the data-quality worklist, accepted findings, weekly summary"),
+    "push": ("flows.cli.push", NIGHTLY, "push published runs to the portal host's drop"),
+    "witness": ("flows.cli.witness", NIGHTLY, "the ledger witness: trust the portal's key, "
+                "co-sign"),
     "users": ("portal.cli.users", PORTAL, "the school portal's named users"),
     "portal": ("portal.cli.portal", PORTAL, "the school portal"),
     "schools": ("portal.cli.schools", PORTAL,
@@ -49,6 +52,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "partners": ("portal.cli.partners", PORTAL,
                  "the register of multi-agency partners"),
     "audit": ("portal.cli.audit", PORTAL, "the download ledger: verify, receipts, reports"),
+    "backup": ("databook.backup_cli", PORTAL, "write this host's backup archive"),
+    "restore": ("databook.backup_cli", PORTAL, "restore this host from a backup archive"),
 }
 
 #: A sub-command kept on the other host than its command's group: ``audit reveals`` reads the
@@ -100,6 +105,7 @@ def parser(groups: Sequence[ModuleType] = ()) -> argparse.ArgumentParser:
     help line only (its group is not imported)."""
     p = argparse.ArgumentParser(
         prog="databook", description="Safeguarding databooks: the nightly run, keys and checks.")
+    p.add_argument("--version", action="version", version=f"databook {version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for group in groups:
         group.register(sub)
@@ -107,6 +113,17 @@ def parser(groups: Sequence[ModuleType] = ()) -> argparse.ArgumentParser:
         if name not in sub.choices:
             sub.add_parser(name, help=line, add_help=False)
     return p
+
+
+def version() -> str:
+    """The installed version (``pyproject.toml``; CHANGELOG.md says what each one changed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("safeguarding-databook")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def prepare_environment() -> None:

@@ -6,11 +6,18 @@ run (staging, rename, signing) is the nightly run's alone (``publish.drop``).
 
 A manifest is trusted only once its signature verifies with a key the READER holds (the
 keystore's, or the portal's configured ones): a key found in the drop proves nothing, since
-whoever could change a file there could change that key too.
+whoever could change a file there could change that key too. The one exception is a key the
+reader's trusted key ENDORSED: ``keys rotate --signing`` writes, beside the new public key,
+a statement signed by the key it replaces (``signing-keys/<id>.endorsement.json``), so a
+portal that trusted the old key trusts the new one from the moment it is announced, with no
+manual step and no refused download (``endorsed``). Whoever can only write the drop cannot
+make one: it needs the old private key, which stays in the keystore.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
@@ -35,6 +42,9 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
 PUBLIC_KEY = "signing-key.pub.pem"
 KEYS_DIR = "signing-keys"
+ENDORSEMENT_SUFFIX = ".endorsement.json"
+#: What an old key signs to endorse a new one: this line, the new key's id, its PEM.
+ENDORSEMENT_CONTEXT = b"safeguarding-databook signing-key endorsement v1\n"
 
 
 class ManifestError(Exception):
@@ -71,6 +81,65 @@ def key_id_of(pem: str) -> str:
     return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
 
 
+def endorsement_statement(key_id: str, pem: str) -> bytes:
+    """The bytes an old signing key signs to announce ``pem`` (key ``key_id``)."""
+    return ENDORSEMENT_CONTEXT + f"{key_id}\n".encode() + pem.encode()
+
+
+def endorsement(key_id: str, pem: str, endorsed_by: str, signature: bytes) -> bytes:
+    """An endorsement file's bytes (canonical JSON)."""
+    return canonical({"format": 1, "key_id": key_id, "public_key": pem,
+                      "endorsed_by": endorsed_by,
+                      "signature": base64.b64encode(signature).decode()})
+
+
+def _endorsed_key(data: bytes, trusted: Mapping[str, str]) -> tuple[str, str] | None:
+    """(key id, PEM) of the key an endorsement announces, if one of ``trusted`` signed it."""
+    try:
+        document = parse(data)
+        key_id, pem = str(document["key_id"]), str(document["public_key"])
+        signer = trusted.get(str(document["endorsed_by"]))
+        signature = base64.b64decode(str(document["signature"]), validate=True)
+        if signer is None or key_id_of(pem) != key_id:
+            return None
+        old = load_pem_public_key(signer.encode())
+        if not isinstance(old, Ed25519PublicKey):
+            return None
+        old.verify(signature, endorsement_statement(key_id, pem))
+    except (ValueError, KeyError, TypeError, binascii.Error, InvalidSignature, ManifestError):
+        return None
+    return key_id, pem
+
+
+def endorsed(store: DropStore, trusted: Mapping[str, str]) -> dict[str, str]:
+    """``trusted`` and every key a trusted key endorsed in the drop, followed along the chain
+    of rotations (A endorsed B, B endorsed C: all three). An endorsement that does not verify
+    is ignored: the manifest its key signed is then refused as signed by an untrusted key."""
+    keys = dict(trusted)
+    try:
+        if not store.exists(KEYS_DIR):
+            return keys
+        names = [n for n in store.list_dir(KEYS_DIR) if n.endswith(ENDORSEMENT_SUFFIX)]
+    except (FileNotFoundError, NotADirectoryError):
+        return keys
+    pending = {}
+    for name in names:
+        try:
+            pending[name] = store.read(f"{KEYS_DIR}/{name}")
+        except FileNotFoundError:
+            continue
+    grew = True
+    while grew and pending:
+        grew = False
+        for name, data in list(pending.items()):
+            found = _endorsed_key(data, keys)
+            if found is not None:
+                keys.setdefault(*found)
+                del pending[name]
+                grew = True
+    return keys
+
+
 def _read(store: DropStore, run_id: str, name: str) -> bytes:
     try:
         return store.read(f"{run_id}/{name}")
@@ -88,7 +157,9 @@ def signed(data: bytes, signature: bytes, run_id: str,
         raise ManifestError(f"{run_id}/{MANIFEST} is not a valid manifest") from None
     pem = public_keys.get(key_id)
     if pem is None:
-        raise ManifestError(f"{run_id}/{MANIFEST} is signed by key {key_id}, which is not trusted")
+        raise ManifestError(f"{run_id}/{MANIFEST} is signed by key {key_id}, which is not "
+                            "trusted here and no trusted key endorsed it (databook portal "
+                            "trust-key, with the council's public key)")
     key = load_pem_public_key(pem.encode())
     if not isinstance(key, Ed25519PublicKey):
         raise ManifestError(f"key {key_id} is not an Ed25519 key")

@@ -58,7 +58,8 @@ def write_file(path: Path, data: bytes) -> None:
 
 def private_dir(path: Path) -> Path:
     """Make (or tighten) a folder only its owner can read: the portal's state folder holds its
-    keys, so unlike ``make_private_dir`` an existing folder's mode is tightened too."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keys, so unlike ``make_private_dir`` an existing folder's mode is tightened too. Missing
+    parents are made owner-only as well (``mkdir(parents=True)`` would leave them 0755)."""
+    make_private_dir(path)
     os.chmod(path, 0o700)
     return path

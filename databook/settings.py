@@ -158,6 +158,17 @@ class HostSettings(BaseSettings):
     def open_drop(self) -> DropStore:
         return self.local_drop()
 
+    def missing_portal_database(self) -> str | None:
+        """One line when the portal database is a local SQLite file that is not there: on a
+        nightly host apart from the portal, the portal's ``DATABOOK_PORTAL_DATABASE_URL`` was
+        not given, and partners' files and the ledger witness, which read it, cannot work."""
+        url = self.portal.database_url
+        if not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).is_file():
+            return None
+        return (f"there is no portal database at {url.removeprefix('sqlite:///')}: a nightly "
+                "host apart from the portal needs the portal's DATABOOK_PORTAL_DATABASE_URL "
+                "(partners' files and the ledger witness read it)")
+
     def alert_channels(self) -> list[str]:
         """The channels configured, so "nobody could be told" is not mistaken for "nobody
         was asked"."""

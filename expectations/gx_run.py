@@ -222,6 +222,16 @@ def submit(batches: Sequence[tuple[Suite, pd.DataFrame]], parameters: Mapping[st
     return Pending(job, here, built)
 
 
+def owner_only(folder: Path) -> None:
+    """Every folder under ``folder`` 0700 and every file 0600: the pages name schools and
+    counts of findings, state folders are owner-only like the rest of ``$DATABOOK_HOME``."""
+    if not folder.is_dir():
+        return
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 #: In the background process: the context whose Data Docs ``_build_data_docs`` builds next.
 _unbuilt: list[Any] = []
 
@@ -229,6 +239,7 @@ _unbuilt: list[Any] = []
 def _build_data_docs(report_dir: Path) -> Path | None:
     context = _unbuilt.pop()
     context.build_data_docs()
+    owner_only(report_dir / SITE[0])  # Great Expectations writes under the umask (0644)
     index = report_dir.joinpath(*SITE, "index.html")
     return index if index.exists() else None
 

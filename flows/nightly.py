@@ -47,6 +47,7 @@ from flows.changed_only import (
     tell_schools,
     to_render,
 )
+from flows.delivery import push_step
 from flows.partners import PartnerPlan, prepare_partners
 from flows.run_lock import run_lock
 from flows.runners import fan_out
@@ -231,7 +232,9 @@ def witness_ledger(settings: NightlySettings) -> str:
         return cosigner(config.witness_name, bytes.fromhex(key.private_hex))
 
     outcome = run_witness(settings, config, witness_key, skip_unreachable=True)
-    get_run_logger().info("%s", outcome.message)
+    logger = get_run_logger()
+    # A witness that cannot run is a warning (and an alert, sent by run_witness), never INFO.
+    (logger.warning if outcome.status == "skipped" else logger.info)("%s", outcome.message)
     return outcome.status
 
 
@@ -373,6 +376,8 @@ def _run_locked(settings: NightlySettings, as_at: date, accept_drift: str | None
         stop_background()  # unused when the run ended before validating (or had nothing to)
         record["duration_s"] = round(time.monotonic() - started, 2)
         if not isinstance(sys.exc_info()[1], KeyboardInterrupt | SystemExit):  # not on Ctrl-C
+            if settings.push_drop:  # to the portal host (flows.delivery): never raises
+                record["push"] = push_step(settings)
             record["witness"] = _witness(settings)
         findings = None if book is None else book.findings
         tonight = data_quality.record_findings(settings, record, findings)

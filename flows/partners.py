@@ -55,6 +55,9 @@ def prepare_partners(book: Databook, settings: NightlySettings, comparison: Comp
     """The files of partners whose agreement is current ``today`` (the publishing date),
     with their Changes sheets; the others named with the reason they get nothing."""
     logger = get_run_logger()
+    if missing := settings.missing_portal_database():
+        logger.warning("%s: no partner databooks in this run", missing)
+        return PartnerPlan(note=f"{missing}: no partner databooks were published")
     try:
         records = read_partners(settings.portal.database_url)
     except RegisterUnavailable as exc:

@@ -215,6 +215,9 @@ class NightlySettings(HostSettings):
         "data_quality_email_to is set, the summary goes to the alert channels"))
     data_quality_email_to: OptionalText = Field(default=None, description=(
         "the data-quality team's e-mail address(es) for the weekly summary"))
+    push_drop: Text = Field(default="", description=(
+        "the portal host's drop, like sftp://user@portal-host/srv/databook/drop: each signed "
+        "run is pushed there after it is published; empty: no push"))
     rules: RulesTable = Field(  # type: ignore[valid-type]
         default_factory=RulesTable, description="what a council codes differently")
     drift: DriftTable = Field(default_factory=DriftTable, description="what blocks a run")
@@ -265,6 +268,15 @@ class NightlySettings(HostSettings):
         from publish.sftp import open_store  # paramiko, for an sftp:// drop
 
         return open_store(self.drop, key_file=self.sftp_key, known_hosts=self.sftp_known_hosts)
+
+    def open_push_drop(self) -> DropStore | None:
+        """The portal host's drop this host pushes to, or None when none is configured."""
+        if not self.push_drop:
+            return None
+        from publish.sftp import open_store
+
+        return open_store(self.push_drop, key_file=self.sftp_key,
+                          known_hosts=self.sftp_known_hosts)
 
     def rules_for(self, as_at: date) -> Rules:
         table: BaseModel = self.rules

@@ -21,13 +21,15 @@ _MAKING = threading.Lock()
 
 #: The failures the council must hear about (a school absent from the run, or nothing
 #: published yet, is not a fault of the drop).
-NEEDS_COUNCIL = frozenset({"tampered", "unsigned", "missing", "no_trusted_key"})
+NEEDS_COUNCIL = frozenset({"tampered", "unsigned", "missing", "no_trusted_key",
+                           "incomplete"})
 
 WHAT_FAILED = {
     "tampered": "the file or the manifest does not match the council's signature",
     "unsigned": "the run has no signed manifest",
     "missing": "the school's file is missing from the run",
     "no_trusted_key": "the portal trusts no manifest signing key",
+    "incomplete": "the run has not fully arrived on the portal host",
 }
 
 

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from databook.database import engine_for, session_factory
+from databook.fsio import make_private_dir
 
 SCRIPTS = Path(__file__).with_name("migrations")
 
@@ -21,11 +23,30 @@ def config(url: str) -> Config:
     return cfg
 
 
+#: pg_advisory_xact_lock key for migrations ("databook migrate"), apart from the ledger's.
+MIGRATION_LOCK = 0x6462_6D69_6772_6174 & 0x7FFF_FFFF_FFFF_FFFF
+
+
 def upgrade(url: str, revision: str = "heads") -> None:
-    """Upgrade to ``revision`` (every head by default); safe to run at every start-up."""
+    """Upgrade to ``revision`` (every head by default); safe to run at every start-up, and by
+    several processes at once: on PostgreSQL the whole upgrade runs in one transaction that
+    first takes an advisory lock, so the portal's workers, its commands and a second portal
+    starting together on a fresh database take turns (the first migrates, the others find
+    the schema current) instead of racing to create the same tables."""
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    command.upgrade(config(url), revision)
+        make_private_dir(Path(url.removeprefix("sqlite:///")).parent)
+    if not url.startswith("postgresql"):
+        command.upgrade(config(url), revision)
+        return
+    engine = engine_for(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+            cfg = config(url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
 
 
 def ready(url: str) -> sessionmaker[Session]:

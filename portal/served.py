@@ -29,8 +29,10 @@ from databook.drop import (
     SIGNATURE,
     ManifestError,
     VerifiedManifests,
+    endorsed,
     key_id_of,
     latest,
+    listed_files,
 )
 from databook.store import DropStore
 
@@ -142,19 +144,46 @@ class Published:
         #: (run, file) found changed when served: refused at once on its school's pages
         #: until it matches again; every other school's file is still served (issue 19).
         self._changed: set[tuple[str, str]] = set()
+        #: Runs found whole (``_whole``): every listed file present at its full size.
+        self._whole_runs: set[str] = set()
 
     def _document(self, store: DropStore, run_id: str) -> dict[str, Any]:
         if not store.exists(f"{run_id}/{MANIFEST}") or not store.exists(f"{run_id}/{SIGNATURE}"):
             raise Unavailable("unsigned", f"run {run_id} has no signed manifest", run_id)
-        keys = self._keys()
-        if not keys:
+        trusted = self._keys()
+        if not trusted:
             raise Unavailable("no_trusted_key", "the portal trusts no manifest key yet", run_id)
+        keys = endorsed(store, trusted)  # a rotated key its trusted predecessor announced
         try:
             # The signature only: each file is checked as it is served (``_checked``), so one
             # changed file blocks its own school, not every school (issue 19).
-            return self._manifests.get(store, run_id, keys)
+            document = self._manifests.get(store, run_id, keys)
         except ManifestError as exc:
             raise Unavailable("tampered", str(exc), run_id) from None
+        self._whole(store, run_id, document)
+        return document
+
+    def _whole(self, store: DropStore, run_id: str, document: dict[str, Any]) -> None:
+        """A run is served only once every file its manifest lists is there at its full size:
+        a run copied by hand (or a copy still under way) is "incomplete", never half served.
+        Checked by size, once per run: each served file's hash is checked as it is read."""
+        with self._lock:
+            if run_id in self._whole_runs:
+                return
+        try:
+            listed = listed_files(document)
+            for name, (size, _) in sorted(listed.items()):
+                if store.size(f"{run_id}/{name}") != size:
+                    raise FileNotFoundError(name)
+        except FileNotFoundError as exc:
+            raise Unavailable("incomplete", f"run {run_id} has not fully arrived ({exc} is "
+                              "missing or short): none of it is served until it has",
+                              run_id) from None
+        except (ValueError, KeyError, TypeError):
+            raise Unavailable("tampered", f"{run_id}/{MANIFEST} is not a valid manifest",
+                              run_id) from None
+        with self._lock:
+            self._whole_runs.add(run_id)
 
     def _latest(self) -> tuple[str, dict[str, Any]]:
         store = self._open()

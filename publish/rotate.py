@@ -12,7 +12,13 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
-from databook.drop import latest
+from databook.drop import (
+    ENDORSEMENT_SUFFIX,
+    KEYS_DIR,
+    endorsement,
+    endorsement_statement,
+    latest,
+)
 from databook.store import DropStore
 from publish import lookup_bundle, manifest
 from publish.drop import DEFAULT_KEEP, Signing, new_run_id, write_run
@@ -101,10 +107,18 @@ def _open(data: bytes, password: str, key: SchoolKey | None) -> bytes:
 
 
 def rotate_signing(store: DropStore, keystore: Keystore) -> str:
-    """A new signing key; every earlier public key stays in the drop for old manifests."""
+    """A new signing key, announced before anything is signed with it: the key it replaces
+    signs an endorsement of it into the drop (``databook.drop.endorsed``), so a portal that
+    trusted the old key trusts the new one at once. Every earlier public key stays in the
+    drop for old manifests."""
     with keystore.locked():
+        old = keystore.signing_key()
         key = keystore.rotate_signing_key()
         store.make_dir("")
+        store.make_dir(KEYS_DIR)
+        store.write(f"{KEYS_DIR}/{key.key_id}{ENDORSEMENT_SUFFIX}",
+                    endorsement(key.key_id, key.public_pem, old.key_id,
+                                old.sign(endorsement_statement(key.key_id, key.public_pem))))
         manifest.publish_keys(store, keystore.public_keys(), key.key_id)
     return key.key_id
 

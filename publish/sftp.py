@@ -107,6 +107,12 @@ class SftpStore:
     def exists(self, rel: str) -> bool:
         return self._exists(self._path(rel))
 
+    def size(self, rel: str) -> int:
+        try:
+            return int(self._sftp.stat(self._path(rel)).st_size or 0)
+        except OSError:
+            raise FileNotFoundError(rel) from None
+
     def list_dir(self, rel: str = "") -> list[str]:
         return sorted(self._sftp.listdir(self._path(rel)))
 

@@ -7,12 +7,17 @@ here, so a test file names one place for its helpers whatever it tests.
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
 import hashlib
 import html as html_lib
 import io
+import ipaddress
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -30,7 +35,11 @@ import httpx
 import pandas as pd
 import pyotp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
@@ -372,6 +381,7 @@ PUBLIC_OR_SCHOOL = frozenset({
     ("GET", "/schools/{urn}/download"), ("POST", "/schools/{urn}/download"),
     ("GET", "/schools/{urn}/lookup"), ("POST", "/schools/{urn}/lookup"),
     ("POST", "/schools/{urn}/lookup/refused"),
+    ("GET", "/healthz"), ("GET", "/readyz"),
 })
 
 
@@ -871,3 +881,143 @@ def lookup_header(html: str) -> str:
     found = re.search(r'data-header="([^"]+)"', html)
     assert found, html[:500]
     return html_lib.unescape(found.group(1))
+
+
+SSHD = "/usr/sbin/sshd"
+
+
+@dataclass(frozen=True)
+class Server:
+    """A real OpenSSH server on 127.0.0.1 with an SFTP drop folder (``sshd``)."""
+
+    url: str
+    folder: Path
+    key: str
+    known_hosts: str
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+@contextmanager
+def sshd(home: Path) -> Iterator[Server]:
+    """OpenSSH's sshd on a free port, its keys and config in ``home``: the client's key, the
+    known hosts file naming the server's key, and the drop folder (``home/drop``)."""
+    if not Path(SSHD).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("openssh-server is required under CI (make test installs it as root)")
+        pytest.skip("no OpenSSH server here: apt-get install openssh-server")
+    _keygen(home / "host_key")
+    _keygen(home / "client_key")
+    shutil.copy(home / "client_key.pub", home / "authorized_keys")
+    port = free_port()
+    (home / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
+        f"PidFile {home / 'sshd.pid'}\nAuthorizedKeysFile {home / 'authorized_keys'}\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+        "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+        "Subsystem sftp internal-sftp\nLogLevel ERROR\n")
+    Path("/run/sshd").mkdir(exist_ok=True)
+    daemon = subprocess.Popen([SSHD, "-D", "-e", "-f", str(home / "sshd_config")],
+                              stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
+            assert time.monotonic() < deadline, "sshd did not start"
+            time.sleep(0.1)
+    host_key = (home / "host_key.pub").read_text().split()[:2]
+    (home / "known_hosts").write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
+    folder = home / "drop"
+    user = os.environ.get("USER") or getpass.getuser()
+    try:
+        yield Server(f"sftp://{user}@127.0.0.1:{port}{folder}", folder,
+                     str(home / "client_key"), str(home / "known_hosts"))
+    finally:
+        stop(daemon)
+
+
+NGINX = "/usr/sbin/nginx"
+SITE = REPO / "deploy" / "nginx" / "databook-portal.conf"
+
+
+def certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost (and 127.0.0.1)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def nginx_site(folder: Path, https: int, http: int, upstream: int) -> str:
+    """The shipped site, on this test's ports, certificate and log; nothing else changed."""
+    cert, key = certificate(folder)
+    text = SITE.read_text()
+    text = re.sub(r"^\s*listen \[::\].*\n", "", text, flags=re.M)  # no IPv6 assumed here
+    text = text.replace("listen 443 ssl", f"listen 127.0.0.1:{https} ssl")
+    text = text.replace("listen 80;", f"listen 127.0.0.1:{http};")
+    text = text.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{upstream}")
+    text = re.sub(r"ssl_certificate .*;", f"ssl_certificate {cert};", text)
+    text = re.sub(r"ssl_certificate_key .*;", f"ssl_certificate_key {key};", text)
+    text = text.replace("/var/log/nginx/databook-portal.access.log",
+                        str(folder / "access.log"))
+    return text
+
+
+def wait_for(check: object, what: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Call ``check`` until it stops raising (the process must stay up meanwhile)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            check()  # type: ignore[operator]
+            return
+        except (OSError, httpx.HTTPError):
+            assert process.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, f"{what} did not start"
+            time.sleep(0.3)
+
+
+def start_nginx(tmp_path: Path, https: int, http: int,
+                 upstream: int) -> tuple[Path, subprocess.Popen[bytes], Path]:
+    prefix = tmp_path / "nginx"
+    for sub in ("logs", "temp"):
+        (prefix / sub).mkdir(parents=True)
+    (prefix / "site.conf").write_text(nginx_site(prefix, https, http, upstream))
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temp = prefix / "temp"
+    (prefix / "nginx.conf").write_text(
+        f"{user}daemon off;\nworker_processes 1;\npid {prefix / 'nginx.pid'};\n"
+        f"error_log {prefix / 'logs' / 'error.log'} warn;\nevents {{ worker_connections 64; }}\n"
+        "http {\n"
+        f"  client_body_temp_path {temp}/body;\n  proxy_temp_path {temp}/proxy;\n"
+        f"  fastcgi_temp_path {temp}/fastcgi;\n  uwsgi_temp_path {temp}/uwsgi;\n"
+        f"  scgi_temp_path {temp}/scgi;\n"
+        f"  access_log off;\n  include {prefix / 'site.conf'};\n}}\n")
+    nginx_log = prefix / "logs" / "stderr.log"
+    with nginx_log.open("wb") as out:
+        checked = subprocess.run([NGINX, "-t", "-p", str(prefix), "-c",
+                                  str(prefix / "nginx.conf")], capture_output=True, text=True,
+                                 check=False)
+        assert checked.returncode == 0, checked.stderr
+        proxy = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return prefix, proxy, nginx_log

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from databook.alerts import send_event
-from databook.drop import ManifestError, VerifiedManifests, latest
+from databook.drop import ManifestError, VerifiedManifests, endorsed, latest
 from databook.ledger.config import AuditError, LedgerConfig, ledger_engine, session
 from databook.ledger.reports import uncollected
 from databook.settings import HostSettings
@@ -36,7 +36,8 @@ def latest_manifest(settings: HostSettings, keys: Mapping[str, str],
         if run_id is None:
             raise AuditError(f"the drop {store.describe()} has no published run yet")
         try:
-            return run_id, (cache or VerifiedManifests()).get(store, run_id, keys)
+            return run_id, (cache or VerifiedManifests()).get(store, run_id,
+                                                             endorsed(store, keys))
         except ManifestError as exc:
             raise AuditError(f"{exc}: nothing in it is trusted (databook manifest verify "
                              f"{run_id})") from None

@@ -32,6 +32,7 @@ from databook.ledger.note import (
     verify,
     verify_cosignature,
 )
+from databook.ledger.rotation import KeyChain, rotations
 
 BATCH = 20_000
 
@@ -113,10 +114,13 @@ def _reasons(db: Session, commitments: dict[int, str]) -> None:
                                "commits to")
 
 
-def _checkpoints(db: Session, tree: merkle.MemoryTree, verifier: Verifier) -> int:
+def _checkpoints(db: Session, tree: merkle.MemoryTree, chain: KeyChain) -> int:
+    """Each checkpoint with the ledger's key in force at its size (``databook.ledger.rotation``:
+    a rotated key is the old key's announcement, inside a tree the old key signed)."""
     previous: tuple[int, bytes] | None = None
     count = 0
     for row in db.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.size)):
+        verifier = chain.at(row.size)
         try:
             head = parse_checkpoint(verify(row.note, verifier).text)
         except NoteError as exc:
@@ -163,7 +167,7 @@ def verify_ledger(db: Session, verifier: Verifier,
                   trusted_witnesses: list[Verifier] | None = None) -> Verified:
     tree = merkle.MemoryTree()
     commitments = _entries(db, tree)
-    checkpoints = _checkpoints(db, tree, verifier)
+    checkpoints = _checkpoints(db, tree, KeyChain(verifier, rotations(db)))
     cosignatures = _cosignatures(db, trusted_witnesses)
     _nodes(db, tree)
     _reasons(db, commitments)

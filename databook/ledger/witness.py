@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from databook.alerts import send_event
+from databook.fsio import private_dir
 from databook.ledger import merkle
 from databook.ledger.config import (
     AuditError,
@@ -43,6 +44,8 @@ from databook.ledger.note import (
     parse_vkey,
     verify,
 )
+from databook.ledger.recovery import COPY_FILE, RecoveryError, extend_copy
+from databook.ledger.rotation import follow
 from databook.ledger.tail import fresh
 from databook.settings import HostSettings
 
@@ -76,7 +79,7 @@ def read_state(path: Path) -> WitnessState | None:
 
 
 def write_state(path: Path, state: WitnessState) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as out:
         out.write(state.to_json())
@@ -105,12 +108,23 @@ def witness(db: Session, signer: Signer, state_path: Path, log_key: Verifier,
                                f"{state.size}: history was deleted")
         return None
     try:
-        head = parse_checkpoint(verify(latest.note, log_key).text)
+        try:
+            head = parse_checkpoint(verify(latest.note, log_key).text)
+        except NoteError:
+            # A rotated ledger key, followed from the key trusted through the ledger itself.
+            log_key = follow(db, log_key, state.size if state is not None else 0, latest.size)
+            head = parse_checkpoint(verify(latest.note, log_key).text)
     except NoteError as exc:
         raise WitnessError(f"the latest checkpoint ({latest.size}) is not the ledger's: {exc}") \
             from None
     if state is not None:
         _check_extends(db, state, head)
+    # Keep a copy of every entry co-signed (``databook.ledger.recovery``): after a restore
+    # to an older backup it puts the lost entries back, byte for byte.
+    try:
+        extend_copy(db, state_path.with_name(COPY_FILE.name), head.size, head.root)
+    except RecoveryError as exc:
+        raise WitnessError(str(exc)) from None
     at = now or datetime.now(UTC)
     line = cosign(latest.note, signer, int(at.timestamp())).line()
     db.add(LedgerCosignature(size=head.size, witness_vkey=signer.verifier.vkey(),
@@ -140,12 +154,17 @@ def _check_extends(db: Session, state: WitnessState, head: Checkpoint) -> None:
 #
 # The nightly run witnesses the ledger whatever became of the databook (published, blocked or
 # failed): the ledger's protection must not depend on the night's data. Where the nightly host
-# cannot reach the portal database (another network, or no portal yet) the pass is skipped and
-# says why; where it can, a rewritten, truncated or forked history is a ``WitnessError`` (one
-# line) and an alert, and never touches what was published. The witness's key comes from the
-# caller (the keystore, on the nightly host), so this library never opens the keystore.
+# cannot reach the portal database (another network, or no portal yet) or trusts no ledger
+# key, the pass is skipped, says why at WARNING and alerts the council (a witness that quietly
+# stops witnessing protects nothing); where it can run, a rewritten, truncated or forked
+# history is a ``WitnessError`` (one line) and an alert, and never touches what was published.
+# The witness's key comes from the caller (the keystore, on the nightly host), so this library
+# never opens the keystore; the ledger's key it needs is PUBLIC (``TRUSTED_KEY_FILE``).
 
 STATE_FILE = Path("witness") / "ledger.json"
+#: The portal ledger's public (verifier) key, as ``databook witness trust-key`` installed it
+#: from ``databook audit public-key`` on the portal host: all the witness needs of the portal.
+TRUSTED_KEY_FILE = Path("witness") / "ledger-key.vkey"
 
 
 @dataclass(frozen=True)
@@ -164,13 +183,56 @@ def state_path(settings: HostSettings) -> Path:
     return Path(settings.home) / STATE_FILE
 
 
-def _log_key(config: LedgerConfig, state: Path) -> Verifier:
+def trusted_key_path(settings: HostSettings) -> Path:
+    return Path(settings.home) / TRUSTED_KEY_FILE
+
+
+def trust_key(settings: HostSettings, config: LedgerConfig, vkey: str) -> Verifier:
+    """Install the portal ledger's PUBLIC key for the witness (0600 in a 0700 folder). A key
+    for another ledger (its name is not the configured origin) is refused."""
+    try:
+        key = parse_vkey(vkey.strip())
+    except NoteError as exc:
+        raise LedgerConfigError(f"not a ledger public key: {exc} (copy the line `databook "
+                                "audit public-key` prints on the portal host)") from None
+    if key.name != config.origin:
+        raise LedgerConfigError(f"that key is for the ledger {key.name}, not {config.origin} "
+                                "(portal setting ledger_origin)")
+    path = trusted_key_path(settings)
+    private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as out:
+        out.write(key.vkey() + "\n")
+    os.replace(tmp, path)
+    return key
+
+
+def _log_key(settings: HostSettings, config: LedgerConfig, state: Path) -> Verifier:
     """The ledger's key: the one the witness pinned on its first pass, else (first pass) the
-    portal's own key file."""
+    public key ``databook witness trust-key`` installed, else, on a single host, the portal's
+    own key file (only its public half is used)."""
     pinned = read_state(state)
     if pinned is not None:
         return parse_vkey(pinned.log_vkey)
+    trusted = trusted_key_path(settings)
+    if trusted.exists():
+        try:
+            return parse_vkey(trusted.read_text().strip())
+        except NoteError as exc:
+            raise LedgerConfigError(f"{trusted}: {exc}") from None
+    if not config.key_path.exists():
+        raise LedgerConfigError("the witness trusts no ledger key yet: on the portal host run "
+                                "`databook audit public-key`, and here `databook witness "
+                                "trust-key` with its output")
     return load_signer(config, create=False).verifier
+
+
+def _skipped(settings: HostSettings, why: str, alert: bool) -> Outcome:
+    """A witness that cannot run tells the council (its caller logs it at WARNING)."""
+    message = f"ledger witness skipped: {why}"
+    if alert:
+        send_event(settings, "ledger witness", "skipped", message)
+    return Outcome("skipped", message)
 
 
 def run(settings: HostSettings, config: LedgerConfig, witness_key: Callable[[], Signer], *,
@@ -184,15 +246,16 @@ def run(settings: HostSettings, config: LedgerConfig, witness_key: Callable[[], 
     engine = None
     try:
         engine = ledger_engine(config)
-        log_key = _log_key(config, state)
+        log_key = _log_key(settings, config, state)
     except (AuditError, LedgerConfigError, DBAPIError) as exc:
         if engine is not None:
             engine.dispose()
         if not skip_unreachable:
             raise
-        why = (f"cannot reach the portal database ({type(exc).__name__})"
+        why = (f"cannot reach the portal database ({type(exc).__name__}; the nightly host "
+               "needs the portal's DATABOOK_PORTAL_DATABASE_URL)"
                if isinstance(exc, DBAPIError) else str(exc))
-        return Outcome("skipped", f"ledger witness skipped: {why}")
+        return _skipped(settings, why, alert)
     try:
         signer = witness_key()
         with session(engine) as db:
@@ -208,8 +271,7 @@ def run(settings: HostSettings, config: LedgerConfig, witness_key: Callable[[], 
     except DBAPIError as exc:
         if not skip_unreachable:
             raise
-        return Outcome("skipped", f"ledger witness skipped: the portal database failed "
-                                  f"({type(exc).__name__})")
+        return _skipped(settings, f"the portal database failed ({type(exc).__name__})", alert)
     finally:
         engine.dispose()
     if done is None:

@@ -90,6 +90,12 @@ def handle(args: argparse.Namespace) -> int:
             print(rotate_signing(store, keystore))
         finally:
             store.close()
+    if args.keys_command == "rotate" and settings.push_drop:
+        # The portal host gets the new key's endorsement (or the re-keyed run) at once.
+        from flows.delivery import push_now
+
+        done = push_now(settings)
+        log.info("%s", done.summary() if done else "")
     return 0
 
 

@@ -17,6 +17,7 @@ from databook.drop import (
     SIGNATURE,
     ManifestError,
     VerifiedManifests,
+    endorsed,
     key_id_of,
     latest,
     runs,
@@ -77,6 +78,7 @@ def manifests(settings: HostSettings) -> dict[str, dict[str, Any]]:
     keys = manifest_keys(settings)
     store = settings.open_drop()
     try:
+        keys = endorsed(store, keys)
         return {run_id: signed_manifest(store, run_id, keys) for run_id in runs(store)}
     finally:
         store.close()
@@ -90,7 +92,7 @@ def latest_manifest(settings: HostSettings) -> tuple[str, dict[str, Any]]:
         run_id = latest(store)
         if run_id is None:
             raise AuditError(f"the drop {store.describe()} has no published run yet")
-        return run_id, signed_manifest(store, run_id, keys)
+        return run_id, signed_manifest(store, run_id, endorsed(store, keys))
     finally:
         store.close()
 

@@ -33,8 +33,10 @@ from databook.ledger.models import LedgerCheckpoint, LedgerEntry
 from databook.ledger.note import NoteError, Verifier, new_signer, parse_vkey
 from databook.ledger.receipts import ReceiptError, make
 from databook.ledger.receipts import check as check_receipt
+from databook.ledger.recovery import accept_restore
+from databook.ledger.rotation import first_key, rotate, undo
 from databook.ledger.seen import check_and_remember
-from databook.ledger.tail import stale_tail
+from databook.ledger.tail import sign_tail, stale_tail
 from databook.ledger.verify import LedgerBroken, verify_ledger
 from databook.ledger.witness import WitnessError
 from databook.ledger.witness import run as witness_pass
@@ -59,9 +61,15 @@ def register(sub: Any) -> None:
     cmds = audit.add_subparsers(dest="audit_command", required=True)
     p = cmds.add_parser("verify", help="recompute the ledger and check every checkpoint")
     p.add_argument("--key", help="the ledger's public key to trust (default: the portal's)")
+    p.add_argument("--accept-restore", action="store_true",
+                   help="after a restore: record the entries the last verify saw that the "
+                   "restored ledger lacks as lost, then verify")
     p.set_defaults(handler=verify)
     cmds.add_parser("public-key", help="the ledger's verifier key (Go note format)"
                     ).set_defaults(handler=public_key)
+    cmds.add_parser("rotate-key", help="a new ledger signing key, announced in the ledger "
+                    "and signed over by the old one (no re-trusting by hand)"
+                    ).set_defaults(handler=rotate_key)
     p = cmds.add_parser("export", help="JSON lines of entries and checkpoints")
     p.add_argument("--since", type=int, default=0, metavar="INDEX")
     p.set_defaults(handler=export)
@@ -115,6 +123,10 @@ def verify(args: argparse.Namespace) -> int:
             if not args.key and not config.key_path.exists() and size(db) == 0:
                 print("the ledger has no entries and no signing key yet: nothing to verify")
                 return 0
+            if args.accept_restore:
+                print(accept_restore(db, Path(settings.home)))
+                sign_tail(db, config)
+                db.commit()
             verifier = parse_vkey(args.key) if args.key else _own_verifier(config, db)
             result = verify_ledger(db, verifier)
             stale = stale_tail(db, config)
@@ -135,8 +147,30 @@ def _own_verifier(config: LedgerConfig, db: Session) -> Verifier:
     checkpoints present is an error."""
     if config.key_path.exists() or db.scalar(select(func.count()).select_from(
             LedgerCheckpoint)):
-        return load_signer(config, create=False).verifier
+        # The first key: later ones are followed through the ledger's rotation entries.
+        return first_key(config) or load_signer(config, create=False).verifier
     return new_signer(config.origin).verifier  # never saved; it checks nothing
+
+
+def rotate_key(_args: argparse.Namespace) -> int:
+    _settings, config = _context()
+    old_skey = load_signer(config, create=False).skey()
+    engine = ledger_engine(config)
+    try:
+        with session(engine) as db:
+            try:
+                old, new = rotate(db, config)
+                db.commit()
+            except BaseException:
+                db.rollback()
+                undo(config, old_skey)
+                raise
+    finally:
+        engine.dispose()
+    print(f"the ledger now signs with {new}")
+    print(f"(announced in the ledger and signed over by {old}: the witness and audit verify "
+          "follow it without a new trust-key)")
+    return 0
 
 
 def public_key(_args: argparse.Namespace) -> int:

@@ -5,15 +5,18 @@ reach or the setting is off, and fails (one line, an alert) on a truncated histo
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
 from prefect.logging import disable_run_logger
 from sqlalchemy import select
 
+from databook.cli import main
 from databook.ledger.config import from_settings, load_signer
 from databook.ledger.models import LedgerCosignature
-from databook.ledger.note import verify_cosignature
+from databook.ledger.note import new_signer, verify_cosignature
+from databook.ledger.tail import sign_tail
 from databook.ledger.witness import WitnessError
 from flows.nightly import witness_ledger
 from flows.settings import NightlySettings, load
@@ -34,6 +37,10 @@ def test_witness_task_cosigns_with_the_keystore_key_then_fails_on_truncation(
     monkeypatch.setenv("DATABOOK_ALERT_WEBHOOK", url)
     settings = load()
     assert _task(settings) == "skipped"  # the portal never signed: no ledger key to pin yet
+    # ... which the council is told, with what to do: never a silent skip.
+    assert len(received) == 1 and received[0]["status"] == "skipped"
+    assert "databook witness trust-key" in str(received[0]["text"])
+    received.clear()
     fill(home, 3)
     load_signer(home.config)  # the portal's key, made at its first checkpoint
     # Entries but no checkpoint: the witness asks for a fresh one first (issue 19).
@@ -70,3 +77,45 @@ def test_witness_task_skips_an_unreachable_portal_and_obeys_the_setting(
     monkeypatch.setenv("DATABOOK_PORTAL_WITNESS", "false")
     assert _task(load()) == "disabled"
     assert not (tmp_path / "home" / "witness").exists()
+
+
+def test_the_witness_on_another_host_needs_only_the_ledgers_public_key(
+        home: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        webhook: tuple[str, list[dict[str, object]]],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Two homes: the portal's (its state folder, the ledger's private key) and the nightly
+    host's, which reaches the portal database but holds none of the portal's secrets."""
+    fill(home, 4)
+    portal_key = load_signer(home.config)
+    public = portal_key.verifier.vkey()
+    nightly = tmp_path / "nightly"
+    url, received = webhook
+    monkeypatch.setenv("DATABOOK_HOME", str(nightly))
+    monkeypatch.setenv("DATABOOK_ALERT_WEBHOOK", url)
+    monkeypatch.setenv("DATABOOK_PORTAL_DATABASE_URL", home.config.database_url)
+    monkeypatch.setenv("DATABOOK_PORTAL_STATE_DIR", str(nightly / "no-portal-state"))
+    settings = load()
+    assert _task(settings) == "skipped"  # nothing trusted yet: a warning and an alert
+    assert len(received) == 1 and "trust-key" in str(received[0]["text"])
+    (tmp_path / "ledger.vkey").write_text(public + "\n")
+    assert main(["witness", "trust-key", str(tmp_path / "ledger.vkey")]) == 0
+    trusted = nightly / "witness" / "ledger-key.vkey"
+    assert stat.S_IMODE(trusted.stat().st_mode) == 0o600
+    assert stat.S_IMODE(trusted.parent.stat().st_mode) == 0o700
+    with home.session() as db:  # the serving portal's tail signer, on its own host
+        sign_tail(db, home.config)
+        db.commit()
+    assert _task(settings) == "cosigned"
+    assert not (nightly / "no-portal-state").exists()  # no portal secret was ever read here
+    assert json.loads((nightly / "witness" / "ledger.json").read_text())["size"] == 4
+    # A key for another ledger, or not a key at all: one line each.
+    other = new_signer("other.example/ledger").verifier.vkey()
+    capsys.readouterr()
+    (tmp_path / "other.vkey").write_text(other)
+    (tmp_path / "junk.vkey").write_text("not a key")
+    for name, says in (("other.vkey", "is for the ledger other.example/ledger"),
+                       ("junk.vkey", "not a ledger public key")):
+        assert main(["witness", "trust-key", str(tmp_path / name)]) == 1
+        line = capsys.readouterr().err
+        assert says in line and line.count("\n") == 1
+    assert len(received) == 1

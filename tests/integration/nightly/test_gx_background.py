@@ -4,6 +4,7 @@ that process dies the run validates here instead of losing its validation."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,9 @@ def test_validation_runs_in_the_background_process_with_the_same_outcome(
     assert list((tmp_path / "tmp").iterdir()) == []
     assert (tmp_path / "report" / "gx" / "uncommitted" / "data_docs" / "local_site"
             / "index.html").is_file()
+    # Owner-only, like every state folder (Great Expectations writes under the umask).
+    for path in [tmp_path / "report" / "gx", *(tmp_path / "report" / "gx").rglob("*")]:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
 
 
 def test_a_killed_background_process_means_validating_here_not_losing_it(

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import stat
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,68 +17,15 @@ from publish.errors import PublishError
 from publish.keystore import Keystore
 from publish.rotate import rotate_school
 from publish.sftp import SftpStore, open_store
-from tests.support import SOURCE, open_encrypted, rows, run_info, stop
+from tests.support import SOURCE, Server, open_encrypted, rows, run_info, sshd
 
-SSHD = "/usr/sbin/sshd"
 pytestmark = pytest.mark.sftp
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    folder: Path
-    key: str
-    known_hosts: str
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not Path(SSHD).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("openssh-server is required under CI (make test installs it as root)")
-        pytest.skip("no OpenSSH server here: apt-get install openssh-server")
-    home = tmp_path_factory.mktemp("sshd")
-    _keygen(home / "host_key")
-    _keygen(home / "client_key")
-    shutil.copy(home / "client_key.pub", home / "authorized_keys")
-    port = _free_port()
-    (home / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
-        f"PidFile {home / 'sshd.pid'}\nAuthorizedKeysFile {home / 'authorized_keys'}\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
-        "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-        "Subsystem sftp internal-sftp\nLogLevel ERROR\n")
-    Path("/run/sshd").mkdir(exist_ok=True)
-    daemon = subprocess.Popen([SSHD, "-D", "-e", "-f", str(home / "sshd_config")],
-                              stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
-            assert time.monotonic() < deadline, "sshd did not start"
-            time.sleep(0.1)
-    host_key = (home / "host_key.pub").read_text().split()[:2]
-    (home / "known_hosts").write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
-    folder = home / "drop"
-    user = os.environ.get("USER") or __import__("getpass").getuser()
-    try:
-        yield Server(f"sftp://{user}@127.0.0.1:{port}{folder}", folder,
-                     str(home / "client_key"), str(home / "known_hosts"))
-    finally:
-        stop(daemon)
+    with sshd(tmp_path_factory.mktemp("sshd")) as running:
+        yield running
 
 
 def _connect(server: Server) -> SftpStore:

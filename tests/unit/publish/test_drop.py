@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from msoffcrypto.exceptions import InvalidKeyError
 
-from databook.drop import LATEST, latest, runs
+from databook.drop import LATEST, endorsed, latest, runs
 from databook.store import LocalStore
 from publish import manifest
 from publish.drop import SchoolFile, Signing, prune, publish_run, school_files
@@ -187,8 +187,11 @@ def test_rotating_the_signing_key_keeps_old_manifests_verifiable(
     new_key = rotate_signing(store, keystore)
     new_run = publish(store, keystore, 100)
     assert new_key != old_key
-    assert sorted(p.stem for p in (store.root / "signing-keys").iterdir()) == sorted(
-        [old_key, new_key])
+    assert sorted(p.name for p in (store.root / "signing-keys").iterdir()) == sorted(
+        [f"{old_key}.pem", f"{new_key}.pem", f"{new_key}.endorsement.json"])
+    # The old key endorsed the new one, so a reader that trusted only the old key trusts it.
+    only_old = {old_key: keystore.public_keys()[old_key]}
+    assert set(endorsed(store, only_old)) == {old_key, new_key}
     assert json.loads((store.root / new_run / "manifest.json").read_text())[
         "signing_key_id"] == new_key
     reopened = Keystore.open(tmp_path / "state")
