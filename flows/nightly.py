@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from sqlalchemy.exc import SQLAlchemyError
 from prefect import Task, flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
@@ -23,6 +22,7 @@ from prefect.futures import PrefectFuture
 from prefect.states import State
 from prefect.task_runners import TaskRunner
 from prefect.utilities.annotations import quote
+from sqlalchemy.exc import SQLAlchemyError
 
 from databook import alerts
 from databook.drop import RUN_ID, ManifestError
