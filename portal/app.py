@@ -23,6 +23,7 @@ from databook.database import engine_for, readers, session_factory
 from databook.fsio import private_dir
 from databook.portal_table import PortalTable
 from databook.settings import HostSettings
+from portal import labels
 from portal.config import agreement_file
 from portal.context import PortalContext
 from portal.pages import checkpoint_after, csrf_guard, install_handlers
@@ -50,6 +51,14 @@ def _alerter(settings: HostSettings) -> Callable[[Mapping[str, Any]], object]:
     return send
 
 
+def templates() -> Jinja2Templates:
+    """The pages, with the filters a person's dates and codes are shown through: London time
+    in GOV.UK style ("7 December 2026 at 2:30pm") and plain-English words for codes."""
+    found = Jinja2Templates(directory=str(HERE / "templates"))
+    found.env.filters.update(labels.FILTERS)
+    return found
+
+
 def build_context(settings: HostSettings) -> PortalContext:
     portal = settings.portal
     private_dir(portal.state_dir)
@@ -60,7 +69,7 @@ def build_context(settings: HostSettings) -> PortalContext:
         hashing=Hashing(portal.hash_concurrency), hmac_key=hmac_key(portal.state_dir),
         totp=totp_cipher(portal.state_dir),
         published=Published(settings.open_drop, lambda: trusted_keys(key_files(portal))),
-        templates=Jinja2Templates(directory=str(HERE / "templates")), alert=_alerter(settings),
+        templates=templates(), alert=_alerter(settings),
         agreement_text=text, agreement_sha256=hashlib.sha256(text.encode()).hexdigest())
 
 

@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from databook.ledger import reports
 from databook.ledger.models import LedgerEntry
+from portal import labels
 from portal.context import ctx
+from portal.labels import when
 from portal.models import User, UserSchool
 from portal.registers import escalation, rules, store
 from portal.registers.config import policy_for, urns_with_dsl
@@ -62,31 +64,36 @@ def _protocol(record: SchoolRecord, versions: Versions) -> tuple[str, bool]:
     if record.protocol_signed_on is None:
         return "not signed", False
     ok = rules.protocol_current(record, versions)
-    text = f"signed {record.protocol_signed_on.isoformat()}, version {record.protocol_version}"
+    text = f"signed {labels.day(record.protocol_signed_on)}, version {record.protocol_version}"
     return (text if ok else f"{text} (out of date)"), ok
 
 
 def _agreement(record: SchoolRecord, day: date, versions: Versions) -> tuple[str, bool]:
     if record.agreement_signed_on is None:
         return "not signed", False
-    review = record.agreement_review_on.isoformat() if record.agreement_review_on else "none"
+    review = labels.day(record.agreement_review_on) if record.agreement_review_on else "none"
     problems = rules.agreement_problems(record, day, versions)
-    text = (f"signed {record.agreement_signed_on.isoformat()}, version "
+    text = (f"signed {labels.day(record.agreement_signed_on)}, version "
             f"{record.agreement_version}, review {review}")
     return (f"{text} ({'; '.join(problems)})" if problems else text), not problems
 
 
 def last_downloads(db: Session) -> dict[int, str]:
     """Each school's newest download, "when by whom". The entries are picked by the indexed
-    columns (one query, however long the ledger) and shown from their signed bytes."""
-    newest = (select(func.max(LedgerEntry.idx)).where(LedgerEntry.kind == "download")
+    columns (one query, however long the ledger) and shown from their signed bytes.
+    A partner's download carries a partner id and no URN, so it is left out in SQL and again
+    from the signed bytes: one odd entry must never take the officer's landing page down."""
+    newest = (select(func.max(LedgerEntry.idx))
+              .where(LedgerEntry.kind == "download", LedgerEntry.urn.is_not(None))
               .group_by(LedgerEntry.urn))
     found: dict[int, str] = {}
     for body in db.scalars(select(LedgerEntry.body).where(LedgerEntry.idx.in_(newest))):
         entry = json.loads(bytes(body))
+        urn = entry.get("urn")
+        if not isinstance(urn, int) or isinstance(urn, bool):
+            continue
         at = datetime.strptime(str(entry["time"]), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-        found[int(entry["urn"])] = (f"{at.astimezone(reports.LONDON):%Y-%m-%d %H:%M} by "
-                                    f"{entry.get('actor_email', '')}")
+        found[urn] = f"{when(at)} by {entry.get('actor_email', '')}"
     return found
 
 
@@ -144,7 +151,7 @@ def _escalation(request: Request) -> list[escalation.Line]:
 def escalation_page(request: Request) -> Response:
     return page(request, "escalation.html", {"columns": ESCALATION_COLUMNS,
                                              "lines": [x.cells() for x in _escalation(request)],
-                                             "today": today().isoformat()})
+                                             "today": labels.day(today())})
 
 
 @router.get("/escalation.csv")

@@ -86,7 +86,7 @@ def test_schools_page_shows_status_users_last_download_and_non_collection(
     alder, birch, cedar = (row_of(page.text, u) for u in (A, B, C))
     assert "sam.dsl@alder.example (dsl, active)" in alder and "by sam.dsl@alder.example" in alder
     assert ">collected<" in alder and "not collected" in birch and "not collected" in cedar
-    assert "signed 2026-09-01, version 1.0" in alder and "cannot download" not in alder
+    assert "signed 1 September 2026, version 1.0" in alder and "cannot download" not in alder
     assert "nobody named" in birch and "never" in birch
     assert "not signed" in cedar and "cannot download" in cedar
     assert re.search(r'id="waiting">2<', page.text)
@@ -97,7 +97,8 @@ def test_schools_page_shows_status_users_last_download_and_non_collection(
 
 def test_escalation_page_and_csv(officer: TestClient) -> None:
     page = officer.get("/council/escalation")
-    assert page.status_code == 200 and "requires_escalation" in page.text
+    assert page.status_code == 200 and "Needs escalating" in page.text
+    assert "requires_escalation" not in page.text  # plain English on the page, codes in the CSV
     got = officer.get("/council/escalation.csv")
     assert got.headers["content-type"].startswith("text/csv")
     assert "attachment" in got.headers["content-disposition"]

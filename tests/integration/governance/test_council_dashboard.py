@@ -1,0 +1,102 @@
+"""The officer's dashboard cannot be broken by one odd entry: a ledger holding a school's
+download, a partner's download, a partner's refusal, a council officer's own form error and
+action, and a look-up-free morning; then every council page (every GET route of the council
+router, concrete URLs filled in) loads, as a page, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portal.app import create_app
+from tests.support import (
+    NURSES,
+    A,
+    Env,
+    add_partner_user,
+    add_user,
+    app_of,
+    council_routes,
+    csrf_of,
+    download,
+    entries,
+    fill,
+    fill_partner,
+    make_env,
+    officer_client,
+    publish_with_partners,
+    register_partners,
+    sign_in,
+)
+
+OFFICER = "olu.officer@council.example"
+
+
+@pytest.fixture
+def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
+    env = make_env(tmp_path_factory.mktemp("council-dashboard"))
+    register_partners(env)
+    return env
+
+
+def client_for(env: Env) -> TestClient:
+    return TestClient(create_app(env.settings), base_url="https://testserver",
+                      follow_redirects=False)
+
+
+@pytest.fixture
+def officer(env: Env) -> Iterator[TestClient]:
+    with officer_client(env, OFFICER) as c:
+        yield c
+
+
+def every_kind_of_entry(env: Env, officer: TestClient) -> str:
+    """A school's download, a partner's download and refusal, an officer's form error."""
+    run_id, _files = publish_with_partners(env)
+    with client_for(env) as school:
+        secret = add_user(env, "sam.dsl@alder.example", [A], agreed=True)
+        sign_in(school, env, "sam.dsl@alder.example", secret)
+        assert download(school, A).status_code == 200
+    with client_for(env) as partner:
+        secret = add_partner_user(env, "nia.nurse@nhs.example", NURSES)
+        sign_in(partner, env, "nia.nurse@nhs.example", secret)
+        form = partner.get(fill_partner("/partners/{partner_id}/download", NURSES))
+        got = partner.post(f"/partners/{NURSES}/download", data={
+            "csrf": csrf_of(form.text), "run_id": run_id, "reason": "concern"})
+        assert got.status_code == 200, got.text
+        assert partner.get(f"/schools/{A}").status_code in (403, 404)
+    bad = officer.get("/council/audit/downloads", params={"school": "not a urn"})
+    assert bad.status_code == 400
+    kinds = {e["kind"] for e in entries(env)}
+    assert {"download", "refused", "signin_ok", "agreement_accepted"} <= kinds
+    assert any(e.get("partner_id") for e in entries(env, "download"))
+    return run_id
+
+
+def test_every_council_page_loads_with_school_partner_and_council_entries(
+        env: Env, officer: TestClient) -> None:
+    every_kind_of_entry(env, officer)
+    pages = sorted({fill(p, A) for m, p in council_routes(app_of(officer)) if m == "GET"})
+    assert "/council" in pages and "/council/audit/irregular" in pages
+    for url in pages:
+        got = officer.get(url)
+        assert got.status_code == 200, (url, got.status_code, got.text[-500:])
+    landing = officer.get("/council").text
+    assert "by sam.dsl@alder.example" in landing  # the school's newest download, still shown
+
+
+def test_the_landing_page_survives_a_partner_download_alone(env: Env,
+                                                            officer: TestClient) -> None:
+    """The first download of a morning is a partner's: the landing page still loads."""
+    run_id, _files = publish_with_partners(env)
+    with client_for(env) as partner:
+        secret = add_partner_user(env, "nia.nurse@nhs.example", NURSES)
+        sign_in(partner, env, "nia.nurse@nhs.example", secret)
+        form = partner.get(f"/partners/{NURSES}/download")
+        assert partner.post(f"/partners/{NURSES}/download", data={
+            "csrf": csrf_of(form.text), "run_id": run_id, "reason": "concern"}
+        ).status_code == 200
+    page = officer.get("/council")
+    assert page.status_code == 200 and "never" in page.text
