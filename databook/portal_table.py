@@ -167,6 +167,14 @@ class PortalTable(BaseModel):
     agreement_version: Annotated[str, BeforeValidator(_short("1.1", 40))] = "1.0"
     #: None: the text the portal ships (``portal/data/agreement.txt``).
     agreement_file: Annotated[Path | None, BeforeValidator(_optional_file)] = None
+    #: None: the partner users' text the portal ships (``portal/data/partner-agreement.txt``).
+    partner_agreement_file: Annotated[Path | None, BeforeValidator(_optional_file)] = None
+    #: Whom a refused, signed-out or leaving user rings: the pages print these three.
+    contact_name: Annotated[str, BeforeValidator(_short("the Service Desk", 200))] = (
+        "the council's information governance team")
+    contact_phone: Annotated[str, BeforeValidator(_short("01629 537777", 40))] = ""
+    contact_email: Annotated[str, BeforeValidator(_short("servicedesk@council.example",
+                                                         254))] = ""
     shared_mailboxes: Annotated[tuple[str, ...], BeforeValidator(_mailboxes)] = SHARED_MAILBOXES
     enrolment_hours: Annotated[int, BeforeValidator(whole(1, 24 * 30))] = 72
     public_keys: Annotated[tuple[Path, ...], BeforeValidator(_paths)] = ()

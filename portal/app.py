@@ -24,7 +24,7 @@ from databook.fsio import private_dir
 from databook.portal_table import PortalTable
 from databook.settings import HostSettings
 from portal import labels
-from portal.config import agreement_file
+from portal.config import agreement_file, partner_agreement_file
 from portal.context import PortalContext
 from portal.pages import checkpoint_after, csrf_guard, install_handlers
 from portal.routers import council, download, enrol, lookup, partner, public, school, signin
@@ -64,13 +64,16 @@ def build_context(settings: HostSettings) -> PortalContext:
     private_dir(portal.state_dir)
     engine = engine_for(portal.database_url, pool_pre_ping=True)
     text = agreement_file(portal).read_text("utf-8")
+    partner = partner_agreement_file(portal).read_text("utf-8")
     return PortalContext(
         settings=settings, portal=portal, sessions=session_factory(engine), readers=readers(engine),
         hashing=Hashing(portal.hash_concurrency), hmac_key=hmac_key(portal.state_dir),
         totp=totp_cipher(portal.state_dir),
         published=Published(settings.open_drop, lambda: trusted_keys(key_files(portal))),
         templates=templates(), alert=_alerter(settings),
-        agreement_text=text, agreement_sha256=hashlib.sha256(text.encode()).hexdigest())
+        agreement_text=text, agreement_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        partner_agreement_text=partner,
+        partner_agreement_sha256=hashlib.sha256(partner.encode()).hexdigest())
 
 
 def create_app(settings: HostSettings) -> FastAPI:

@@ -12,7 +12,7 @@ from typing import Any
 
 from databook.clock import govuk_date, govuk_when
 from databook.ledger.refusals import MEANING
-from schemas.download_reasons import REASONS
+from schemas.download_reasons import PARTNER_REASONS, REASONS
 from schemas.registers import CONTACT_STATUSES
 
 #: Column codes of the officer's tables, as headings.
@@ -98,7 +98,7 @@ def shown(value: Any, column: str = "") -> str:
         return day(str(value))
     text = str(value)
     if column in REASON_COLUMNS:
-        return REASONS.get(text, text).removesuffix(" (say why below)")
+        return {**PARTNER_REASONS, **REASONS}.get(text, text).removesuffix(" (say why below)")
     return VALUES.get(text, text)
 
 

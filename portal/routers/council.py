@@ -29,7 +29,12 @@ from portal.registers import escalation, rules, store
 from portal.registers.config import policy_for, urns_with_dsl
 from portal.registers.gate import today
 from portal.registers.record import SchoolRecord, Versions
-from portal.routers import council_confirmations, council_reports, council_users
+from portal.routers import (
+    council_confirmations,
+    council_partners,
+    council_reports,
+    council_users,
+)
 from portal.routers.council_common import (
     PREFIX,
     council_router,
@@ -43,6 +48,7 @@ router = council_router(PREFIX)
 router.include_router(council_reports.router)
 router.include_router(council_users.router)
 router.include_router(council_confirmations.router)
+router.include_router(council_partners.router)
 
 
 @dataclass

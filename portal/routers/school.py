@@ -15,7 +15,7 @@ from databook.ledger.config import from_settings, load_signer
 from databook.ledger.models import LedgerEntry
 from portal.access import Denied, Viewer, agreed, school_viewer, signed_in
 from portal.alerting import council_alerts, has_channel
-from portal.context import ctx, origin
+from portal.context import PortalContext, ctx, origin
 from portal.events import record
 from portal.models import AgreementAcceptance
 from portal.pages import render
@@ -38,13 +38,21 @@ def home(request: Request) -> Response:
     return render(request, "schools.html", {"schools": sorted(viewer.schools)})
 
 
+def agreement_for(context: PortalContext, viewer: Viewer) -> tuple[str, str]:
+    """(text, SHA-256) of the individual agreement this person signs: a partner user's is
+    about their organisation's cohort, a school's about its pupils."""
+    if viewer.role == "partner":
+        return context.partner_agreement_text, context.partner_agreement_sha256
+    return context.agreement_text, context.agreement_sha256
+
+
 @router.get("/agreement")
 def agreement_page(request: Request) -> Response:
     viewer = signed_in(request)
     context = ctx(request)
     version = context.portal.agreement_version
     return render(request, "agreement.html", {
-        "text": context.agreement_text, "version": version,
+        "text": agreement_for(context, viewer)[0], "version": version,
         "accepted": version in viewer.agreed_versions,
         "renewal": bool(viewer.agreed_versions) and version not in viewer.agreed_versions})
 
@@ -57,13 +65,13 @@ def accept(request: Request, version: Annotated[str, Form(max_length=40)],
     current = context.portal.agreement_version
     if accept != "yes" or version != current:
         return render(request, "agreement.html", {
-            "text": context.agreement_text, "version": current, "accepted": False,
+            "text": agreement_for(context, viewer)[0], "version": current, "accepted": False,
             "errors": {"accept": "Tick the box to say you have read and accept this version "
                                  "of the agreement."}}, 400)
     if current not in viewer.agreed_versions:
         with context.transaction() as db:
             db.add(AgreementAcceptance(user_id=viewer.user_id, version=current,
-                                       text_sha256=context.agreement_sha256,
+                                       text_sha256=agreement_for(context, viewer)[1],
                                        accepted_at=sessions.now()))
             record(db, "agreement_accepted", origin(request).as_user(viewer.user_id,
                                                                      viewer.email),

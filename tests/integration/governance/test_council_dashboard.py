@@ -100,3 +100,23 @@ def test_the_landing_page_survives_a_partner_download_alone(env: Env,
         ).status_code == 200
     page = officer.get("/council")
     assert page.status_code == 200 and "never" in page.text
+
+
+def test_users_are_searched_filtered_and_paged_on_the_server(env: Env,
+                                                             officer: TestClient) -> None:
+    from portal.routers.council_users import PER_PAGE
+
+    for n in range(PER_PAGE + 3):
+        add_user(env, f"dsl{n:03d}@alder.example", [A])
+    add_partner_user(env, "nia.nurse@nhs.example", NURSES)
+    first = officer.get("/council/users", params={"q": "ALDER"})
+    assert first.status_code == 200
+    assert f'{PER_PAGE + 3} users match; page 1 of 2' in first.text
+    assert "dsl000@alder.example" in first.text and "dsl052@alder.example" not in first.text
+    assert "nia.nurse" not in first.text and 'rel="next"' in first.text
+    second = officer.get("/council/users", params={"q": "alder", "page": "2"})
+    assert "dsl052@alder.example" in second.text and 'rel="prev"' in second.text
+    partners = officer.get("/council/users", params={"role": "partner"})
+    assert "nia.nurse@nhs.example" in partners.text and "alder.example" not in partners.text
+    odd = officer.get("/council/users", params={"q": "%_", "role": "nosuch", "page": "x"})
+    assert odd.status_code == 200 and "0 users match" in odd.text  # LIKE wildcards are text
