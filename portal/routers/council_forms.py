@@ -52,6 +52,7 @@ def keeps_form(again: Again) -> Callable[[Callable[..., Response]], Callable[...
             except Denied as denied:
                 if denied.what != "bad_input" or denied.status != 400:
                     raise
+                denied.what = "form_error"  # recorded, but an officer's typo is not irregular
                 record_refusal(request, denied)
                 field = getattr(denied, "field", "")
                 response = again(request, {field: str(denied)}, values)
