@@ -37,7 +37,7 @@ from portal.routers.council_common import (
     page,
     parse_urn,
 )
-from portal.routers.council_forms import keeps_form, typed
+from portal.routers.council_forms import FieldError, field_errors, keeps_form, typed
 
 router = council_router()
 #: Generous limits, so an oversized field gets our own clear message rather than a bare 400.
@@ -125,13 +125,21 @@ def _account_field(prefix: str, exc: AccountError) -> str:
 @keeps_form(lambda request, errors, values: _page(request, "", errors, typed("add", values)))
 def add(request: Request, school: Text = "", name: Text = "", email: Text = "",
         role: Annotated[str, Form(max_length=20)] = "dsl") -> Response:
-    urn = parse_urn(school, "add-school")
-    if role not in DSL_ROLES:
-        raise bad_input("The role must be DSL or deputy DSL.", "add-role")
+    errors: dict[str, str] = {}
+    urn = 0
+    try:
+        urn = parse_urn(school, "add-school")
+    except FieldError as exc:
+        errors.update(exc.errors)
     if not " ".join(name.split()):
-        raise bad_input("Enter the person's name.", "add-name")
+        errors["add-name"] = "Enter the person's name."
     if not email.strip():
-        raise bad_input("Enter the person's own work email address.", "add-email")
+        errors["add-email"] = "Enter the person's own work email address."
+    if role not in DSL_ROLES:
+        errors["add-role"] = "The role must be DSL or deputy DSL."
+    problem = field_errors(errors)  # every blank field at once, in the form's order
+    if problem is not None:
+        raise problem
     context = ctx(request)
     _viewer, who = officer(request)
     try:
@@ -162,13 +170,25 @@ def _school_user(request: Request, email: str, field: str) -> tuple[int, list[in
 @router.post("/users/leave")
 @keeps_form(lambda request, errors, values: _page(request, "", errors, typed("leave", values)))
 def leave(request: Request, email: Text = "", reason: Text = "",
-          rotate: Annotated[str, Form(max_length=10)] = "") -> Response:
+          rotate: Annotated[str, Form(max_length=10)] = "",
+          confirm: Annotated[str, Form(max_length=10)] = "") -> Response:
+    """A leaver, in two steps: the form (checked, every blank field at once), then a page
+    that asks "are you sure" with a warning button; only that second POST ends the access."""
+    errors: dict[str, str] = {}
+    if not email.strip():
+        errors["leave-email"] = "Enter the person's email address."
     if len(" ".join(reason.split())) > MAX_FIELD:
-        raise bad_input(f"Keep the reason to {MAX_FIELD} characters.", "leave-reason")
-    if not reason.strip():
-        raise bad_input("Say why their access ends, such as \"left the school\" (never a "
-                        "child's details).", "leave-reason")
+        errors["leave-reason"] = f"Keep the reason to {MAX_FIELD} characters."
+    elif not reason.strip():
+        errors["leave-reason"] = ("Say why their access ends, such as \"left the school\" "
+                                  "(never a child's details).")
+    problem = field_errors(errors)
+    if problem is not None:
+        raise problem
     user_id, urns = _school_user(request, email, "leave-email")
+    if confirm != "yes":
+        return page(request, "leave_confirm.html", {
+            "email": email.strip(), "reason": reason, "rotate": rotate == "yes", "urns": urns})
     context = ctx(request)
     _viewer, who = officer(request)
     try:

@@ -4,6 +4,7 @@ gets a clear 4xx page that changes nothing."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -208,8 +209,13 @@ def test_add_a_dsl_shows_the_link_once_and_records_it(env: Env, officer: TestCli
 
 def test_a_leaver_with_the_password_rotation_note(env: Env, officer: TestClient) -> None:
     add_user(env, "lee.dsl@alder.example", [A, B], agreed=True)
+    asked = post(officer, "/council/users/leave", email="lee.dsl@alder.example",
+                 reason="left the school", rotate="yes")
+    assert asked.status_code == 200 and "Are you sure" in asked.text
+    assert "govuk-button--warning" in asked.text and 'name="confirm" value="yes"' in asked.text
+    assert user_rows(env)[0][2] == "active" and not entries(env, "user_left")  # not yet
     got = post(officer, "/council/users/leave", email="lee.dsl@alder.example",
-               reason="left the school", rotate="yes")
+               reason="left the school", rotate="yes", confirm="yes")
     text = got.text
     assert got.status_code == 200
     assert f"databook keys rotate --school {A}" in text
@@ -259,6 +265,21 @@ BAD_INPUT: list[tuple[str, dict[str, str], str]] = [
     ("/council/users/leave", {"email": OFFICER, "reason": "x"}, "not from these pages"),
     ("/council/users/reset", {"email": OFFICER}, "not from these pages"),
 ]
+
+
+def test_every_blank_field_of_a_form_gets_its_error_at_once(officer: TestClient) -> None:
+    got = post(officer, "/council/users/add", school="", name="", email="")
+    assert got.status_code == 400
+    start = got.text.index("govuk-error-summary")
+    summary = html.unescape(got.text[start:got.text.index("</ul>", start)])
+    for says in ("Enter the school's URN", "Enter the person's name",
+                 "Enter the person's own work email address"):
+        assert says in summary, says
+    for field in ("add-school", "add-name", "add-email"):
+        assert f'id="{field}-error"' in got.text, field
+    left = post(officer, "/council/users/leave", email="", reason="")
+    assert left.status_code == 400
+    assert 'id="leave-email-error"' in left.text and 'id="leave-reason-error"' in left.text
 
 
 def test_bad_input_gets_a_clear_4xx_and_changes_nothing(env: Env, officer: TestClient) -> None:
