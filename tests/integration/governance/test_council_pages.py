@@ -209,10 +209,10 @@ def test_add_a_dsl_shows_the_link_once_and_records_it(env: Env, officer: TestCli
 
 def test_a_leaver_with_the_password_rotation_note(env: Env, officer: TestClient) -> None:
     add_user(env, "lee.dsl@alder.example", [A, B], agreed=True)
-    asked = post(officer, "/council/users/leave", email="lee.dsl@alder.example",
-                 reason="left the school", rotate="yes")
-    assert asked.status_code == 200 and "Are you sure" in asked.text
-    assert "govuk-button--warning" in asked.text and 'name="confirm" value="yes"' in asked.text
+    sure = post(officer, "/council/users/leave", email="lee.dsl@alder.example",
+                reason="left the school", rotate="yes")
+    assert sure.status_code == 200 and "Are you sure" in sure.text
+    assert "govuk-button--warning" in sure.text and 'name="confirm" value="yes"' in sure.text
     assert user_rows(env)[0][2] == "active" and not entries(env, "user_left")  # not yet
     got = post(officer, "/council/users/leave", email="lee.dsl@alder.example",
                reason="left the school", rotate="yes", confirm="yes")
