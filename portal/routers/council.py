@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from portal.routers import (
     council_confirmations,
     council_partners,
     council_reports,
+    council_school,
     council_users,
 )
 from portal.routers.council_common import (
@@ -49,6 +51,7 @@ router.include_router(council_reports.router)
 router.include_router(council_users.router)
 router.include_router(council_confirmations.router)
 router.include_router(council_partners.router)
+router.include_router(council_school.router)
 
 
 @dataclass
@@ -128,15 +131,47 @@ def school_rows(db: Session, day: date, versions: Versions,
     return [rows[urn] for urn in sorted(rows)]
 
 
+#: Schools shown on one page (a county has hundreds: 600 rows were 90,000 pixels).
+PER_PAGE = 50
+#: The schools page's filters: what an officer looks for first.
+SHOW = {"": "Every school", "cannot": "Cannot download (protocol)",
+        "agreement": "Agreement not current", "nobody": "Nobody named",
+        "uncollected": "Latest file not collected"}
+
+
+def _matches(row: SchoolRow, q: str, show: str) -> bool:
+    if q and q not in str(row.urn) and q not in row.name.lower():
+        return False
+    return (show == "" or (show == "cannot" and not row.may_download)
+            or (show == "agreement" and not row.agreement_ok)
+            or (show == "nobody" and not row.users)
+            or (show == "uncollected" and bool(row.uncollected)))
+
+
 @router.get("")
-def schools_page(request: Request) -> Response:
+def schools_page(request: Request, q: Annotated[str, Query(max_length=1000)] = "",
+                 show: Annotated[str, Query(max_length=20)] = "",
+                 page_number: Annotated[str, Query(alias="page", max_length=10)] = "1"
+                 ) -> Response:
+    """Every school the council knows of, searched by name or URN and filtered by what needs
+    doing, a page at a time; the counts above are always the whole county's."""
     context = ctx(request)
     versions = policy_for(context.portal).versions
     latest, problem = latest_manifest(request)
     with context.transaction() as db:
         rows = school_rows(db, today(), versions, latest)
+    q = " ".join(q.split()).lower()[:200]
+    show = show if show in SHOW else ""
+    found = [r for r in rows if _matches(r, q, show)]
+    pages = max(1, -(-len(found) // PER_PAGE))
+    at = int(page_number) if page_number.isdigit() and 0 < int(page_number) <= pages else 1
+    query = {k: v for k, v in (("q", q), ("show", show)) if v}
     return page(request, "schools.html", {
-        "rows": rows, "run_id": latest[0] if latest else None, "versions": versions,
+        "rows": found[(at - 1) * PER_PAGE:at * PER_PAGE], "total": len(found),
+        "all": len(rows), "q": q, "show": show, "shows": SHOW, "number": at, "pages": pages,
+        "previous": urlencode({**query, "page": at - 1}) if at > 1 else "",
+        "next": urlencode({**query, "page": at + 1}) if at < pages else "",
+        "run_id": latest[0] if latest else None, "versions": versions,
         "problem": problem, "waiting": sum(1 for r in rows if r.uncollected),
         "nobody": sum(1 for r in rows if not r.users)})
 

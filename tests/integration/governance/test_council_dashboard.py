@@ -5,6 +5,7 @@ router, concrete URLs filled in) loads, as a page, never a 500."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,7 @@ from portal.app import create_app
 from tests.support import (
     NURSES,
     A,
+    B,
     Env,
     add_partner_user,
     add_user,
@@ -120,3 +122,22 @@ def test_users_are_searched_filtered_and_paged_on_the_server(env: Env,
     assert "nia.nurse@nhs.example" in partners.text and "alder.example" not in partners.text
     odd = officer.get("/council/users", params={"q": "%_", "role": "nosuch", "page": "x"})
     assert odd.status_code == 200 and "0 users match" in odd.text  # LIKE wildcards are text
+
+
+def test_a_page_per_school_and_the_schools_search(env: Env, officer: TestClient) -> None:
+    every_kind_of_entry(env, officer)
+    page = officer.get(f"/council/schools/{A}")
+    assert page.status_code == 200
+    text = page.text
+    assert "sam.dsl@alder.example" in text and "Designated safeguarding lead" in text
+    assert 'id="downloads"' in text and "A safeguarding concern about a pupil" in text
+    assert "on no escalation list" in text and 'id="agreement">not signed' in text
+    birch = officer.get(f"/council/schools/{B}").text
+    assert "Nobody named to receive the databook" in birch and "Never downloaded" in birch
+    assert officer.get("/council/schools/999999").status_code == 404
+    assert f'href="/council/schools/{A}"' in officer.get("/council").text
+    found = officer.get("/council", params={"q": "birch"}).text
+    assert "Birch Academy" in found and "Alder Primary School" not in found
+    assert re.search(r'id="school-total">1 of 3 schools', found)
+    nobody = officer.get("/council", params={"show": "nobody"}).text
+    assert "Birch Academy" in nobody and f'id="school-{A}"' not in nobody
