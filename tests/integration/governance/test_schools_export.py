@@ -38,7 +38,7 @@ def test_export_lists_every_school_of_the_latest_run(tmp_path: Path) -> None:
                                      protocol_version="1.0")])
     again = list(csv.DictReader(io.StringIO(databook("schools", "export",
                                                      env=environ).stdout)))
-    assert len(again) == 3 and [r for r in again if int(r["urn"]) == A][0][
+    assert len(again) == 3 and next(r for r in again if int(r["urn"]) == A)[
         "protocol_signed_on"] == "2026-09-01"
     sheet = tmp_path / "register.csv"
     sheet.write_text(databook("schools", "export", env=environ).stdout)
