@@ -19,6 +19,9 @@ from portal.context import PortalContext, ctx, origin
 from portal.events import record
 from portal.models import AgreementAcceptance
 from portal.pages import render
+from portal.registers import gate
+from portal.registers.config import policy_for
+from portal.registers.gate import today
 from portal.routers.common import go
 from portal.security import sessions
 from portal.served import Unavailable
@@ -88,7 +91,7 @@ def own_downloads(request: Request, viewer: Viewer, urn: int) -> list[dict[str, 
     history = []
     for idx, at, body in rows:
         entry = json.loads(body)
-        history.append({"index": idx, "at": sessions.aware(at).strftime("%Y-%m-%d %H:%M UTC"),
+        history.append({"index": idx, "at": sessions.aware(at),
                         "run_id": entry.get("run_id"), "as_at": entry.get("as_at"),
                         "reason": REASONS.get(str(entry.get("reason_code")),
                                               entry.get("reason_code"))})
@@ -112,14 +115,17 @@ def school_page(request: Request, urn: Urn,
                                   else "unverified")
         council_alerts(request.app.state, context.alert).unserved(urn, exc.run_id, exc.what)
     history = own_downloads(request, viewer, urn)
+    with context.reading() as db:  # the register's gate, before a reason is asked for
+        blocked = gate.refusal(db, viewer.user_id, urn, today(), policy_for(context.portal))
     just = next((item for item in history if str(item["index"]) == downloaded.strip()), None)
     return render(request, "school.html", {
         "urn": urn, "current": current, "problem": problem, "downloaded": just,
         "told": has_channel(context.settings),
         "updated": current.updated_label() if current else "",
         "history": history, "ledger_key": ledger_key(request) if history else "",
-        "offers_downloads": context.portal.school_access != "lookups",
-        "offers_lookups": context.portal.school_access != "downloads"})
+        "blocked": blocked.message if blocked else "",
+        "offers_downloads": context.portal.school_access != "lookups" and not blocked,
+        "offers_lookups": context.portal.school_access != "downloads" and not blocked})
 
 
 def ledger_key(request: Request) -> str:
