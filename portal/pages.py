@@ -111,6 +111,7 @@ def render(request: Request, template: str, values: Mapping[str, Any] | None = N
                             "council_name": context.portal.council_name,
                             "governance_contact": context.portal.governance_contact,
                             "contact": contact(context.portal),
+                            "idle_minutes": context.portal.idle_minutes,
                             **(values or {})}, status_code=status)
     if new_pre:
         set_cookie(response, context.portal, context.portal.pre_cookie_name, new_pre)

@@ -372,6 +372,7 @@ PUBLIC_OR_SCHOOL = frozenset({
     ("GET", "/schools/{urn}/download"), ("POST", "/schools/{urn}/download"),
     ("GET", "/schools/{urn}/lookup"), ("POST", "/schools/{urn}/lookup"),
     ("POST", "/schools/{urn}/lookup/refused"),
+    ("GET", "/signed-out"), ("POST", "/session/extend"),
 })
 
 

@@ -4,6 +4,7 @@ reason asked for and then a refusal recorded against them."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -31,3 +32,25 @@ def test_no_protocol_no_download_offered_and_whom_to_call(tmp_path: Path) -> Non
     assert "the Service Desk" in page and 'href="tel:01629537777"' in page
     assert "mailto:servicedesk@council.example" in page
     assert not [e for e in entries(env, "refused") if e.get("urn") == A]
+
+
+def test_stay_signed_in_and_the_signed_out_page(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    secret = add_user(env, "sam.dsl@alder.example", [A], agreed=True)
+    with TestClient(create_app(env.settings), base_url="https://testserver",
+                    follow_redirects=False) as client:
+        out = client.get("/signed-out")
+        assert out.status_code == 200 and "You have been signed out" in out.text
+        assert "15 minutes" in out.text and 'id="timeout-warning"' not in out.text
+        token = re.search(r'name="csrf-token" content="([^"]+)"', out.text)
+        assert token
+        refused = client.post("/session/extend", headers={"X-CSRF-Token": token.group(1)})
+        assert refused.status_code in (303, 401, 403)  # nobody signed in: nothing to extend
+        sign_in(client, env, "sam.dsl@alder.example", secret)
+        page = client.get(f"/schools/{A}").text
+        assert 'id="timeout-warning"' in page and 'data-idle="900"' in page
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', page)
+        assert csrf
+        assert client.post("/session/extend").status_code == 403  # CSRF as every POST
+        kept = client.post("/session/extend", headers={"X-CSRF-Token": csrf.group(1)})
+        assert kept.status_code == 200 and kept.json() == {"ok": True}
