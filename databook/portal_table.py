@@ -175,6 +175,10 @@ class PortalTable(BaseModel):
     contact_phone: Annotated[str, BeforeValidator(_short("01629 537777", 40))] = ""
     contact_email: Annotated[str, BeforeValidator(_short("servicedesk@council.example",
                                                          254))] = ""
+    #: The day the council last reviewed the accessibility statement (the regulations ask
+    #: for the date it was prepared and last reviewed).
+    accessibility_reviewed_on: Annotated[str, BeforeValidator(_short("2026-12-07", 10))] = (
+        "2026-12-07")
     shared_mailboxes: Annotated[tuple[str, ...], BeforeValidator(_mailboxes)] = SHARED_MAILBOXES
     enrolment_hours: Annotated[int, BeforeValidator(whole(1, 24 * 30))] = 72
     public_keys: Annotated[tuple[Path, ...], BeforeValidator(_paths)] = ()

@@ -21,4 +21,5 @@ def signed_out(request: Request) -> Response:
 
 @router.get("/accessibility")
 def accessibility(request: Request) -> Response:
-    return render(request, "accessibility.html")
+    return render(request, "accessibility.html",
+                  {"reviewed_on": ctx(request).portal.accessibility_reviewed_on})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import time
@@ -31,6 +32,8 @@ from schemas.databook import COLUMNS, DATE_KEYS
 from tests.e2e.test_real_run import _sign_protocol
 from tests.support import (
     PASSWORD,
+    REPO,
+    Auditor,
     Run,
     chromium,
     databook,
@@ -40,6 +43,7 @@ from tests.support import (
     open_encrypted,
     sheet_values,
     stop,
+    tab_to,
 )
 
 pytestmark = pytest.mark.prefect
@@ -154,8 +158,19 @@ def _shown(row: tuple[object, ...]) -> list[tuple[str, str]]:
     return out
 
 
+@pytest.fixture(scope="module")
+def auditor() -> Auditor:
+    folder = Path(os.environ.get("DATABOOK_SCREENSHOTS", REPO / "build" / "screenshots"))
+    folder = folder / "lookup"
+    folder.mkdir(parents=True, exist_ok=True)
+    return Auditor(folder)
+
+
 def test_a_dsl_looks_up_a_pupil_and_only_sealed_data_and_tokens_cross_the_wire(
-        portal: Portal, browser: Any) -> None:
+        portal: Portal, browser: Any, auditor: Auditor) -> None:
+    """Every step and error of the look-up is also checked with axe-core (WCAG 2.2 AA) at
+    1280 and 375 pixels and for reflow at 320, and the unlock and a look-up are done by
+    keyboard alone."""
     school, other = _schools(portal)
     urn = int(school["urn"])
     page = _signed_in(browser, portal, "lou.lookup@real-run.example", urn, school["name"])
@@ -166,6 +181,7 @@ def test_a_dsl_looks_up_a_pupil_and_only_sealed_data_and_tokens_cross_the_wire(
 
     page.click("#lookup-link")
     page.wait_for_url(f"{portal.url}/schools/{urn}/lookup")
+    auditor.check(page, "lookup-password")
     page.fill("#school-password", portal.password(urn)[::-1])  # wrong: says so, sends nothing
     page.click("#unlock")
     page.wait_for_selector("#password-error:not([hidden])", timeout=30_000)
@@ -174,12 +190,16 @@ def test_a_dsl_looks_up_a_pupil_and_only_sealed_data_and_tokens_cross_the_wire(
     assert page.get_attribute("#school-password", "aria-invalid") == "true"
     assert focused(page)["id"] == "lookup-errors"  # the error summary takes focus
     assert "not your school's password" in page.inner_text("#lookup-errors")
+    auditor.check(page, "lookup-password-error")
 
-    page.fill("#school-password", portal.password(urn))
-    page.click("#unlock")
+    page.fill("#school-password", "")  # by keyboard: to the field, type, Enter
+    tab_to(page, page.locator("#school-password"))
+    page.keyboard.type(portal.password(urn))
+    page.keyboard.press("Enter")
     page.wait_for_selector("#lookup-step:not([hidden])", timeout=30_000)
     assert focused(page)["id"] == "lookup-step-heading"  # focus follows the step
     assert page.get_attribute("#school-password", "aria-invalid") is None
+    auditor.check(page, "lookup-find")
     page.click("#look-up")  # every blank field gets its error at once; nothing is sent
     links = page.locator("#lookup-error-list a").all_inner_texts()
     assert links == ["Enter the pupil's UPN, or their surname and date of birth",
@@ -187,6 +207,7 @@ def test_a_dsl_looks_up_a_pupil_and_only_sealed_data_and_tokens_cross_the_wire(
     assert focused(page)["id"] == "lookup-errors" and posts == []
     assert page.get_attribute("#upn", "aria-invalid") == "true"
     assert "upn-error" in str(page.get_attribute("#upn", "aria-describedby"))
+    auditor.check(page, "lookup-errors-blank")
     page.fill("#surname", "Smith")
     page.fill("#dob-day", "31")
     page.fill("#dob-month", "2")
@@ -197,6 +218,22 @@ def test_a_dsl_looks_up_a_pupil_and_only_sealed_data_and_tokens_cross_the_wire(
         "Date of birth must be a real date in the past, such as 27 3 2014",
         "Say in a few words why you are looking this pupil up"]
     assert page.get_attribute("#dob-day", "aria-invalid") == "true" and posts == []
+    assert page.is_visible("#reason_text")  # "Other" reveals its box
+    auditor.check(page, "lookup-errors-date-and-other")
+    for field in ("#surname", "#dob-day", "#dob-month", "#dob-year"):
+        page.fill(field, "")
+    page.check("#reason-concern")
+    tab_to(page, page.locator("#upn"))  # a look-up by keyboard alone
+    page.keyboard.type(str(portal.rows(urn)[0][0]))
+    tab_to(page, page.locator("#reason-concern"))
+    page.keyboard.press("ArrowDown")
+    assert page.is_checked("#reason-conference")
+    tab_to(page, page.get_by_role("button", name="Look up", exact=True))
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        page.keyboard.press("Enter")
+    page.wait_for_selector("#result:not([hidden])")
+    assert focused(page)["id"] == "result-heading"
+    auditor.check(page, "lookup-result")
     rows, others = portal.rows(urn), portal.rows(int(other["urn"]))
     pupil = rows[0]
     assert _look_up(page, upn=str(pupil[0]).lower()) == "Record found: it is shown below."
@@ -214,15 +251,17 @@ def test_a_dsl_looks_up_a_pupil_and_only_sealed_data_and_tokens_cross_the_wire(
     assert message.startswith("Record found") if len(twins) == 1 else "More than one" in message
     stranger = others[0]
     assert "No pupil with that UPN" in _look_up(page, upn=str(stranger[0]))
+    auditor.check(page, "lookup-not-found")
 
     entries = portal.entries("lookup")
-    assert len(entries) == 3 and {e["urn"] for e in entries} == {urn}
-    assert entries[0]["row"] in school["members"] and entries[2]["row"] == "none"
+    assert len(entries) == 4 and {e["urn"] for e in entries} == {urn}
+    assert entries[0]["row"] in school["members"] and entries[3]["row"] == "none"
+    assert entries[0]["reason_code"] == "conference"
     assert all(e["reason_code"] == "records" and e["run_id"] == portal.folder.name
-               for e in entries)
+               for e in entries[1:])
 
     secrets = {str(r[i]) for r in rows + others for i in (0, 1) if r[i]}
-    found = 1 + (len(twins) == 1)  # the UPN's, and the surname's unless twins share it
+    found = 2 + (len(twins) == 1)  # the UPN's twice, and the surname's unless twins share it
     assert sum(b'"sealed"' in body for body in bodies) == found  # every response was seen
     assert any(b'id="school-password"' in body for body in bodies)
     for body in bodies:
