@@ -52,7 +52,7 @@ def when(moment: datetime | str | None) -> str:
         return ""
     if isinstance(moment, str):
         try:
-            parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(moment.replace("Z", "+00:00").replace(" UTC", "+00:00"))
         except ValueError:
             return moment
     else:

@@ -30,7 +30,12 @@
     endTimer = window.setTimeout(expire, idle - slack);
   }
 
+  // From the warning there are always ``warning`` ms left: the count and the sign-out agree.
   function warn() {
+    window.clearTimeout(warnTimer);
+    window.clearTimeout(endTimer);
+    endsAt = Date.now() + warning;
+    endTimer = window.setTimeout(expire, warning);
     before = document.activeElement;
     countdown.textContent = words(endsAt - Date.now());
     tick = window.setInterval(() => { countdown.textContent = words(endsAt - Date.now()); }, 1000);
