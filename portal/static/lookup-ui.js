@@ -212,6 +212,15 @@
     }
   }
 
+  // "Other" reveals its box (GOV.UK's conditional reveal, without aria-expanded on a radio,
+  // which WCAG checkers refuse): shown only while "Other" is chosen.
+  const other = $("conditional-reason-other");
+  document.querySelectorAll('input[name="reason"]').forEach((radio) => {
+    radio.addEventListener("change", () => {
+      other.classList.toggle("govuk-radios__conditional--hidden", !$("reason-other").checked);
+    });
+  });
+
   $("unlock").addEventListener("click", unlock);
   $("school-password").addEventListener("keydown", (e) => { if (e.key === "Enter") { unlock(); } });
   $("look-up").addEventListener("click", lookUp);
