@@ -36,9 +36,12 @@ from tests.support import (
 OFFICER = "olu.officer@council.example"
 
 
-@pytest.fixture
-def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
-    env = make_env(tmp_path_factory.mktemp("council-dashboard"))
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Env:
+    """On SQLite, and on the real PostgreSQL (a fresh schema)."""
+    extra = ({} if request.param == "sqlite" else
+             {"DATABOOK_PORTAL_DATABASE_URL": request.getfixturevalue("pg_url")})
+    env = make_env(tmp_path_factory.mktemp("council-dashboard"), **extra)
     register_partners(env)
     return env
 
