@@ -36,3 +36,23 @@ def parse_date(text: str | None, option: str = "--as-at") -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{option} must be a date like 2026-11-21, not {text!r}") from None
+
+
+def govuk_date(day: date) -> str:
+    """A date as GOV.UK style writes it for a person: "7 December 2026"."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def govuk_time(moment: datetime) -> str:
+    """A clock time in London, GOV.UK style: "2:30pm", "9am", "midday", "midnight"."""
+    local = in_london(moment)
+    if local.minute == 0 and local.hour in (0, 12):
+        return "midnight" if local.hour == 0 else "midday"
+    hour = local.hour % 12 or 12
+    minutes = f":{local.minute:02d}" if local.minute else ""
+    return f"{hour}{minutes}{'am' if local.hour < 12 else 'pm'}"
+
+
+def govuk_when(moment: datetime) -> str:
+    """A stored moment as a person reads it in London: "7 December 2026 at 2:30pm"."""
+    return f"{govuk_date(in_london(moment).date())} at {govuk_time(moment)}"

@@ -215,6 +215,24 @@ class PortalTable(BaseModel):
         description="the individual agreement's text",
         json_schema_extra={"shown_default": "the text the portal ships"},
     )
+    partner_agreement_file: Annotated[Path | None, BeforeValidator(_optional_file)] = Field(
+        default=None,
+        description="the partner users' individual agreement's text",
+        json_schema_extra={"shown_default": "the partner text the portal ships"},
+    )
+    contact_name: Annotated[str, BeforeValidator(_short("the Service Desk", 200))] = Field(
+        default="the council's information governance team",
+        description="whom a refused, signed-out or leaving user contacts (pages print it)",
+    )
+    contact_phone: Annotated[str, BeforeValidator(_short("01629 537777", 40))] = Field(
+        default="", description="the contact's telephone number, printed on those pages")
+    contact_email: Annotated[str, BeforeValidator(_short("servicedesk@council.example",
+                                                         254))] = Field(
+        default="", description="the contact's e-mail address, printed on those pages")
+    accessibility_reviewed_on: Annotated[str, BeforeValidator(_short("2026-12-07", 10))] = Field(
+        default="2026-12-07",
+        description="the day the council last reviewed the accessibility statement (YYYY-MM-DD)",
+    )
     shared_mailboxes: Annotated[tuple[str, ...], BeforeValidator(_mailboxes)] = Field(
         default=SHARED_MAILBOXES,
         description="mailbox names refused as a user's email (read by several people)",

@@ -23,7 +23,8 @@ from databook.database import engine_for, readers, session_factory
 from databook.fsio import private_dir
 from databook.portal_table import PortalTable
 from databook.settings import HostSettings
-from portal.config import agreement_file
+from portal import labels
+from portal.config import agreement_file, partner_agreement_file
 from portal.context import PortalContext
 from portal.pages import checkpoint_after, csrf_guard, install_handlers
 from portal.routers import (
@@ -61,18 +62,29 @@ def _alerter(settings: HostSettings) -> Callable[[Mapping[str, Any]], object]:
     return send
 
 
+def templates() -> Jinja2Templates:
+    """The pages, with the filters a person's dates and codes are shown through: London time
+    in GOV.UK style ("7 December 2026 at 2:30pm") and plain-English words for codes."""
+    found = Jinja2Templates(directory=str(HERE / "templates"))
+    found.env.filters.update(labels.FILTERS)
+    return found
+
+
 def build_context(settings: HostSettings) -> PortalContext:
     portal = settings.portal
     private_dir(portal.state_dir)
     engine = engine_for(portal.database_url, pool_pre_ping=True)
     text = agreement_file(portal).read_text("utf-8")
+    partner = partner_agreement_file(portal).read_text("utf-8")
     return PortalContext(
         settings=settings, portal=portal, sessions=session_factory(engine), readers=readers(engine),
         hashing=Hashing(portal.hash_concurrency), hmac_key=hmac_key(portal.state_dir),
         totp=totp_cipher(portal.state_dir),
         published=Published(settings.open_drop, lambda: trusted_keys(key_files(portal))),
-        templates=Jinja2Templates(directory=str(HERE / "templates")), alert=_alerter(settings),
-        agreement_text=text, agreement_sha256=hashlib.sha256(text.encode()).hexdigest())
+        templates=templates(), alert=_alerter(settings),
+        agreement_text=text, agreement_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        partner_agreement_text=partner,
+        partner_agreement_sha256=hashlib.sha256(partner.encode()).hexdigest())
 
 
 def create_app(settings: HostSettings) -> FastAPI:

@@ -17,10 +17,11 @@ from databook.settings import HostSettings, SettingsError
 
 #: The individual agreement's text the portal ships (``[portal] agreement_file`` replaces it).
 DEFAULT_AGREEMENT = Path(__file__).with_name("data") / "agreement.txt"
+DEFAULT_PARTNER_AGREEMENT = DEFAULT_AGREEMENT.with_name("partner-agreement.txt")
 DEFAULT_AGREEMENT_VERSION = PortalTable.model_fields["agreement_version"].default
 
 __all__ = ["DEFAULT_AGREEMENT", "SHARED_MAILBOXES", "PortalHostSettings", "PortalTable",
-           "SettingsError", "agreement_file", "load"]
+           "SettingsError", "agreement_file", "load", "partner_agreement_file"]
 
 
 class PortalHostSettings(HostSettings):
@@ -34,6 +35,12 @@ def load(overrides: Mapping[str, object] | None = None,
 
 def agreement_file(portal: PortalTable) -> Path:
     return portal.agreement_file or DEFAULT_AGREEMENT
+
+
+def partner_agreement_file(portal: PortalTable) -> Path:
+    """A partner user's own individual agreement (their organisation's cohort, not a school's
+    pupils)."""
+    return portal.partner_agreement_file or DEFAULT_PARTNER_AGREEMENT
 
 
 class PortalConfigError(ValueError):

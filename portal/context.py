@@ -52,6 +52,8 @@ class PortalContext:
     alert: Callable[[Mapping[str, Any]], object]
     agreement_text: str
     agreement_sha256: str
+    partner_agreement_text: str = ""
+    partner_agreement_sha256: str = ""
     checkpoints: CheckpointClock = field(default_factory=CheckpointClock)
     throttle: Throttle = field(default_factory=Throttle)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -109,10 +110,25 @@ def render(request: Request, template: str, values: Mapping[str, Any] | None = N
         request, template, {"csrf": csrf_token(context.hmac_key, binding), "viewer": viewer,
                             "council_name": context.portal.council_name,
                             "governance_contact": context.portal.governance_contact,
+                            "contact": contact(context.portal),
+                            "idle_minutes": context.portal.idle_minutes,
                             **(values or {})}, status_code=status)
     if new_pre:
         set_cookie(response, context.portal, context.portal.pre_cookie_name, new_pre)
     return response
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Whom a person rings when a page says what happened: the council's own settings."""
+
+    name: str
+    phone: str
+    email: str
+
+
+def contact(portal: PortalTable) -> Contact:
+    return Contact(portal.contact_name, portal.contact_phone, portal.contact_email)
 
 
 def set_cookie(response: Response, portal: PortalTable, name: str, value: str) -> None:

@@ -4,13 +4,17 @@ through what another refuses (control and direction characters, issue 19)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from databook.plain_text import has_unsafe
 from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
 
 
-def problems(reason: str, text: str) -> dict[str, str]:
-    """The errors by field (``reason``, ``reason_text``); empty when the reason will do."""
-    if reason not in REASONS:
+def problems(reason: str, text: str,
+             choices: Mapping[str, str] = REASONS) -> dict[str, str]:
+    """The errors by field (``reason``, ``reason_text``); empty when the reason will do.
+    ``choices``: the pick-list the form offered (a school's, or a partner's own)."""
+    if reason not in choices:
         return {"reason": "Choose why you are downloading the databook today."}
     if reason in NEEDS_TEXT and not text:
         return {"reason_text": "Say in a few words why you need it (this reason needs more "

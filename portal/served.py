@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from databook.clock import LONDON
+from databook.clock import LONDON, govuk_date, govuk_time, govuk_when
 from databook.drop import (
     MANIFEST,
     SIGNATURE,
@@ -77,8 +77,8 @@ class ServedFile:
             return ""
         local = moment.astimezone(LONDON)
         today = (now or datetime.now(UTC)).astimezone(LONDON).date()
-        day = "today" if local.date() == today else f"on {local.date().isoformat()}"
-        return f"updated at {local:%H:%M} {day}"
+        day = "today" if local.date() == today else f"on {govuk_date(local.date())}"
+        return f"updated at {govuk_time(moment)} {day}"
 
     @property
     def published_label(self) -> str:
@@ -88,8 +88,7 @@ class ServedFile:
             moment = datetime.strptime(self.published_at, "%Y-%m-%dT%H:%M:%SZ")
         except ValueError:
             return self.published_at
-        local = moment.replace(tzinfo=UTC).astimezone(LONDON)
-        return f"{local.day} {local:%B %Y} at {local:%H:%M}"
+        return govuk_when(moment.replace(tzinfo=UTC))
 
     @property
     def download_name(self) -> str:

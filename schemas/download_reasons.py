@@ -10,5 +10,13 @@ REASONS: dict[str, str] = {
     "records": "Checking our own records",
     "other": "Other (say why below)",
 }
+#: A multi-agency partner's pick-list: its own work, never a school's ("a pupil joined").
+PARTNER_REASONS: dict[str, str] = {
+    "concern": "A safeguarding concern about a child in our cohort",
+    "referral": "A referral or assessment about a child in our cohort",
+    "meeting": "A multi-agency meeting, conference or core group",
+    "caseload": "Checking our own caseload records",
+    "other": "Other (say why below)",
+}
 NEEDS_TEXT = frozenset({"other"})
 MAX_TEXT = 500

@@ -382,6 +382,7 @@ PUBLIC_OR_SCHOOL = frozenset({
     ("GET", "/schools/{urn}/lookup"), ("POST", "/schools/{urn}/lookup"),
     ("POST", "/schools/{urn}/lookup/refused"),
     ("GET", "/healthz"), ("GET", "/readyz"),
+    ("GET", "/signed-out"), ("POST", "/session/extend"),
 })
 
 

@@ -16,15 +16,20 @@ from typing import Any
 #: What each refusal code means, for the officer (codes not here are shown as they are).
 MEANING = {
     "other_school": "another school's page or file",
-    "not_council": "a council page, by a school user",
-    "not_school_user": "a school page, by a council officer",
+    "not_council": "a council page, by a school's or a partner's user",
+    "not_school_user": "a school page, by someone who is not one of its safeguarding leads "
+                       "(a partner's user or a council officer)",
     "bad_csrf": "a form that did not come from the user's own page (possible forgery)",
     "cross_site": "a form posted from another site (possible forgery)",
     "unknown_run": "a databook that is not the current one",
     "bad_input": "a request with bad input",
     "not_found": "a page that does not exist",
     "inactive": "an account that is not active",
+    "form_error": "a council officer's form with a mistake in it, shown back to them",
 }
+
+#: Recorded (every refusal is), but not irregular: an officer's own typing mistake.
+NOT_IRREGULAR = frozenset({"form_error"})
 
 
 @dataclass
@@ -40,6 +45,8 @@ def rows(events: Any, local: Any) -> list[dict[str, Any]]:
     (user, kind); ``index`` and ``time`` are the newest of the group."""
     groups: dict[tuple[str, str], _Group] = {}
     for e in events:
+        if e.kind == "refused" and e.get("what") in NOT_IRREGULAR:
+            continue
         if e.kind == "refused":
             key = (str(e.get("actor_email") or f"(address {e.get('client')})"),
                    str(e.get("what")))

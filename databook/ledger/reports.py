@@ -26,6 +26,10 @@ from databook.plain_text import neutral
 
 LONDON = ZoneInfo("Europe/London")
 
+#: Entries that start a signed-in session: a sign-in, and the end of enrolment (a new user is
+#: signed in by setting their second factor; their first download is not "impossible").
+SESSION_STARTS = frozenset({"signin_ok", "enrolled", "second_factor_added"})
+
 
 @dataclass(frozen=True)
 class Event:
@@ -193,7 +197,7 @@ def irregular(db: Session, config: LedgerConfig,
         elif e.kind == "lockout" and e.get("until"):
             locked_until[(who, e.get("client"))] = datetime.strptime(
                 str(e.get("until")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        elif e.kind == "signin_ok":
+        elif e.kind in SESSION_STARTS:
             signed_in.add(who)
             if who in left:
                 flag(e, "impossible: a user who left signed in")

@@ -31,6 +31,7 @@ from portal.registers.audit import record_confirmed, record_import, record_round
 from portal.registers.config import confirmation_days, database_url, governance, urns_with_dsl
 from portal.registers.confirmations import newly_suspended, request_round, standings, user_id_for
 from portal.registers.csvio import RegisterError
+from portal.registers.record import SchoolRecord
 
 ERRORS: tuple[type[Exception], ...] = (RegisterError, SettingsError)
 
@@ -122,8 +123,15 @@ def import_register(args: argparse.Namespace) -> int:
 
 
 def export_register(args: argparse.Namespace) -> int:
-    with _session(_settings()) as session:
+    """The register as CSV, and every school of the latest run not on it yet (unsigned, with
+    its name: ready to fill in and import back). The first-day workflow is export, a
+    spreadsheet, import: on a home with a published run, never a header alone."""
+    settings = _settings()
+    with _session(settings) as session:
         records = store.load_all(session)
+    known = {r.urn for r in records}
+    run = report.run_schools(_latest(settings))
+    records += [SchoolRecord(urn=urn, name=name) for urn, name in run.items() if urn not in known]
     sys.stdout.write(csvio.to_csv(records))
     return 0
 

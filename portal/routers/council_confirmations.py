@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
 
+from portal import labels
 from portal.context import ctx
 from portal.registers import store
 from portal.registers.audit import record_confirmed, record_round
@@ -75,7 +76,7 @@ def start_round(request: Request, school: Text = "") -> Response:
     until = moment + timedelta(days=confirmation_days(context.settings))
     return page(request, "confirmed.html", {
         "message": f"Asked for {asked} DSLs to be confirmed; anyone not confirmed by "
-                   f"{until.isoformat()} is suspended until their school confirms them."})
+                   f"{labels.day(until)} is suspended until their school confirms them."})
 
 
 @router.post("/confirmations/confirm")

@@ -22,13 +22,23 @@ from portal.access import Denied, record_refusal
 class FieldError(Denied):
     """Bad input in one field of a council form: a 400 ``bad_input`` with the field's id."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, more: dict[str, str] | None = None) -> None:
         super().__init__(400, message, what="bad_input")
         self.field = field
+        #: Every field's error at once (GOV.UK: each blank field says so), in page order.
+        self.errors = {field: message, **(more or {})}
 
 
 def field_error(field: str, message: str) -> FieldError:
     return FieldError(field, message)
+
+
+def field_errors(errors: dict[str, str]) -> FieldError | None:
+    """One refusal naming every field with a problem (None when there is none)."""
+    if not errors:
+        return None
+    (field, message), *rest = errors.items()
+    return FieldError(field, message, dict(rest))
 
 
 def typed(prefix: str, values: dict[str, Any]) -> dict[str, str]:
@@ -52,9 +62,11 @@ def keeps_form(again: Again) -> Callable[[Callable[..., Response]], Callable[...
             except Denied as denied:
                 if denied.what != "bad_input" or denied.status != 400:
                     raise
+                denied.what = "form_error"  # recorded, but an officer's typo is not irregular
                 record_refusal(request, denied)
-                field = getattr(denied, "field", "")
-                response = again(request, {field: str(denied)}, values)
+                found = getattr(denied, "errors", None) or {getattr(denied, "field", ""):
+                                                            str(denied)}
+                response = again(request, dict(found), values)
                 response.status_code = 400
                 return response
         return inner

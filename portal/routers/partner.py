@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -20,12 +20,13 @@ from portal.access import Denied, Viewer, partner_downloader, partner_viewer
 from portal.alerting import NEEDS_COUNCIL
 from portal.context import ctx, origin
 from portal.events import record
+from portal.labels import day, when
 from portal.pages import attachment, render
 from portal.reasons import problems
 from portal.security import sessions
 from portal.served import PartnerFileEntry, Unavailable
 from portal.server_values import PartnerId, route_of
-from schemas.download_reasons import MAX_TEXT, REASONS
+from schemas.download_reasons import MAX_TEXT, PARTNER_REASONS
 
 router = APIRouter()
 
@@ -33,16 +34,17 @@ router = APIRouter()
 def _history(request: Request, viewer: Viewer, partner_id: PartnerId) -> list[dict[str, object]]:
     """This user's own downloads of this partner's file, newest first."""
     with ctx(request).reading() as db:
-        rows = db.execute(select(LedgerEntry.at, LedgerEntry.body).where(
+        rows = db.execute(select(LedgerEntry.idx, LedgerEntry.at, LedgerEntry.body).where(
             LedgerEntry.kind == "download", LedgerEntry.actor_id == viewer.user_id)
             .order_by(LedgerEntry.idx.desc()).limit(50)).all()
     out = []
-    for at, body in rows:
+    for idx, at, body in rows:
         entry = json.loads(body)
         if entry.get("partner_id") == partner_id:
-            out.append({"at": sessions.aware(at).strftime("%Y-%m-%d %H:%M UTC"),
-                        "as_at": entry.get("as_at"),
-                        "reason": REASONS.get(str(entry.get("reason_code")), "")})
+            out.append({"index": int(idx), "at": when(sessions.aware(at)),
+                        "as_at": day(entry.get("as_at")),
+                        "reason": PARTNER_REASONS.get(str(entry.get("reason_code")), "")
+                        .removesuffix(" (say why below)")})
     return out
 
 
@@ -63,20 +65,25 @@ def _unavailable(request: Request, viewer: Viewer, partner_id: PartnerId,
 
 
 @router.get("/partners/{partner_id}")
-def partner_page(request: Request, partner_id: PartnerId) -> Response:
+def partner_page(request: Request, partner_id: PartnerId,
+                 downloaded: Annotated[str, Query(max_length=20)] = "") -> Response:
+    """The partner's current databook and the user's own downloads; ``downloaded`` (set by
+    the download form's script) shows the success banner, only for one of their own."""
     viewer = partner_viewer(partner_id, request)
     try:
         current: PartnerFileEntry | None = ctx(request).published.current_partner(partner_id)
     except Unavailable:
         current = None
+    history = _history(request, viewer, partner_id)
+    just = next((item for item in history if str(item["index"]) == downloaded.strip()), None)
     return render(request, "partner.html", {"partner_id": partner_id, "current": current,
-                                            "history": _history(request, viewer, partner_id)})
+                                            "history": history, "downloaded": just})
 
 
 def _form(request: Request, current: PartnerFileEntry, errors: dict[str, str] | None = None,
           status: int = 200, code: str = "", text: str = "") -> Response:
     return render(request, "partner_download.html", {
-        "current": current, "reasons": REASONS, "errors": errors or {}, "code": code,
+        "current": current, "reasons": PARTNER_REASONS, "errors": errors or {}, "code": code,
         "text": text, "max_text": MAX_TEXT}, status)
 
 
@@ -104,7 +111,7 @@ def download(request: Request, partner_id: PartnerId, run_id: Annotated[str, For
         raise Denied(404, "That databook is not the current one. Go back to your page for the "
                           "current databook.", what="unknown_run", partner_id=partner_id)
     text = " ".join(reason_text.split())
-    problem = problems(reason, text)
+    problem = problems(reason, text, PARTNER_REASONS)
     if problem:
         with context.transaction() as db:
             record(db, "refused", who, what="bad_input", path=route_of(request),
@@ -115,7 +122,7 @@ def download(request: Request, partner_id: PartnerId, run_id: Annotated[str, For
     except Unavailable as exc:
         return _unavailable(request, viewer, partner_id, exc)
     with context.transaction() as db:
-        record(db, "download", who, partner_id=partner_id, run_id=current.run_id,
+        entry = record(db, "download", who, partner_id=partner_id, run_id=current.run_id,
                file_sha256=current.sha256, as_at=current.as_at, reason_code=reason,
                reason_text=text or None)
-    return attachment(data, current.download_name)
+    return attachment(data, current.download_name, {"X-Databook-Entry": str(entry)})

@@ -15,10 +15,13 @@ from databook.ledger.config import from_settings, load_signer
 from databook.ledger.models import LedgerEntry
 from portal.access import Denied, Viewer, agreed, school_viewer, signed_in
 from portal.alerting import council_alerts, has_channel
-from portal.context import ctx, origin
+from portal.context import PortalContext, ctx, origin
 from portal.events import record
 from portal.models import AgreementAcceptance
 from portal.pages import render
+from portal.registers import gate
+from portal.registers.config import policy_for
+from portal.registers.gate import today
 from portal.routers.common import go
 from portal.security import sessions
 from portal.served import Unavailable
@@ -38,13 +41,21 @@ def home(request: Request) -> Response:
     return render(request, "schools.html", {"schools": sorted(viewer.schools)})
 
 
+def agreement_for(context: PortalContext, viewer: Viewer) -> tuple[str, str]:
+    """(text, SHA-256) of the individual agreement this person signs: a partner user's is
+    about their organisation's cohort, a school's about its pupils."""
+    if viewer.role == "partner":
+        return context.partner_agreement_text, context.partner_agreement_sha256
+    return context.agreement_text, context.agreement_sha256
+
+
 @router.get("/agreement")
 def agreement_page(request: Request) -> Response:
     viewer = signed_in(request)
     context = ctx(request)
     version = context.portal.agreement_version
     return render(request, "agreement.html", {
-        "text": context.agreement_text, "version": version,
+        "text": agreement_for(context, viewer)[0], "version": version,
         "accepted": version in viewer.agreed_versions,
         "renewal": bool(viewer.agreed_versions) and version not in viewer.agreed_versions})
 
@@ -57,13 +68,13 @@ def accept(request: Request, version: Annotated[str, Form(max_length=40)],
     current = context.portal.agreement_version
     if accept != "yes" or version != current:
         return render(request, "agreement.html", {
-            "text": context.agreement_text, "version": current, "accepted": False,
+            "text": agreement_for(context, viewer)[0], "version": current, "accepted": False,
             "errors": {"accept": "Tick the box to say you have read and accept this version "
                                  "of the agreement."}}, 400)
     if current not in viewer.agreed_versions:
         with context.transaction() as db:
             db.add(AgreementAcceptance(user_id=viewer.user_id, version=current,
-                                       text_sha256=context.agreement_sha256,
+                                       text_sha256=agreement_for(context, viewer)[1],
                                        accepted_at=sessions.now()))
             record(db, "agreement_accepted", origin(request).as_user(viewer.user_id,
                                                                      viewer.email),
@@ -80,7 +91,7 @@ def own_downloads(request: Request, viewer: Viewer, urn: int) -> list[dict[str, 
     history = []
     for idx, at, body in rows:
         entry = json.loads(body)
-        history.append({"index": idx, "at": sessions.aware(at).strftime("%Y-%m-%d %H:%M UTC"),
+        history.append({"index": idx, "at": sessions.aware(at),
                         "run_id": entry.get("run_id"), "as_at": entry.get("as_at"),
                         "reason": REASONS.get(str(entry.get("reason_code")),
                                               entry.get("reason_code"))})
@@ -104,14 +115,17 @@ def school_page(request: Request, urn: Urn,
                                   else "unverified")
         council_alerts(request.app.state, context.alert).unserved(urn, exc.run_id, exc.what)
     history = own_downloads(request, viewer, urn)
+    with context.reading() as db:  # the register's gate, before a reason is asked for
+        blocked = gate.refusal(db, viewer.user_id, urn, today(), policy_for(context.portal))
     just = next((item for item in history if str(item["index"]) == downloaded.strip()), None)
     return render(request, "school.html", {
         "urn": urn, "current": current, "problem": problem, "downloaded": just,
         "told": has_channel(context.settings),
         "updated": current.updated_label() if current else "",
         "history": history, "ledger_key": ledger_key(request) if history else "",
-        "offers_downloads": context.portal.school_access != "lookups",
-        "offers_lookups": context.portal.school_access != "downloads"})
+        "blocked": blocked.message if blocked else "",
+        "offers_downloads": context.portal.school_access != "lookups" and not blocked,
+        "offers_lookups": context.portal.school_access != "downloads" and not blocked})
 
 
 def ledger_key(request: Request) -> str:

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from portal import authn
-from portal.access import Denied, session_row
+from portal.access import Denied, session_row, signed_in
 from portal.accounts import AccountError, normal_email
 from portal.context import ctx, origin
 from portal.events import record
@@ -126,6 +126,14 @@ def _passkey_verify(request: Request, body: str) -> Response:
         return json_error(str(refused), 403 if refused.reason == "second_factor" else
                           refused.status)
     return go_json(request, authn.landing(user), token)
+
+
+@router.post("/session/extend")
+def extend(request: Request) -> Response:
+    """"Stay signed in" in the timeout warning: any signed-in request restarts the idle
+    clock (``access.keep_up``); this one asks for nothing else. CSRF as every POST."""
+    signed_in(request)
+    return JSONResponse({"ok": True})
 
 
 @router.post("/signout")

@@ -1,6 +1,7 @@
 // Look up one pupil (issue 21; shared/design/lookup.md). The school password stays in this tab:
 // the keys are derived here with WebCrypto, the portal gets only a blind token and a reason,
 // and the one sealed row it returns is opened here. Mirrors publish/lookup_bundle.py exactly.
+// The page itself (fields, errors, status, focus) is lookup-ui.js, on window.DatabookLookup.
 "use strict";
 (function () {
   const DOMAIN = "databook lookup v1";
@@ -51,108 +52,4 @@
   }
 
   window.DatabookLookup = {normalise, deriveBytes, importKeys, upnToken, nameToken, checkValue, openRow};
-
-  const root = document.getElementById("lookup");
-  if (!root) { return; }
-  const header = JSON.parse(root.dataset.header);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
-  const $ = (id) => document.getElementById(id);
-  const message = $("lookup-message");
-  let keys = null;
-
-  function say(text, isError) {
-    message.textContent = text;
-    message.className = isError ? "error" : "";
-  }
-
-  const shown = (value, kind) => value === null ? "" :
-    (kind === "date" && /^\d{4}-\d{2}-\d{2}$/.test(value)) ? value.slice(8) + "/" + value.slice(5, 7) + "/" + value.slice(0, 4) : String(value);
-
-  function show(opened) {
-    const table = $("result");
-    const body = table.querySelector("tbody");
-    body.replaceChildren();
-    opened.rows.forEach((row) => {
-      header.columns.forEach((column, i) => {
-        const tr = document.createElement("tr");
-        const th = document.createElement("th");
-        const td = document.createElement("td");
-        th.textContent = column.label;
-        td.textContent = shown(row[i], column.kind);
-        tr.append(th, td);
-        body.append(tr);
-      });
-    });
-    $("result-as-at").textContent = "Data as at " + shown(header.as_at, "date");
-    table.hidden = false;
-  }
-
-  async function post(url, payload) {
-    const response = await fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
-      body: JSON.stringify(payload)});
-    const data = await response.json().catch(() => ({error: "The look-up did not work. Reload the page."}));
-    return {ok: response.ok, data: data};
-  }
-
-  async function unlock() {
-    const error = $("password-error");
-    error.hidden = true;
-    $("unlock").disabled = true;
-    try {
-      const candidate = await importKeys(await deriveBytes($("school-password").value, header.salt, header.iterations));
-      if (await checkValue(candidate, header.urn, header.run_id) !== header.check) {
-        error.textContent = "That is not your school's password. Nothing was sent or recorded.";
-        error.hidden = false;
-        return;
-      }
-      keys = candidate;
-      $("school-password").value = "";
-      $("password-step").hidden = true;
-      $("lookup-step").hidden = false;
-    } finally {
-      $("unlock").disabled = false;
-    }
-  }
-
-  async function lookUp() {
-    $("result").hidden = true;
-    const upn = $("upn").value.trim();
-    const surname = $("surname").value.trim();
-    const dob = $("dob").value;
-    const reason = document.querySelector('input[name="reason"]:checked');
-    if (!upn && !(surname && dob)) { say("Give a UPN, or a surname and a date of birth.", true); return; }
-    if (!reason) { say("Choose a reason from the list.", true); return; }
-    const token = upn ? await upnToken(keys, upn) : await nameToken(keys, surname, dob);
-    $("look-up").disabled = true;
-    say("Looking up...", false);
-    try {
-      const answer = await post(root.dataset.url, {token: token, reason: reason.value,
-        reason_text: $("reason_text").value, run_id: header.run_id});
-      if (!answer.ok) { say(answer.data.error || "The look-up did not work.", true); return; }
-      if (!answer.data.found) {
-        say(answer.data.ambiguous ? "More than one pupil matches that surname and date of birth: look up by UPN." :
-          upn ? "No pupil with that UPN is in your school's databook." :
-            "No pupil with that surname and date of birth is in your school's databook.", false);
-        return;
-      }
-      let opened;
-      try {
-        opened = await openRow(keys, header.urn, header.run_id, answer.data.row_id, answer.data.sealed);
-      } catch (e) {
-        say("This record failed its integrity check and was not shown. The council has been told.", true);
-        await post(root.dataset.url + "/refused", {row_id: answer.data.row_id});
-        return;
-      }
-      say("", false);
-      show(opened);
-    } finally {
-      $("look-up").disabled = false;
-    }
-  }
-
-  $("unlock").addEventListener("click", unlock);
-  $("school-password").addEventListener("keydown", (e) => { if (e.key === "Enter") { unlock(); } });
-  $("look-up").addEventListener("click", lookUp);
 })();

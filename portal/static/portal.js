@@ -56,7 +56,7 @@
   }
 
   // The download: posted by fetch so that, once the file is saved, the school page can say so
-  // with the receipt's link (the server names the ledger entry in X-Databook-Entry). A refused
+  // (a partner's page too) with the receipt's link (the server names the ledger entry in X-Databook-Entry). A refused
   // form (an error by its field) replaces the page's main part and focuses the error summary.
   function fileName(disposition) {
     const utf = /filename\*=UTF-8''([^;]+)/i.exec(disposition || "");
@@ -64,6 +64,9 @@
     const plain = /filename="([^"]+)"/i.exec(disposition || "");
     return plain ? plain[1] : "databook.xlsx";
   }
+
+  // Where the form's owner lands: the school's page, or the partner's (data-home).
+  const home = (form) => form.dataset.home || `/schools/${form.dataset.school}`;
 
   function downloads(form) {
     form.addEventListener("submit", async (event) => {
@@ -93,7 +96,7 @@
           link.click();
           link.remove();
           setTimeout(() => URL.revokeObjectURL(url), 60000);
-          window.location.assign(`/schools/${form.dataset.school}?downloaded=${encodeURIComponent(entry)}`);
+          window.location.assign(`${home(form)}?downloaded=${encodeURIComponent(entry)}`);
           return;
         }
         if (response.redirected) {  // signed out meanwhile: go where the portal sends us
@@ -117,7 +120,7 @@
       } catch (e) {
         // The portal answered, but not as expected: never post twice (a download is recorded
         // each time); the school page lists what was recorded.
-        window.location.assign(`/schools/${form.dataset.school}`);
+        window.location.assign(home(form));
       } finally {
         submit.disabled = false;
       }

@@ -21,15 +21,19 @@ from portal.events import COMMAND_LINE
 from portal.migrate import ready
 from portal.models import User
 from tests.support import (
+    NURSES,
     PASSWORD,
     REPO,
     Auditor,
     Env,
     Served,
     add_officer,
+    add_partner_user,
     add_user,
     chromium,
     focused,
+    publish_with_partners,
+    register_partners,
     serve_portal,
     tab_to,
     watch_csp,
@@ -366,7 +370,7 @@ def test_every_council_page_and_error_passes(served: Served, browser: Any,
     page.wait_for_url(f"{url}/council")
     auditor.check(page, "council-schools")
     menu = page.get_by_role("navigation", name="Menu")
-    for name, slug in (("Escalation", "escalation"), ("Users", "users"),
+    for name, slug in (("Escalation", "escalation"), ("Users", "users"), ("Partners", "partners"),
                        ("DSL confirmations", "confirmations"), ("Downloads", "downloads"),
                        ("Usage by month", "usage"), ("Irregular access", "irregular"),
                        ("Child look-up", "child")):
@@ -376,6 +380,14 @@ def test_every_council_page_and_error_passes(served: Served, browser: Any,
         assert current.get_attribute("aria-current") == "page"
         auditor.check(page, f"council-{slug}")
     assert "None" not in page.goto(f"{url}/council/audit/irregular").text()
+    page.goto(f"{url}/council")
+    page.get_by_role("link", name=str(A), exact=True).click()
+    page.wait_for_url(f"{url}/council/schools/{A}")
+    auditor.check(page, "council-school")
+    page.goto(f"{url}/council?q=birch&show=nobody")
+    auditor.check(page, "council-schools-searched")
+    page.goto(f"{url}/council/users?q=nobody-matches")
+    auditor.check(page, "council-users-searched-none")
     # each form's bad input: the same page, the value kept, the error by its field, a 400
     page.goto(f"{url}/council/users")
     users = page.get_by_role("main")
@@ -388,8 +400,9 @@ def test_every_council_page_and_error_passes(served: Served, browser: Any,
     assert page.locator("#add").get_by_label("Name").input_value() == "Ada Lead"
     assert page.get_by_role("navigation", name="Menu").is_visible()
     auditor.check(page, "council-users-error-add")
-    page.locator("#leave").get_by_role("button", name="Remove access now").click()
-    assert_error_focused(page, "Say why their access ends")
+    page.locator("#leave").get_by_role("button", name="Remove access").click()
+    assert_error_focused(page, "Enter the person's email address")
+    assert page.locator("#leave-reason-error").is_visible()  # every blank field at once
     auditor.check(page, "council-users-error-leave")
     page.locator("#reset").get_by_label("Email address").fill("nobody@alder.example")
     page.locator("#reset").get_by_role("button", name="Make a reset link").click()
@@ -437,13 +450,52 @@ def test_every_council_page_and_error_passes(served: Served, browser: Any,
     form = page.locator("#leave")
     form.get_by_label("Email address").fill("ada.lead@birch.example")
     form.get_by_label("Reason").fill("left the school")
-    form.get_by_role("button", name="Remove access now").click()
+    form.get_by_role("button", name="Remove access").click()
+    page.wait_for_load_state("load")
+    auditor.check(page, "council-user-leave-confirm")
+    page.get_by_role("button", name="Remove access now").click()
     page.wait_for_load_state("load")
     auditor.check(page, "council-user-left")
     page.goto(f"{url}/council/confirmations")
     page.locator("#round").get_by_role("button", name="Ask schools to confirm").click()
     page.wait_for_load_state("load")
     auditor.check(page, "council-round-started")
+    context.close()
+
+
+def test_the_timeout_warning_and_the_signed_out_page(served: Served, browser: Any,
+                                                     auditor: Auditor) -> None:
+    """The GOV.UK/HMRC timeout pattern: a modal dialog (focus inside it, Enter or Escape
+    stays signed in and gives the focus back), then "You have been signed out"."""
+    env, url = served.env, served.url
+    secret = add_user(env, "tim.timeout@alder.example", [A], agreed=True)
+    context, page = new_page(browser)
+    password_step(page, url, "tim.timeout@alder.example")
+    page.get_by_label("Code from your authenticator app").fill(env.next_code(secret))
+    submit(page, "Sign in")
+    page.wait_for_url(f"{url}/schools/{A}")
+    dialog = page.get_by_role("dialog", name="You're about to be signed out")
+    assert not dialog.is_visible()
+    page.get_by_role("button", name="Download the databook").focus()
+    page.evaluate("() => window.DatabookTimeout.warn()")
+    assert dialog.is_visible() and focused(page)["id"] == "timeout-stay"
+    assert "2 minutes" in dialog.inner_text() or "1 minute" in dialog.inner_text()
+    auditor.check(page, "timeout-warning")
+    with page.expect_response(lambda r: r.url.endswith("/session/extend")) as kept:
+        page.keyboard.press("Enter")
+    assert kept.value.status == 200
+    page.wait_for_function("() => !document.getElementById('timeout-warning').open")
+    assert focused(page)["text"] == "Download the databook"  # the focus comes back
+    page.evaluate("() => window.DatabookTimeout.warn()")
+    with page.expect_response(lambda r: r.url.endswith("/session/extend")):
+        page.keyboard.press("Escape")  # Escape stays signed in too
+    page.wait_for_function("() => !document.getElementById('timeout-warning').open")
+    page.evaluate("() => window.DatabookTimeout.expire()")
+    page.wait_for_url(f"{url}/signed-out")
+    assert "You have been signed out" in page.get_by_role("main").inner_text()
+    auditor.check(page, "signed-out")
+    page.goto(f"{url}/schools/{A}")
+    page.wait_for_url(re.compile(r".*/signin.*"))  # the session really ended
     context.close()
 
 
@@ -494,4 +546,51 @@ def test_the_checks_fail_on_a_page_that_breaks_them(browser: Any, tmp_path: Path
                      "<p style='width:600px'>wide</p></main></body></html>")
     with pytest.raises(AssertionError, match="scrolls sideways at 320px"):
         auditor.check(page, "broken-reflow")
+    context.close()
+
+
+def test_a_partner_users_pages_and_journey_by_keyboard(served: Served, browser: Any,
+                                                       auditor: Auditor) -> None:
+    """A partner user's own pages (last: it publishes a new run with partners' files): their
+    own agreement, home, download form, its errors and the success banner, by keyboard."""
+    env, url = served.env, served.url
+    register_partners(env)
+    publish_with_partners(env)
+    secret = add_partner_user(env, "nia.nurse@nhs.example", NURSES)
+    context, page = new_page(browser)
+    password_step(page, url, "nia.nurse@nhs.example")
+    page.get_by_label("Code from your authenticator app").fill(env.next_code(secret))
+    submit(page, "Sign in")
+    page.wait_for_url(f"{url}/agreement")
+    assert "partner organisations" in page.get_by_role("main").inner_text()
+    auditor.check(page, "partner-agreement")
+    tab_to(page, page.get_by_label("I have read this agreement and I accept it"))
+    page.keyboard.press("Space")
+    tab_to(page, page.get_by_role("button", name="Accept"))
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/partners/{NURSES}")
+    assert page.get_by_role("link", name="Your organisation").is_visible()
+    auditor.check(page, "partner-home")
+    tab_to(page, page.get_by_role("button", name="Download the databook"))
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/partners/{NURSES}/download")
+    auditor.check(page, "partner-download")
+    tab_to(page, page.get_by_role("button", name="Download", exact=True))
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.activeElement.classList"
+                           ".contains('govuk-error-summary')")
+    auditor.check(page, "partner-download-error")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the summary's link: the first reason
+    page.wait_for_function("() => document.activeElement.type === 'radio'")
+    page.keyboard.press("ArrowDown")
+    assert page.get_by_role("radio", name="A referral or assessment about a child in our "
+                            "cohort").is_checked()
+    tab_to(page, page.get_by_role("button", name="Download", exact=True))
+    with page.expect_download():
+        page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf".*/partners/{NURSES}\?downloaded=\d+$"))
+    main = page.get_by_role("main").inner_text()
+    assert "Your download has started" in main and "There is a problem" not in main
+    auditor.check(page, "partner-after-download")
     context.close()

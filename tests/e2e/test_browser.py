@@ -75,7 +75,7 @@ def test_passkey_enrolment_agreement_download_and_passkey_sign_in(served: Served
     page.check("#accept")
     page.click("form[action='/agreement'] button")
     page.wait_for_url(f"{url}/schools/{A}")
-    assert page.inner_text("#as-at") == "2026-11-21"
+    assert page.inner_text("#as-at") == "21 November 2026"
     page.click("#download")
     page.get_by_role("radio", name="A child protection conference or core group").check()
     with page.expect_download() as caught:

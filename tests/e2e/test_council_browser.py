@@ -69,6 +69,9 @@ def test_an_officer_runs_the_week_in_the_browser(served: Served, browser: Any) -
     page.fill("#leave-reason", "left the school")
     page.check("#leave-rotate")
     page.click("#leave button")
+    assert "Are you sure" in page.inner_text("h1")  # a confirmation step, nothing done yet
+    assert ("ada.lead@alder.example", "dsl", "invited", (A,)) in user_rows(env)
+    page.click("#remove-now")
     assert page.inner_text("#commands").strip() == f"databook keys rotate --school {A}"
     assert ("ada.lead@alder.example", "dsl", "left", ()) in user_rows(env)
     # the escalation list as CSV for the Board

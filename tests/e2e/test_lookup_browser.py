@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import time
@@ -31,14 +32,18 @@ from schemas.databook import COLUMNS, DATE_KEYS
 from tests.e2e.test_real_run import _sign_protocol
 from tests.support import (
     PASSWORD,
+    REPO,
+    Auditor,
     Run,
     chromium,
     databook,
     enrol_user,
+    focused,
     free_port,
     open_encrypted,
     sheet_values,
     stop,
+    tab_to,
 )
 
 pytestmark = pytest.mark.prefect
@@ -131,7 +136,10 @@ def _signed_in(browser: Any, portal: Portal, email: str, urn: int, name: str) ->
 def _look_up(page: Any, upn: str = "", surname: str = "", dob: str = "") -> str:
     page.fill("#upn", upn)
     page.fill("#surname", surname)
-    page.fill("#dob", dob)
+    day, month, year = (dob.split("-")[::-1] if dob else ("", "", ""))
+    page.fill("#dob-day", day)
+    page.fill("#dob-month", month)
+    page.fill("#dob-year", year)
     page.check("#reason-records")
     with page.expect_response(lambda r: r.request.method == "POST"):
         page.click("#look-up")
@@ -150,8 +158,19 @@ def _shown(row: tuple[object, ...]) -> list[tuple[str, str]]:
     return out
 
 
+@pytest.fixture(scope="module")
+def auditor() -> Auditor:
+    folder = Path(os.environ.get("DATABOOK_SCREENSHOTS", REPO / "build" / "screenshots"))
+    folder = folder / "lookup"
+    folder.mkdir(parents=True, exist_ok=True)
+    return Auditor(folder)
+
+
 def test_a_dsl_looks_up_a_pupil_and_only_sealed_data_and_tokens_cross_the_wire(
-        portal: Portal, browser: Any) -> None:
+        portal: Portal, browser: Any, auditor: Auditor) -> None:
+    """Every step and error of the look-up is also checked with axe-core (WCAG 2.2 AA) at
+    1280 and 375 pixels and for reflow at 320, and the unlock and a look-up are done by
+    keyboard alone."""
     school, other = _schools(portal)
     urn = int(school["urn"])
     page = _signed_in(browser, portal, "lou.lookup@real-run.example", urn, school["name"])
@@ -162,20 +181,65 @@ def test_a_dsl_looks_up_a_pupil_and_only_sealed_data_and_tokens_cross_the_wire(
 
     page.click("#lookup-link")
     page.wait_for_url(f"{portal.url}/schools/{urn}/lookup")
+    auditor.check(page, "lookup-password")
     page.fill("#school-password", portal.password(urn)[::-1])  # wrong: says so, sends nothing
     page.click("#unlock")
     page.wait_for_selector("#password-error:not([hidden])", timeout=30_000)
     assert "not your school's password" in page.inner_text("#password-error")
     assert posts == [] and page.is_hidden("#lookup-step")
+    assert page.get_attribute("#school-password", "aria-invalid") == "true"
+    assert focused(page)["id"] == "lookup-errors"  # the error summary takes focus
+    assert "not your school's password" in page.inner_text("#lookup-errors")
+    auditor.check(page, "lookup-password-error")
 
-    page.fill("#school-password", portal.password(urn))
-    page.click("#unlock")
+    page.fill("#school-password", "")  # by keyboard: to the field, type, Enter
+    tab_to(page, page.locator("#school-password"))
+    page.keyboard.type(portal.password(urn))
+    page.keyboard.press("Enter")
     page.wait_for_selector("#lookup-step:not([hidden])", timeout=30_000)
+    assert focused(page)["id"] == "lookup-step-heading"  # focus follows the step
+    assert page.get_attribute("#school-password", "aria-invalid") is None
+    auditor.check(page, "lookup-find")
+    page.click("#look-up")  # every blank field gets its error at once; nothing is sent
+    links = page.locator("#lookup-error-list a").all_inner_texts()
+    assert links == ["Enter the pupil's UPN, or their surname and date of birth",
+                     "Choose why you are looking this pupil up"], links
+    assert focused(page)["id"] == "lookup-errors" and posts == []
+    assert page.get_attribute("#upn", "aria-invalid") == "true"
+    assert "upn-error" in str(page.get_attribute("#upn", "aria-describedby"))
+    auditor.check(page, "lookup-errors-blank")
+    page.fill("#surname", "Smith")
+    page.fill("#dob-day", "31")
+    page.fill("#dob-month", "2")
+    page.fill("#dob-year", "2014")
+    page.check("#reason-other")
+    page.click("#look-up")
+    assert page.locator("#lookup-error-list a").all_inner_texts() == [
+        "Date of birth must be a real date in the past, such as 27 3 2014",
+        "Say in a few words why you are looking this pupil up"]
+    assert page.get_attribute("#dob-day", "aria-invalid") == "true" and posts == []
+    assert page.is_visible("#reason_text")  # "Other" reveals its box
+    auditor.check(page, "lookup-errors-date-and-other")
+    for field in ("#surname", "#dob-day", "#dob-month", "#dob-year"):
+        page.fill(field, "")
+    page.check("#reason-concern")
+    tab_to(page, page.locator("#upn"))  # a look-up by keyboard alone
+    page.keyboard.type(str(portal.rows(urn)[0][0]))
+    tab_to(page, page.locator("#reason-concern"))
+    page.keyboard.press("ArrowDown")
+    assert page.is_checked("#reason-conference")
+    tab_to(page, page.get_by_role("button", name="Look up", exact=True))
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        page.keyboard.press("Enter")
+    page.wait_for_selector("#result:not([hidden])")
+    assert focused(page)["id"] == "result-heading"
+    auditor.check(page, "lookup-result")
     rows, others = portal.rows(urn), portal.rows(int(other["urn"]))
     pupil = rows[0]
-    assert _look_up(page, upn=str(pupil[0]).lower()) == ""
-    shown = [(th, td) for th, td in zip(page.locator("#result th").all_inner_texts(),
-                                        page.locator("#result td").all_inner_texts(),
+    assert _look_up(page, upn=str(pupil[0]).lower()) == "Record found: it is shown below."
+    assert focused(page)["id"] == "result-heading"  # focus moves to the result
+    shown = [(th, td) for th, td in zip(page.locator("#result dt").all_inner_texts(),
+                                        page.locator("#result dd").all_inner_texts(),
                                         strict=True)]
     assert shown == _shown(pupil)
     assert page.inner_text("#result-as-at") == "Data as at " + date.fromisoformat(
@@ -184,18 +248,20 @@ def test_a_dsl_looks_up_a_pupil_and_only_sealed_data_and_tokens_cross_the_wire(
     dob = pupil[2].isoformat() if isinstance(pupil[2], date) else ""
     twins = [r for r in rows if str(r[1]).split()[-1] == surname and r[2] == pupil[2]]
     message = _look_up(page, surname=surname.upper(), dob=dob)
-    assert message == "" if len(twins) == 1 else "More than one" in message
+    assert message.startswith("Record found") if len(twins) == 1 else "More than one" in message
     stranger = others[0]
     assert "No pupil with that UPN" in _look_up(page, upn=str(stranger[0]))
+    auditor.check(page, "lookup-not-found")
 
     entries = portal.entries("lookup")
-    assert len(entries) == 3 and {e["urn"] for e in entries} == {urn}
-    assert entries[0]["row"] in school["members"] and entries[2]["row"] == "none"
+    assert len(entries) == 4 and {e["urn"] for e in entries} == {urn}
+    assert entries[0]["row"] in school["members"] and entries[3]["row"] == "none"
+    assert entries[0]["reason_code"] == "conference"
     assert all(e["reason_code"] == "records" and e["run_id"] == portal.folder.name
-               for e in entries)
+               for e in entries[1:])
 
     secrets = {str(r[i]) for r in rows + others for i in (0, 1) if r[i]}
-    found = 1 + (len(twins) == 1)  # the UPN's, and the surname's unless twins share it
+    found = 2 + (len(twins) == 1)  # the UPN's twice, and the surname's unless twins share it
     assert sum(b'"sealed"' in body for body in bodies) == found  # every response was seen
     assert any(b'id="school-password"' in body for body in bodies)
     for body in bodies:
@@ -277,3 +343,19 @@ def test_the_pages_derivation_equals_the_nightly_sides(portal: Portal, browser: 
 WORDS = ["O'Brien", "SMITH-JONES", "van der Berg", "Stra\u00dfe", "\u0130stanbul", "\ufb01nn",
          "\u039f\u0394\u039f\u03a3", "Mc\u2019Kay", "\u00c9lo\u00efse", "  a\u00a0b\tc  ",
          "\u01c4ukic", "\uff21\uff22"]
+
+
+def test_without_javascript_the_page_says_so_and_shows_no_dead_form(portal: Portal,
+                                                                    browser: Any) -> None:
+    school, _ = _schools(portal)
+    urn = int(school["urn"])
+    page = _signed_in(browser, portal, "nora.script@real-run.example", urn, school["name"])
+    cookies = page.context.cookies()
+    quiet = browser.new_context(java_script_enabled=False)
+    quiet.add_cookies(cookies)
+    bare = quiet.new_page()
+    bare.goto(f"{portal.url}/schools/{urn}/lookup")
+    assert bare.is_visible("#no-script") and "needs JavaScript" in bare.inner_text("#no-script")
+    assert bare.is_hidden("#lookup") and bare.is_hidden("#school-password")
+    quiet.close()
+    page.context.close()

@@ -5,6 +5,7 @@ for every school, and on another partner's page."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,12 @@ def test_a_partner_user_downloads_in_chromium_and_never_reaches_a_school(
     assert page.inner_text("#children") == "2"
     page.click("#download")
     page.wait_for_url(f"{url}/partners/{NURSES}/download")
-    page.get_by_label("A safeguarding concern about a pupil").check()
+    page.get_by_label("A safeguarding concern about a child in our cohort").check()
     with page.expect_download() as caught:
         page.click("#get-file")
     assert Path(caught.value.path()).read_bytes() == files[f"partner-{NURSES}.xlsx"]
+    page.wait_for_url(re.compile(rf".*/partners/{NURSES}\?downloaded=\d+$"))
+    assert "Your download has started" in page.inner_text("main")
     (entry,) = entries(env, "download")
     assert entry["partner_id"] == NURSES and entry["run_id"] == run_id
     school_pages = [p for m, p, _ in routes(create_app(env.settings))

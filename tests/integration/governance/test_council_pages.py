@@ -4,6 +4,7 @@ gets a clear 4xx page that changes nothing."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -86,7 +87,7 @@ def test_schools_page_shows_status_users_last_download_and_non_collection(
     alder, birch, cedar = (row_of(page.text, u) for u in (A, B, C))
     assert "sam.dsl@alder.example (dsl, active)" in alder and "by sam.dsl@alder.example" in alder
     assert ">collected<" in alder and "not collected" in birch and "not collected" in cedar
-    assert "signed 2026-09-01, version 1.0" in alder and "cannot download" not in alder
+    assert "signed 1 September 2026, version 1.0" in alder and "cannot download" not in alder
     assert "nobody named" in birch and "never" in birch
     assert "not signed" in cedar and "cannot download" in cedar
     assert re.search(r'id="waiting">2<', page.text)
@@ -97,7 +98,8 @@ def test_schools_page_shows_status_users_last_download_and_non_collection(
 
 def test_escalation_page_and_csv(officer: TestClient) -> None:
     page = officer.get("/council/escalation")
-    assert page.status_code == 200 and "requires_escalation" in page.text
+    assert page.status_code == 200 and "Needs escalating" in page.text
+    assert "requires_escalation" not in page.text  # plain English on the page, codes in the CSV
     got = officer.get("/council/escalation.csv")
     assert got.headers["content-type"].startswith("text/csv")
     assert "attachment" in got.headers["content-disposition"]
@@ -207,8 +209,13 @@ def test_add_a_dsl_shows_the_link_once_and_records_it(env: Env, officer: TestCli
 
 def test_a_leaver_with_the_password_rotation_note(env: Env, officer: TestClient) -> None:
     add_user(env, "lee.dsl@alder.example", [A, B], agreed=True)
+    sure = post(officer, "/council/users/leave", email="lee.dsl@alder.example",
+                reason="left the school", rotate="yes")
+    assert sure.status_code == 200 and "Are you sure" in sure.text
+    assert "govuk-button--warning" in sure.text and 'name="confirm" value="yes"' in sure.text
+    assert user_rows(env)[0][2] == "active" and not entries(env, "user_left")  # not yet
     got = post(officer, "/council/users/leave", email="lee.dsl@alder.example",
-               reason="left the school", rotate="yes")
+               reason="left the school", rotate="yes", confirm="yes")
     text = got.text
     assert got.status_code == 200
     assert f"databook keys rotate --school {A}" in text
@@ -260,6 +267,21 @@ BAD_INPUT: list[tuple[str, dict[str, str], str]] = [
 ]
 
 
+def test_every_blank_field_of_a_form_gets_its_error_at_once(officer: TestClient) -> None:
+    got = post(officer, "/council/users/add", school="", name="", email="")
+    assert got.status_code == 400
+    start = got.text.index("govuk-error-summary")
+    summary = html.unescape(got.text[start:got.text.index("</ul>", start)])
+    for says in ("Enter the school's URN", "Enter the person's name",
+                 "Enter the person's own work email address"):
+        assert says in summary, says
+    for field in ("add-school", "add-name", "add-email"):
+        assert f'id="{field}-error"' in got.text, field
+    left = post(officer, "/council/users/leave", email="", reason="")
+    assert left.status_code == 400
+    assert 'id="leave-email-error"' in left.text and 'id="leave-reason-error"' in left.text
+
+
 def test_bad_input_gets_a_clear_4xx_and_changes_nothing(env: Env, officer: TestClient) -> None:
     add_user(env, "sam.dsl@alder.example", [A], agreed=True)
     for url, form, says in BAD_INPUT:
@@ -269,7 +291,9 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(env: Env, officer: TestC
         assert says in got.text, (url, says)
         assert user_rows(env) == before
         after = entries(env)[count:]
-        assert [(e["kind"], e["what"]) for e in after] == [("refused", "bad_input")], url
+        # recorded, as a form error: an officer's own typo, not irregular access
+        assert [(e["kind"], e["what"]) for e in after] in ([("refused", "form_error")],
+                                                           [("refused", "bad_input")]), url
 
 
 def test_a_council_post_without_the_csrf_token_changes_nothing(env: Env,

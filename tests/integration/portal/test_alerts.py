@@ -106,10 +106,10 @@ def test_tampered_missing_and_unsigned_files_alert_the_council(tmp_path: Path,
 def test_updated_at_is_shown_in_the_schools_own_time() -> None:
     file = ServedFile("r", "2026-07-01", "2026-07-01T01:00:00Z", A, "Alder", "f", 1, "x", 0,
                       updated_at="2026-07-01T10:05:00Z")
-    assert file.updated_label(datetime(2026, 7, 1, 12, tzinfo=UTC)) == "updated at 11:05 today"
+    assert file.updated_label(datetime(2026, 7, 1, 12, tzinfo=UTC)) == "updated at 11:05am today"
     assert file.updated_label(datetime(2026, 7, 2, 12, tzinfo=UTC)) == \
-        "updated at 11:05 on 2026-07-01"
+        "updated at 11:05am on 1 July 2026"
     winter = ServedFile("r", "", "", A, "", "f", 1, "x", 0, updated_at="2026-12-01T10:05:00Z")
     assert winter.updated_label(datetime(2026, 12, 1, 12, tzinfo=UTC)) == \
-        "updated at 10:05 today"
+        "updated at 10:05am today"
     assert ServedFile("r", "", "", A, "", "f", 1, "x", 0).updated_label() == ""

@@ -119,13 +119,13 @@ def test_same_origin_and_header_less_posts_with_the_sessions_token_work(
     add_user(env, "kim.dsl@alder.example", [A], agreed=True)
     token = csrf_of(officer.get("/council/users").text)
     same = officer.post("/council/users/leave", data={"email": DSL, "reason": "x",
-                                                      "csrf": token},
+                                                      "csrf": token, "confirm": "yes"},
                         headers={"Origin": "https://testserver",
                                  "Sec-Fetch-Site": "same-origin"})
     assert same.status_code == 200, same.text[-300:]
     bare = officer.post("/council/users/leave", data={
-        "email": "kim.dsl@alder.example", "reason": "x", "csrf": token})
-    assert bare.status_code == 200
+        "email": "kim.dsl@alder.example", "reason": "x", "csrf": token, "confirm": "yes"})
+    assert bare.status_code == 200 and "has left" in bare.text
 
 
 def test_every_cookie_is_host_prefixed_over_https(env: Env, stranger: TestClient) -> None:

@@ -19,7 +19,7 @@ def test_download_serves_the_drop_bytes_and_records_it(client: TestClient, env: 
     sign_in(client, env, "ann.lead@alder.example", secret)
     page = client.get(f"/schools/{A}")
     assert page.status_code == 200
-    assert SCHOOLS[A] in page.text and "2026-11-21" in page.text
+    assert SCHOOLS[A] in page.text and "21 November 2026" in page.text  # GOV.UK date style
     assert all(name not in page.text for urn, name in SCHOOLS.items() if urn != A)
     got = download(client, A, reason="other", reason_text="Core group meeting this afternoon")
     assert got.status_code == 200

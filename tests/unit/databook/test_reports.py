@@ -104,3 +104,27 @@ def test_lookups_in_usage_child_and_irregular(sqlite_ledger: Ledger) -> None:
     assert (config.burst_lookups + 3, "look-up outside school hours") in found
     assert (config.burst_lookups + 4, "impossible: a look-up with no sign-in before it") in found
     assert not any(i == 1 for i, _ in found)
+
+
+def test_a_new_users_first_download_and_an_officers_typo_are_not_irregular(
+        sqlite_ledger: Ledger) -> None:
+    """Enrolment signs a new user in (no ``signin_ok`` before their first download); an
+    officer's own form error is recorded but is no refusal; a partner user refused a school
+    page is not called a council officer."""
+    config = sqlite_ledger.config
+    _events(sqlite_ledger, [
+        (0, "enrolled", {"actor_id": 5, "method": "totp"}),
+        (1, "agreement_accepted", {"actor_id": 5, "version": "1"}),
+        (2, "download", _download(5, 1, NEW)),
+        (3, "refused", {"actor_id": 9, "actor_email": "olu@council.example",
+                        "what": "form_error", "path": "/council/users/add", "status": 400}),
+        (4, "refused", {"actor_id": 7, "actor_email": "nia@nhs.example",
+                        "what": "not_school_user", "path": "/schools/{urn}", "status": 403}),
+    ])
+    with sqlite_ledger.session() as db:
+        found = reports.irregular(db, config, MANIFESTS)
+    whats = " | ".join(r["what"] for r in found)
+    assert "impossible" not in whats, whats
+    assert "olu@council.example" not in {r["user"] for r in found}
+    (partner,) = [r for r in found if r["user"] == "nia@nhs.example"]
+    assert "by a council officer" not in partner["what"] and "partner" in partner["what"]

@@ -13,8 +13,8 @@ def school_file(published_at: str, updated_at: str = "") -> ServedFile:
 
 
 def test_publication_time_is_shown_in_london_time() -> None:
-    assert school_file("2026-07-01T01:05:00Z").published_label == "1 July 2026 at 02:05"  # BST
-    assert school_file("2026-11-22T07:47:56Z").published_label == "22 November 2026 at 07:47"
+    assert school_file("2026-07-01T01:05:00Z").published_label == "1 July 2026 at 2:05am"  # BST
+    assert school_file("2026-11-22T07:47:56Z").published_label == "22 November 2026 at 7:47am"
 
 
 def test_an_unexpected_publication_time_is_shown_as_the_manifest_gives_it() -> None:
@@ -23,6 +23,6 @@ def test_an_unexpected_publication_time_is_shown_as_the_manifest_gives_it() -> N
 
 def test_updated_today_or_on_a_date() -> None:
     item = school_file("2026-07-01T01:05:00Z", updated_at="2026-07-01T10:05:00Z")
-    assert item.updated_label(datetime(2026, 7, 1, 15, tzinfo=UTC)) == "updated at 11:05 today"
+    assert item.updated_label(datetime(2026, 7, 1, 15, tzinfo=UTC)) == "updated at 11:05am today"
     assert item.updated_label(datetime(2026, 7, 3, 9, tzinfo=UTC)) == (
-        "updated at 11:05 on 2026-07-01")
+        "updated at 11:05am on 1 July 2026")
