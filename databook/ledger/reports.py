@@ -190,6 +190,9 @@ def irregular(db: Session, config: LedgerConfig,
             failures[key] += 1
             if failures[key] == config.failed_signins:
                 flag(e, f"{config.failed_signins} failed sign-ins in one day")
+        elif e.kind == "account_delayed":
+            flag(e, f"account under attack: {e.get('failures')} failed sign-in steps from any "
+                    "address; devices it has not used must now wait")
         elif e.kind == "lockout" and e.get("until"):
             locked_until[(who, e.get("client"))] = datetime.strptime(
                 str(e.get("until")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
