@@ -130,7 +130,7 @@ def latency(env: dict[str, str], users: int, lookups: int, tmp: Path) -> dict[st
     document = json.loads((drop / run_id / "manifest.json").read_bytes())
     schools = [s for s in document["schools"] if s["children"] > 0][:users]
     keystore = Keystore.open(Path(env["DATABOOK_HOME"]))
-    with ready(settings.portal.database_url).begin() as db:
+    with ready(settings.portal.database_url, settings.portal.state_dir).begin() as db:
         register.save(db, [SchoolRecord(urn=int(s["urn"]), name=s["name"],
                                         protocol_signed_on=AS_AT,
                                         protocol_version=Versions.protocol) for s in schools])

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from databook import alerts
 from databook.database import engine_for, readers, session_factory
 from databook.fsio import private_dir
+from databook.ledger import sealing
 from databook.portal_table import PortalTable
 from databook.settings import HostSettings
 from portal.config import agreement_file
@@ -53,7 +54,8 @@ def _alerter(settings: HostSettings) -> Callable[[Mapping[str, Any]], object]:
 def build_context(settings: HostSettings) -> PortalContext:
     portal = settings.portal
     private_dir(portal.state_dir)
-    engine = engine_for(portal.database_url, pool_pre_ping=True)
+    engine = sealing.attach(engine_for(portal.database_url, pool_pre_ping=True),
+                            portal.state_dir)
     text = agreement_file(portal).read_text("utf-8")
     return PortalContext(
         settings=settings, portal=portal, sessions=session_factory(engine), readers=readers(engine),

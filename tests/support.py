@@ -40,7 +40,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from databook.database import engine_for, session_factory
-from databook.ledger import log
+from databook.ledger import log, sealing
 from databook.ledger.config import LedgerConfig
 from databook.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode, LedgerReasonText
 from databook.store import LocalStore
@@ -577,8 +577,10 @@ def fill_ledger(ledger: Ledger, count: int, checkpoints_at: tuple[int, ...] = ()
 
 
 def truncate(ledger: Ledger, keep: int = 5) -> None:
-    """What an insider holding the ledger's key could do: delete the newest entries (and the
-    stored nodes and checkpoints over them) and sign a fresh, shorter checkpoint."""
+    """What an insider holding the portal host (its keys and its record of the last head
+    signed) could do: delete the newest entries (and the stored nodes and checkpoints over
+    them), forget the host's last head, and sign a fresh, shorter checkpoint."""
+    (ledger.config.state_dir / sealing.HEAD_FILE).unlink(missing_ok=True)
     with ledger.session() as db:
         db.execute(delete(LedgerEntry).where(LedgerEntry.idx >= keep))
         db.execute(delete(LedgerCheckpoint))
@@ -776,7 +778,7 @@ class Ledger:
 
 def make_ledger(url: str, state: Path) -> Ledger:
     upgrade(url)
-    engine = engine_for(url)
+    engine = sealing.attach(engine_for(url), state)
     return Ledger(LedgerConfig(state, url), engine, session_factory(engine))
 
 

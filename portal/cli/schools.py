@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from databook.clock import parse_date
 from databook.database import engine_for
+from databook.ledger import sealing
 from portal.audit.sources import AuditError, latest_manifest
 from portal.cli.signing import signs_on_exit
 from portal.config import SettingsError, load
@@ -98,7 +99,7 @@ def _session(settings: Any, write: bool = False) -> Iterator[Session]:
     except (SQLAlchemyError, OSError) as exc:
         raise RegisterError(f"the portal database could not be set up ({type(exc).__name__});"
                             " check DATABOOK_PORTAL_DATABASE_URL") from None
-    engine = engine_for(url)
+    engine = sealing.attach(engine_for(url), settings.portal.state_dir)
     try:
         with Session(engine) as session, session.begin():
             yield session

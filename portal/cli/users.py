@@ -52,7 +52,7 @@ def register(sub: Any) -> None:
 def _db() -> Any:
     settings = load()
     portal = settings.portal
-    return portal, ready(portal.database_url)
+    return portal, ready(portal.database_url, portal.state_dir)
 
 
 def add_user(args: argparse.Namespace) -> int:
