@@ -20,7 +20,9 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from databook.ledger.log import lock as ledger_lock
 from databook.ledger.models import LedgerEntry
 from portal.access import school_looker, school_offer_page
 from portal.alerting import council_alerts
@@ -30,6 +32,7 @@ from portal.pages import render
 from portal.routers.download import _unavailable
 from portal.security import sessions
 from portal.served import ServedFile, Unavailable
+from portal.server_values import Urn, route_of
 from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
 
 router = APIRouter()
@@ -75,7 +78,7 @@ def _current(request: Request, urn: int) -> ServedFile:
 
 
 @router.get("/schools/{urn}/lookup")
-def lookup_page(request: Request, urn: int) -> Response:
+def lookup_page(request: Request, urn: Urn) -> Response:
     """The header only: what the browser needs to derive the keys and check the password."""
     viewer = school_offer_page(urn, request, "lookup")
     try:
@@ -113,17 +116,16 @@ def _text(body: dict[str, Any], name: str, limit: int) -> str:
     return value[:limit + 1] if isinstance(value, str) else ""
 
 
-def _recent_lookups(request: Request, user_id: int) -> int:
+def _recent_lookups(db: Session, user_id: int) -> int:
     since = sessions.now() - timedelta(hours=1)
-    with ctx(request).reading() as db:
-        count = db.scalar(select(func.count()).select_from(LedgerEntry).where(
-            LedgerEntry.kind == "lookup", LedgerEntry.actor_id == user_id,
-            LedgerEntry.at >= since))
+    count = db.scalar(select(func.count()).select_from(LedgerEntry).where(
+        LedgerEntry.kind == "lookup", LedgerEntry.actor_id == user_id,
+        LedgerEntry.at >= since))
     return int(count or 0)
 
 
 @router.post("/schools/{urn}/lookup")
-async def lookup(request: Request, urn: int) -> Response:
+async def lookup(request: Request, urn: Urn) -> Response:
     body = await _body(request)
     response: Response = await anyio.to_thread.run_sync(_lookup, request, urn, body)
     return response
@@ -143,15 +145,9 @@ def _lookup(request: Request, urn: int, body: dict[str, Any]) -> Response:
                else "")
     if problem:
         with context.transaction() as db:
-            record(db, "refused", who, what="bad_input", path=request.url.path, urn=urn,
+            record(db, "refused", who, what="bad_input", path=route_of(request), urn=urn,
                    status=400)
         return _answer(problem, 400)
-    if _recent_lookups(request, viewer.user_id) >= context.portal.lookups_per_hour:
-        with context.transaction() as db:
-            record(db, "refused", who, what="lookup_rate", path=request.url.path, urn=urn,
-                   status=429)
-        return _answer("You have made many look-ups in the last hour. Wait a while, or ring "
-                       "the council.", 429)
     try:
         current = _current(request, urn)
         bundle = _bundle(request, current)
@@ -166,8 +162,20 @@ def _lookup(request: Request, urn: int, body: dict[str, Any]) -> Response:
         index[token])
     sealed = bundle["rows"].get(row) if row not in ("none", "ambiguous") else None
     with context.transaction() as db:  # committed before the row leaves the server
-        record(db, "lookup", who, urn=urn, run_id=current.run_id, row=row,
-               reason_code=reason, reason_text=text or None)
+        # Count and record under the ledger's writer lock, in one transaction: checked first
+        # and recorded later, simultaneous look-ups all saw the same count and all passed.
+        ledger_lock(db)
+        if _recent_lookups(db, viewer.user_id) >= context.portal.lookups_per_hour:
+            record(db, "refused", who, what="lookup_rate", path=route_of(request), urn=urn,
+                   status=429)
+            limited = True
+        else:
+            record(db, "lookup", who, urn=urn, run_id=current.run_id, row=row,
+                   reason_code=reason, reason_text=text or None)
+            limited = False
+    if limited:
+        return _answer("You have made many look-ups in the last hour. Wait a while, or ring "
+                       "the council.", 429)
     if row == "ambiguous":
         return JSONResponse({"found": False, "ambiguous": True})
     if not isinstance(sealed, str):
@@ -176,7 +184,7 @@ def _lookup(request: Request, urn: int, body: dict[str, Any]) -> Response:
 
 
 @router.post("/schools/{urn}/lookup/refused")
-async def refused_row(request: Request, urn: int) -> Response:
+async def refused_row(request: Request, urn: Urn) -> Response:
     """The browser could not open a sealed row (its tag failed): record it against the row
     the server would serve (only a row id the bundle holds is recorded), tell the council."""
     body = await _body(request)

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -227,3 +228,36 @@ def test_school_access_setting_is_checked(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="school_access must be one of"):
         load(environ={"DATABOOK_HOME": str(tmp_path),
                       "DATABOOK_PORTAL_SCHOOL_ACCESS": "sometimes"})
+
+
+@pytest.mark.parametrize("looked", [{"DATABOOK_PORTAL_LOOKUPS_PER_HOUR": "5"}], indirect=True)
+def test_simultaneous_lookups_cannot_overrun_the_hourly_limit(
+        looked: tuple[TestClient, Env, str], keys: dict[int, lb.LookupKey]) -> None:
+    """Twenty look-ups at once against a limit of five: counted and recorded in one locked
+    transaction, so exactly five are served."""
+    client, env, run_id = looked
+    token = lb.upn_token(keys[A], "a100000000001")
+    page = client.get(f"/schools/{A}/lookup")
+    csrf = csrf_of(page.text)
+
+    def one(_: int) -> int:
+        return client.post(f"/schools/{A}/lookup", headers={"X-CSRF-Token": csrf}, json={
+            "token": token, "reason": "concern", "run_id": run_id}).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(one, range(20)))
+    assert sorted(statuses) == [200] * 5 + [429] * 15
+    assert len(entries(env, "lookup")) == 5
+
+
+@pytest.mark.parametrize("urn", ["9223372036854775808", "99999999999999999999", "+112000",
+                                 "112_000"])
+def test_odd_urns_are_refused_and_recorded_by_route(looked: tuple[TestClient, Env, str],
+                                                    urn: str) -> None:
+    client, env, _ = looked
+    assert client.get(f"/schools/{urn}/lookup").status_code in (400, 404, 422)
+    got = client.post(f"/schools/{urn}/lookup", json={},
+                      headers={"X-CSRF-Token": csrf_of(client.get(f"/schools/{A}").text)})
+    assert got.status_code in (400, 404, 422)
+    for entry in entries(env, "refused"):
+        assert urn not in json.dumps(entry), entry  # the route's template, never the typed path
