@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from databook.ledger.log import lock as ledger_lock
 from databook.ledger.models import LedgerEntry
+from databook.plain_text import has_unsafe
 from portal.access import school_looker, school_offer_page
 from portal.alerting import council_alerts
 from portal.context import ctx, origin
@@ -142,6 +143,7 @@ def _lookup(request: Request, urn: int, body: dict[str, Any]) -> Response:
                else "Say why in the box (this reason needs a few words)."
                if reason in NEEDS_TEXT and not text
                else f"Keep the reason to {MAX_TEXT} characters." if len(text) > MAX_TEXT
+               else "Write the reason in ordinary characters only." if has_unsafe(text)
                else "")
     if problem:
         with context.transaction() as db:

@@ -261,3 +261,13 @@ def test_odd_urns_are_refused_and_recorded_by_route(looked: tuple[TestClient, En
     assert got.status_code in (400, 404, 422)
     for entry in entries(env, "refused"):
         assert urn not in json.dumps(entry), entry  # the route's template, never the typed path
+
+
+@pytest.mark.parametrize("typed", ["looked \u202eevil", "bell \x07 here", "nul \x00"])
+def test_the_lookup_reason_refuses_control_and_direction_characters(
+        looked: tuple[TestClient, Env, str], keys: dict[int, lb.LookupKey], typed: str) -> None:
+    client, env, _ = looked
+    token = lb.upn_token(keys[A], "a100000000001")
+    got = look(client, token, reason="other", reason_text=typed)
+    assert got.status_code == 400 and "ordinary characters" in got.json()["error"]
+    assert not entries(env, "lookup")
