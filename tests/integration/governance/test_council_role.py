@@ -26,6 +26,7 @@ from tests.support import (
     add_officer,
     add_user,
     app_of,
+    clean_env,
     csrf_of,
     download,
     entries,
@@ -35,6 +36,7 @@ from tests.support import (
     sign_in,
     user_rows,
 )
+from tests.support import databook as run_databook
 
 OFFICER = "olu.officer@council.example"
 
@@ -198,3 +200,14 @@ def test_the_demo_officer_signs_in_to_the_council_pages(env: Env) -> None:
         sign_in(c, env, email, secret, agree=False, landing="/council")
         assert c.get("/council").status_code == 200
         assert c.get(f"/schools/{A}").status_code == 403
+
+
+def test_portal_demo_refuses_a_home_not_made_by_demo(env: Env) -> None:
+    """On a council's own home, ``databook portal demo`` would set the printed demo password
+    on users and mark protocols signed: it refuses, and changes nothing."""
+    before = user_rows(env)
+    done = run_databook("portal", "demo", env=clean_env(**env.environ()))
+    assert done.returncode == 1
+    assert "was not made by `databook demo`" in done.stderr
+    assert done.stderr.startswith("databook: error: ") and len(done.stderr.splitlines()) == 1
+    assert user_rows(env) == before
