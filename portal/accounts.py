@@ -146,6 +146,23 @@ def leave(db: Session, email: str, reason: str, origin: Origin) -> User:
     return user
 
 
+def remove_school(db: Session, email: str, urn: int, origin: Origin) -> User:
+    """Take one school from a user (a DSL who moves school keeps the others). Access is read
+    from ``user_schools`` at every request, so the school is gone from the next one. The last
+    school is not removed this way: a user with no school is a leaver (``leave``)."""
+    user = find_user(db, email)
+    held = [s for s in user.schools if s.urn == urn]
+    if not held:
+        raise AccountError(f"that user does not hold school {urn}")
+    if len(user.schools) == 1:
+        raise AccountError(f"school {urn} is that user's only school: use `databook users "
+                           "leave` for someone who no longer works for any school")
+    user.schools.remove(held[0])
+    db.flush()
+    record(db, "council_action", origin, action="school_removed", target=user.email, urn=urn)
+    return user
+
+
 def reset(db: Session, email: str, settings: PortalTable, origin: Origin) -> Link:
     """A new link to set a new password. The second factor stays: after the new password the
     person must still prove a passkey or code they already hold (never bypassed)."""

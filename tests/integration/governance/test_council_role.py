@@ -211,3 +211,23 @@ def test_portal_demo_refuses_a_home_not_made_by_demo(env: Env) -> None:
     assert "was not made by `databook demo`" in done.stderr
     assert done.stderr.startswith("databook: error: ") and len(done.stderr.splitlines()) == 1
     assert user_rows(env) == before
+
+
+def test_one_school_is_taken_from_a_user_who_moves(env: Env) -> None:
+    email = "mo.mover@alder.example"
+    secret = add_user(env, email, [A, B], agreed=True)
+    with TestClient(create_app(env.settings), base_url="https://testserver",
+                    follow_redirects=False) as c:
+        sign_in(c, env, email, secret)
+        assert c.get(f"/schools/{B}").status_code == 200
+        done = run_databook("users", "remove-school", email, "--school", str(B),
+                            env=clean_env(**env.environ()))
+        assert done.returncode == 0, done.stderr
+        assert c.get(f"/schools/{B}").status_code in (403, 404)  # at the next request
+        assert c.get(f"/schools/{A}").status_code == 200  # the other school stays
+    assert user_rows(env) == [(email, "dsl", "active", (A,))]
+    [removed] = [e for e in entries(env, "council_action") if e["action"] == "school_removed"]
+    assert (removed["target"], removed["urn"]) == (email, B)
+    last = run_databook("users", "remove-school", email, "--school", str(A),
+                        env=clean_env(**env.environ()))
+    assert last.returncode == 1 and "users leave" in last.stderr
