@@ -195,7 +195,7 @@ def enrol_user(settings: NightlySettings, email: str, urns: list[int], *, secret
     portal = settings.portal
     secret = secret or pyotp.random_base32(32)
     now = datetime.now(UTC)
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         user = User(email=email, name=email.split("@")[0], role="dsl", state="active",
                     password_hash=HASHER.hash(PASSWORD), created_at=now)
         user.schools = [UserSchool(urn=u, added_at=now) for u in urns]
@@ -212,7 +212,7 @@ def enrol_user(settings: NightlySettings, email: str, urns: list[int], *, secret
 
 
 def user_id(env: Env, email: str) -> int:
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         return int(db.scalar(select(User.id).where(User.email == email)) or 0)
 
 
@@ -365,6 +365,7 @@ PUBLIC_OR_SCHOOL = frozenset({
     ("POST", "/signin/totp"), ("POST", "/signin/passkey/options"),
     ("POST", "/signin/passkey/verify"), ("POST", "/signout"),
     ("GET", "/enrol/factor"), ("GET", "/enrol/totp/setup"), ("POST", "/enrol/totp"),
+    ("POST", "/enrol/confirm"),
     ("POST", "/enrol/passkey/options"), ("POST", "/enrol/passkey/verify"),
     ("GET", "/enrol/{token}"), ("POST", "/enrol/{token}"),
     ("GET", "/"), ("GET", "/agreement"), ("POST", "/agreement"),
@@ -422,7 +423,7 @@ def fill(path: str, urn: int) -> str:
 def add_officer(env: Env, email: str = "olu.officer@council.example") -> str:
     """A council officer: enrolled (password and TOTP), role ``council``, no school."""
     secret = add_user(env, email, [])
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         user = db.scalar(select(User).where(User.email == email))
         assert user is not None
         user.role = "council"
@@ -441,13 +442,13 @@ def officer_client(env: Env, email: str) -> Iterator[TestClient]:
 
 def user_rows(env: Env) -> list[tuple[str, str, str, tuple[int, ...]]]:
     """Every account as (email, role, state, schools): to show that nothing changed."""
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         return [(u.email, u.role, u.state, tuple(s.urn for s in u.schools))
                 for u in db.scalars(select(User).order_by(User.email))]
 
 
 def user_count(env: Env) -> int:
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         return int(db.scalar(select(func.count(User.id))) or 0)
 
 
@@ -501,7 +502,7 @@ def register_partners(env: Env) -> None:
     """A partner whose agreement is current and one whose review date has passed."""
     today = date.today()
     a, b = sorted(SCHOOLS)[:2]
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         partner_store.save(db, [
             PartnerRecord(NURSES, "School Nursing Team", (a, b), ("upn", "name"),
                           today - timedelta(days=10), today + timedelta(days=300)),
@@ -539,7 +540,7 @@ def add_partner_user(env: Env, email: str, partner_id: str) -> str:
     """A fully enrolled partner user (password and TOTP), as ``users add --partner`` then
     enrolment leave them; returns the TOTP secret."""
     secret = add_user(env, email, [])
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         user = db.scalar(select(User).where(User.email == email))
         assert user is not None
         user.role = "partner"
@@ -701,7 +702,7 @@ def csrf_of(page: str) -> str:
 
 
 def entries(env: Env, kind: str | None = None) -> list[dict[str, Any]]:
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         query = select(LedgerEntry.body).order_by(LedgerEntry.idx)
         if kind:
             query = query.where(LedgerEntry.kind == kind)
@@ -709,7 +710,7 @@ def entries(env: Env, kind: str | None = None) -> list[dict[str, Any]]:
 
 
 def reason_texts(env: Env) -> list[str]:
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         return list(db.scalars(select(LedgerReasonText.text)))
 
 

@@ -106,6 +106,9 @@ def load_key(state_dir: Path, create: bool = True) -> bytes | None:
 
 
 _KEYS: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
+#: The same keys by database URL, for other engines this process opens on that database
+#: (a command's second engine): the key is still only ever read from the host's folder.
+_BY_URL: dict[str, bytes] = {}
 
 
 def attach(engine: Engine, state_dir: Path, create: bool = True) -> Engine:
@@ -113,13 +116,17 @@ def attach(engine: Engine, state_dir: Path, create: bool = True) -> Engine:
     key = load_key(state_dir, create)
     if key is not None:
         _KEYS[engine] = key
+        _BY_URL[engine.url.render_as_string(hide_password=False)] = key
     return engine
 
 
 def key_of(db: Session) -> bytes | None:
     bind = db.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    return _KEYS.get(engine)
+    found = _KEYS.get(engine)
+    if found is None:
+        found = _BY_URL.get(engine.url.render_as_string(hide_password=False))
+    return found
 
 
 # --- the head, on the host -----------------------------------------------------------------

@@ -45,7 +45,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     extra = ({} if request.param == "sqlite" else
              {"DATABOOK_PORTAL_DATABASE_URL": request.getfixturevalue("pg_url")})
     env = make_env(tmp_path_factory.mktemp("council-pages"), **extra)
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         store.save(db, [SchoolRecord(urn=C, name=SCHOOLS[C],
                                      letters=(date(2026, 9, 1), date(2026, 10, 1)))])
     return env
@@ -330,7 +330,7 @@ def test_escalation_counts_the_latest_runs_schools_with_nobody_named(
     from portal.registers.models import SchoolRegister
 
     add_user(env, "sam.dsl@alder.example", [A], agreed=True)
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         db.execute(delete(SchoolRegister).where(SchoolRegister.urn == B))
     schools = officer.get("/council").text
     assert "nobody named" in row_of(schools, B) and "nobody named" not in row_of(schools, A)

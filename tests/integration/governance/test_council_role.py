@@ -58,7 +58,7 @@ def give_school_and_agreement(env: Env, email: str, urn: int) -> None:
     account straight in the database."""
     portal = env.settings.portal
     now = datetime.now(UTC)
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         user = db.scalar(select(User).where(User.email == email))
         assert user is not None and user.role == "council"
         user.schools.append(UserSchool(urn=urn, added_at=now))
@@ -119,7 +119,7 @@ def test_the_school_rule_itself_refuses_the_council_role(env: Env, client: TestC
     not a missing agreement, protocol or file."""
     secret = add_officer(env, OFFICER)
     give_school_and_agreement(env, OFFICER, A)
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         user = db.scalar(select(User).where(User.email == OFFICER))
         assert user is not None
         user.role = "dsl"
@@ -131,7 +131,7 @@ def test_the_school_rule_itself_refuses_the_council_role(env: Env, client: TestC
 
 def test_accounts_never_give_an_officer_a_school(env: Env) -> None:
     portal = env.settings.portal
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         user, link = accounts.add_user(db, portal, urn=None, name="Olu Officer",
                                        email=OFFICER, role="council", origin=COMMAND_LINE)
         assert user.role == "council" and user.schools == [] and link is not None
@@ -188,7 +188,7 @@ def test_the_demo_officer_signs_in_to_the_council_pages(env: Env) -> None:
     _name, email, secret = DEMO_OFFICER
     first = make_demo_officer(portal, DEMO_OFFICER, DEMO_PASSWORD)
     assert email in first and secret in first and "otpauth://" in first
-    with ready(portal.database_url).begin() as db:  # a school row slipped onto it
+    with ready(portal.database_url, portal.state_dir).begin() as db:  # a school row slipped onto it
         user = db.scalar(select(User).where(User.email == email))
         assert user is not None
         user.schools.append(UserSchool(urn=A, added_at=datetime.now(UTC)))

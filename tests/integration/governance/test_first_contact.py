@@ -105,7 +105,7 @@ def test_escalation_on_the_command_line_lists_the_runs_schools_with_nobody_named
     env = make_env(tmp_path)
     a, b, c = sorted(SCHOOLS)
     add_user(env, "sam.dsl@alder.example", [a])
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         db.execute(delete(SchoolRegister).where(SchoolRegister.urn == b))
     done = subprocess.run([sys.executable, "-m", "databook", "schools", "escalation",
                            "--format", "csv"], env=clean_env(**env.environ()), text=True,

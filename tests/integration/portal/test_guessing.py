@@ -24,7 +24,7 @@ EMAIL = "ann.lead@alder.example"
 
 
 def db(env: Env) -> AbstractContextManager[Session]:
-    return ready(env.settings.portal.database_url).begin()
+    return ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin()
 
 
 def from_address(app: FastAPI, n: int) -> TestClient:

@@ -36,7 +36,7 @@ EMAIL = "ann.lead@alder.example"
 
 
 def db(env: Env) -> AbstractContextManager[Session]:
-    return ready(env.settings.portal.database_url).begin()
+    return ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin()
 
 
 def password_step(client: TestClient, email: str = EMAIL, password: str = PASSWORD) -> int:
