@@ -42,7 +42,10 @@ def check_named(email: str, settings: PortalTable) -> None:
     """Seed 001 / Derbyshire: named work addresses only; a role mailbox is read by several
     people, so a link sent there is not a link sent to one named person."""
     local = email.split("@", 1)[0]
-    if local in settings.shared_mailboxes:
+    base = local.split("+", 1)[0]  # info+dsl@: plus-addressing of the same mailbox
+    forms = {local, base, base.rstrip("0123456789"), re.sub(r"[._-]", "", base),
+             re.sub(r"[._-]", "", base).rstrip("0123456789")}
+    if forms & set(settings.shared_mailboxes):
         raise AccountError(f"{local}@ is a shared mailbox; use the person's own work address")
 
 

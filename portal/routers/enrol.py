@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from portal import authn
 from portal.access import Denied
 from portal.accounts import has_factor
-from portal.context import ctx, origin
+from portal.context import PortalContext, ctx, origin
 from portal.events import Origin, record
 from portal.models import Credential, EnrolmentToken, User, WebSession
 from portal.pages import render
+from portal.registers.models import SchoolRegister
 from portal.routers.common import MAX_PASSWORD, go, go_json, json_error, pending
 from portal.security import passkeys, sessions, totp
 from portal.security.passwords import PasswordRejected, check_policy
@@ -184,6 +185,14 @@ def _passkey_verify(request: Request, body: str) -> Response:
 
 
 # The link's own pages come last: /enrol/{token} must not shadow the paths above.
+def _context_words(db: Session, context: PortalContext, user: User) -> tuple[str, ...]:
+    """The names a password must not be built from: the user's schools' and the council's."""
+    urns = [s.urn for s in user.schools]
+    names = list(db.scalars(select(SchoolRegister.name).where(SchoolRegister.urn.in_(urns)))) \
+        if urns else []
+    return (*names, context.portal.council_name)
+
+
 @router.get("/enrol/{token}")
 def link_page(request: Request, token: str) -> Response:
     if len(token) > 100 or _refuse_link(request, token) is not None:
@@ -203,7 +212,7 @@ def set_password(request: Request, token: str,
         try:
             if password != confirm:
                 raise PasswordRejected("The two passwords are not the same.")
-            check_policy(password, user.email)
+            check_policy(password, user.email, _context_words(db, context, user))
         except PasswordRejected as exc:
             problem = str(exc)
         else:

@@ -104,9 +104,33 @@ def test_reset_never_bypasses_the_second_factor(client: TestClient, env: Env) ->
 
 def test_password_policy() -> None:
     check_policy("a perfectly fine passphrase")
+    check_policy(GOOD, "ann.lead@alder.example", ("Alder Primary School", "Shire Council"))
     for bad in ("elevenchars", "Password1234", "ann.lead is me 2026"):
         with pytest.raises(PasswordRejected):
             check_policy(bad, "ann.lead@alder.example")
+
+
+@pytest.mark.parametrize(("bad", "says"), [
+    (" " * 12, "at least 12 characters"), ("aaaaaaaaaaaaaaaa", "at least 12 characters"),
+    ("Password2026!", "common passwords"), ("P@ssw0rd2026!!", "common passwords"),
+    ("!!qwerty123456", "common passwords"), ("AlderPrimary2026!", "school's or the council"),
+    ("I love the Shire council!", "school's or the council"),
+    ("annie lead 1987 rocks", "your name or email address"),
+])
+def test_password_rules_each_say_what_is_wrong(bad: str, says: str) -> None:
+    with pytest.raises(PasswordRejected, match=says):
+        check_policy(bad, "annie.lead@alder.example", ("Alder Primary School",
+                                                       "Shire County Council"))
+
+
+@pytest.mark.parametrize("shared", ["info+dsl@alder.example", "office1@alder.example",
+                                    "safe-guarding@alder.example", "admin+2@alder.example"])
+def test_shared_mailbox_variants_are_refused(env: Env, shared: str) -> None:
+    portal = env.settings.portal
+    with ready(portal.database_url, portal.state_dir).begin() as db, \
+            pytest.raises(AccountError, match="shared mailbox"):
+        accounts.add_user(db, portal, urn=A, name="X", email=shared, role="dsl",
+                          origin=COMMAND_LINE)
 
 
 def test_account_rules(env: Env) -> None:
