@@ -17,11 +17,13 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from databook import alerts
 from databook.database import engine_for, readers, session_factory
 from databook.fsio import private_dir
 from databook.ledger import sealing
+from databook.plain_text import neutral_on_a_page
 from databook.portal_table import PortalTable
 from databook.settings import HostSettings
 from portal.config import agreement_file
@@ -51,6 +53,21 @@ def _alerter(settings: HostSettings) -> Callable[[Mapping[str, Any]], object]:
     return send
 
 
+def _templates() -> Jinja2Templates:
+    """Pages whose every printed value has its control and direction characters shown as
+    ``<U+XXXX>``: a name typed with a right-to-left override cannot reverse what follows it
+    (``databook.plain_text``). Markup the templates build themselves is left alone."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+    def finalize(value: Any) -> Any:
+        if isinstance(value, str) and not isinstance(value, Markup):
+            return neutral_on_a_page(value)
+        return value
+
+    templates.env.finalize = finalize
+    return templates
+
+
 def build_context(settings: HostSettings) -> PortalContext:
     portal = settings.portal
     private_dir(portal.state_dir)
@@ -62,7 +79,7 @@ def build_context(settings: HostSettings) -> PortalContext:
         hashing=Hashing(portal.hash_concurrency), hmac_key=hmac_key(portal.state_dir),
         totp=totp_cipher(portal.state_dir),
         published=Published(settings.open_drop, lambda: trusted_keys(key_files(portal))),
-        templates=Jinja2Templates(directory=str(HERE / "templates")), alert=_alerter(settings),
+        templates=_templates(), alert=_alerter(settings),
         agreement_text=text, agreement_sha256=hashlib.sha256(text.encode()).hexdigest())
 
 

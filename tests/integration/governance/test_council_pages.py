@@ -12,7 +12,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from portal import accounts
 from portal.app import create_app
+from portal.events import COMMAND_LINE
 from portal.migrate import ready
 from portal.registers import store
 from portal.registers.record import SchoolRecord
@@ -341,3 +343,16 @@ def test_escalation_counts_the_latest_runs_schools_with_nobody_named(
     assert lines[0][7].endswith("in the latest run but not on the register")
     page = officer.get("/council/escalation").text
     assert "No school needs escalation" not in page and SCHOOLS[B] in page
+
+
+def test_direction_characters_in_a_name_are_shown_not_obeyed(env: Env, officer: TestClient
+                                                            ) -> None:
+    """A name typed with a right-to-left override would reverse everything after it on the
+    officer's page: it is shown as <U+202E> instead."""
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
+        _, _ = accounts.add_user(db, env.settings.portal, urn=B, name="Eve \u202eredaeL",
+                                 email="eve.trick@birch.example", role="dsl",
+                                 origin=COMMAND_LINE)
+    page = officer.get("/council/users").text
+    assert "eve.trick@birch.example" in page
+    assert "\u202e" not in page and "Eve &lt;U+202E&gt;redaeL" in page
