@@ -335,5 +335,6 @@ def child_lookups(db: Session, pseudonym: str) -> list[dict[str, Any]]:
             LedgerReasonText.idx.in_([e.index for e in hits])))} if hits else {}
     return [{"index": e.index, "time": e.at.astimezone(LONDON).isoformat(timespec="seconds"),
              "user": e.get("actor_email"), "urn": e.get("urn"), "run_id": e.get("run_id"),
-             "reason_code": e.get("reason_code"), "reason_text": texts.get(e.index, "")}
+             "reason_code": e.get("reason_code"),
+             "reason_text": neutral(texts.get(e.index, ""))}
             for e in hits]
