@@ -37,7 +37,8 @@ def test_schools_import_is_a_first_command(fresh: Path, tmp_path: Path) -> None:
     sheet.write_text(REGISTER)
     done = first(fresh, "schools", "import", str(sheet))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "imported 1 schools: 1 added, 0 changed, 0 unchanged"
+    assert done.stdout.splitlines()[-1] == \
+        "imported 1 schools: 1 added, 0 changed, 0 unchanged, 0 removed"
 
 
 def test_schools_export_is_a_first_command(fresh: Path) -> None:
