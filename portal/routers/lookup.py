@@ -37,6 +37,8 @@ from portal.server_values import Urn, route_of
 from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
 
 router = APIRouter()
+#: Integrity-failure reports recorded per user per hour (a real one is rare: one is enough).
+REPORTS_PER_HOUR = 3
 TOKEN = re.compile(r"^[0-9a-f]{64}$")
 ROW_ID = re.compile(r"^[0-9a-f]{1,128}$")
 KIND, FORMAT, KDF = "databook-lookup", 1, "PBKDF2-HMAC-SHA256"
@@ -206,6 +208,16 @@ def _refused_row(request: Request, urn: int, body: dict[str, Any]) -> Response:
         return _answer("Recorded.", 503)
     row = row_id if ROW_ID.match(row_id) and row_id in bundle["rows"] else "unknown"
     with context.transaction() as db:
+        # A report is the user's word, not proof: at most REPORTS_PER_HOUR per user are
+        # recorded (counted under the ledger's lock), so nobody can fill the ledger, or the
+        # officers' report, with invented failures naming children at their school.
+        ledger_lock(db)
+        since = sessions.now() - timedelta(hours=1)
+        made = int(db.scalar(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.kind == "lookup_failed", LedgerEntry.actor_id == viewer.user_id,
+            LedgerEntry.at >= since)) or 0)
+        if made >= REPORTS_PER_HOUR:
+            return _answer("Too many reports in the last hour: ring the council.", 429)
         record(db, "lookup_failed", who, urn=urn, run_id=current.run_id, row=row,
                what="bad_tag")
     council_alerts(request.app.state, context.alert).unserved(urn, current.run_id, "tampered")

@@ -12,10 +12,12 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from databook.ledger import reports
 from databook.store import LocalStore
 from flows.settings import SettingsError, load
 from portal.app import create_app
@@ -181,9 +183,21 @@ def test_a_row_the_browser_refused_is_recorded_as_served(
     assert [(e["row"], e["what"], e["run_id"]) for e in entries(env, "lookup_failed")] == [
         (pseudonym(A, 0), "bad_tag", run_id), ("unknown", "bad_tag", run_id),
         ("unknown", "bad_tag", run_id)]
+    flood = [client.post(f"/schools/{A}/lookup/refused", json={"row_id": pseudonym(A, 0)},
+                         headers={"X-CSRF-Token": csrf}).status_code for _ in range(20)]
+    assert set(flood) == {429} and len(entries(env, "lookup_failed")) == 3  # not recorded
+    db, config = _ledger_of(env)
+    shown = [r["what"] for r in reports.irregular(db, config, {})]
+    assert sum("failed its integrity check" in what for what in shown) == 3
 
 
 @pytest.mark.parametrize("looked", [{"DATABOOK_PORTAL_LOOKUPS_PER_HOUR": "3"}], indirect=True)
+def _ledger_of(env: Env) -> tuple[Any, Any]:
+    from databook.ledger.config import from_settings
+    from portal.migrate import ready
+    return ready(env.settings.portal.database_url)(), from_settings(env.settings)
+
+
 def test_lookups_are_rate_limited_per_user(looked: tuple[TestClient, Env, str],
                                            keys: dict[int, lb.LookupKey]) -> None:
     client, env, _ = looked
