@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from databook.database import engine_for, session_factory
-from databook.ledger import log, merkle, record
+from databook.ledger import log, merkle, record, sealing
 from databook.ledger.config import LedgerConfig, load_signer
 from databook.ledger.entries import build
 from databook.ledger.models import LedgerEntry, LedgerNode
@@ -36,7 +36,7 @@ def _p(values: list[float], q: float) -> float:
 
 
 def appends(config: LedgerConfig, count: int) -> list[float]:
-    make = session_factory(engine_for(config.database_url))
+    make = session_factory(sealing.attach(engine_for(config.database_url), config.state_dir))
     times = []
     for i in range(count):
         start = time.perf_counter()
@@ -51,7 +51,7 @@ def appends(config: LedgerConfig, count: int) -> list[float]:
 
 
 def bulk(config: LedgerConfig, count: int) -> None:
-    engine = engine_for(config.database_url)
+    engine = sealing.attach(engine_for(config.database_url), config.state_dir)
     tree = merkle.MemoryTree()
     start = datetime(2026, 9, 1, 7, tzinfo=UTC)
     batch: list[dict[str, object]] = []
@@ -97,7 +97,7 @@ def main() -> None:
         start = time.perf_counter()
         bulk(big, args.entries)
         print(f"set-up: {args.entries} entries written in {time.perf_counter() - start:.1f} s")
-        engine = engine_for(big.database_url)
+        engine = sealing.attach(engine_for(big.database_url), big.state_dir)
         with session_factory(engine)() as db:
             start = time.perf_counter()
             result = verify_ledger(db, load_signer(big).verifier)

@@ -130,7 +130,7 @@ def latency(env: dict[str, str], users: int, lookups: int, tmp: Path) -> dict[st
     document = json.loads((drop / run_id / "manifest.json").read_bytes())
     schools = [s for s in document["schools"] if s["children"] > 0][:users]
     keystore = Keystore.open(Path(env["DATABOOK_HOME"]))
-    with ready(settings.portal.database_url).begin() as db:
+    with ready(settings.portal.database_url, settings.portal.state_dir).begin() as db:
         register.save(db, [SchoolRecord(urn=int(s["urn"]), name=s["name"],
                                         protocol_signed_on=AS_AT,
                                         protocol_version=Versions.protocol) for s in schools])
@@ -143,7 +143,7 @@ def latency(env: dict[str, str], users: int, lookups: int, tmp: Path) -> dict[st
         found = list(bundle["index"])
         tokens = [random.choice(found) if n % 2 == 0 else lb.upn_token(key, f"Z{n:012d}")
                   for n in range(lookups)]
-        email = f"dsl{i}@school{urn}.example"
+        email = f"bench.lead{i}@school{urn}.example"
         plan.append((urn, email, enrol_user(settings, email, [urn], agreed=True), tokens))
     server = subprocess.Popen([str(BIN / "databook"), "portal", "serve", "--host", "127.0.0.1",
                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL,

@@ -20,3 +20,12 @@ def neutral(text: str) -> str:
 
 def has_unsafe(text: str) -> bool:
     return UNSAFE.search(text) is not None
+
+
+#: The same, less the line breaks and tab a page may show as they are.
+UNSAFE_ON_A_PAGE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                              "\u202a-\u202e\u2066-\u2069]")
+
+
+def neutral_on_a_page(text: str) -> str:
+    return UNSAFE_ON_A_PAGE.sub(lambda found: f"<U+{ord(found.group()):04X}>", text)

@@ -36,6 +36,10 @@ KEYSTORE_FILE = "keystore.fernet"
 ENVIRONMENT_ONLY = frozenset({"master_key"})
 
 
+#: ``databook demo`` leaves this file in the home it fills with synthetic data; commands that
+#: reset users to printed demo credentials (``databook portal demo``) run only where it is.
+DEMO_MARK = "made-by-databook-demo"
+
 class SettingsError(Exception):
     """The configuration cannot be used; the message is one line naming the setting and the
     file or variable it came from."""

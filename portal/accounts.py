@@ -42,7 +42,10 @@ def check_named(email: str, settings: PortalTable) -> None:
     """Seed 001 / Derbyshire: named work addresses only; a role mailbox is read by several
     people, so a link sent there is not a link sent to one named person."""
     local = email.split("@", 1)[0]
-    if local in settings.shared_mailboxes:
+    base = local.split("+", 1)[0]  # info+dsl@: plus-addressing of the same mailbox
+    forms = {local, base, base.rstrip("0123456789"), re.sub(r"[._-]", "", base),
+             re.sub(r"[._-]", "", base).rstrip("0123456789")}
+    if forms & set(settings.shared_mailboxes):
         raise AccountError(f"{local}@ is a shared mailbox; use the person's own work address")
 
 
@@ -143,6 +146,23 @@ def leave(db: Session, email: str, reason: str, origin: Origin) -> User:
     db.flush()
     record(db, "user_left", origin, target_id=user.id, target_email=user.email,
            reason_text=reason)
+    return user
+
+
+def remove_school(db: Session, email: str, urn: int, origin: Origin) -> User:
+    """Take one school from a user (a DSL who moves school keeps the others). Access is read
+    from ``user_schools`` at every request, so the school is gone from the next one. The last
+    school is not removed this way: a user with no school is a leaver (``leave``)."""
+    user = find_user(db, email)
+    held = [s for s in user.schools if s.urn == urn]
+    if not held:
+        raise AccountError(f"that user does not hold school {urn}")
+    if len(user.schools) == 1:
+        raise AccountError(f"school {urn} is that user's only school: use `databook users "
+                           "leave` for someone who no longer works for any school")
+    user.schools.remove(held[0])
+    db.flush()
+    record(db, "council_action", origin, action="school_removed", target=user.email, urn=urn)
     return user
 
 

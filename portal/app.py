@@ -17,10 +17,13 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from databook import alerts
 from databook.database import engine_for, readers, session_factory
 from databook.fsio import private_dir
+from databook.ledger import sealing
+from databook.plain_text import neutral_on_a_page
 from databook.portal_table import PortalTable
 from databook.settings import HostSettings
 from portal import labels
@@ -64,16 +67,27 @@ def _alerter(settings: HostSettings) -> Callable[[Mapping[str, Any]], object]:
 
 def templates() -> Jinja2Templates:
     """The pages, with the filters a person's dates and codes are shown through: London time
-    in GOV.UK style ("7 December 2026 at 2:30pm") and plain-English words for codes."""
+    in GOV.UK style ("7 December 2026 at 2:30pm") and plain-English words for codes. Every
+    printed value has its control and direction characters shown as ``<U+XXXX>``: a name typed
+    with a right-to-left override cannot reverse what follows it (``databook.plain_text``).
+    Markup the templates build themselves is left alone."""
     found = Jinja2Templates(directory=str(HERE / "templates"))
     found.env.filters.update(labels.FILTERS)
+
+    def finalize(value: Any) -> Any:
+        if isinstance(value, str) and not isinstance(value, Markup):
+            return neutral_on_a_page(value)
+        return value
+
+    found.env.finalize = finalize
     return found
 
 
 def build_context(settings: HostSettings) -> PortalContext:
     portal = settings.portal
     private_dir(portal.state_dir)
-    engine = engine_for(portal.database_url, pool_pre_ping=True)
+    engine = sealing.attach(engine_for(portal.database_url, pool_pre_ping=True),
+                            portal.state_dir)
     text = agreement_file(portal).read_text("utf-8")
     partner = partner_agreement_file(portal).read_text("utf-8")
     return PortalContext(

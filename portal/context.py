@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,10 +82,20 @@ def ctx(request: Request) -> PortalContext:
     return context
 
 
+def client_address(request: Request) -> str | None:
+    """The client's IP address, normalised, or None: only an address is ever signed into the
+    ledger (behind a proxy the text came from a header, and must not carry anything else)."""
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
+
+
 def origin(request: Request) -> Origin:
     """The client address as uvicorn saw it (behind the council's proxy, uvicorn's
     ``forwarded_allow_ips`` makes it the real client) and the browser's FAMILY (issue 19:
     never the User-Agent string, which is the visitor's own text)."""
-    client = request.client.host if request.client else None
-    return Origin(client=client, user_agent=agent_family(request.headers.get("user-agent")),
+    return Origin(client=client_address(request),
+                  user_agent=agent_family(request.headers.get("user-agent")),
                   throttle=ctx(request).throttle)

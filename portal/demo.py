@@ -28,7 +28,7 @@ def make_demo_users(portal: PortalTable, schools: Sequence[tuple[int, str]],
     """One user per school; an existing demo user is reset to the known password."""
     cipher = totp_cipher(portal.state_dir)
     lines = []
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         for (urn, school), (name, email, secret) in zip(schools, people, strict=False):
             user = db.scalar(select(User).where(User.email == email))
             moment = sessions.now()
@@ -53,7 +53,7 @@ def make_demo_officer(portal: PortalTable, person: tuple[str, str, str],
     """A demo council officer (no school: the council's side of the demo), reset to the known
     password and TOTP secret like the demo DSLs; returns the lines to print."""
     name, email, secret = person
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         user = db.scalar(select(User).where(User.email == email))
         if user is None:
             user = User(email=email, name=name, role="council", state="active",

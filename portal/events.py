@@ -48,14 +48,18 @@ COMMAND_LINE = Origin(client="command-line")
 def record(db: Session, kind: str, origin: Origin, **fields: FieldValue) -> int:
     """Append one entry in the caller's transaction; returns its index (-1: a failure over
     its address's limit, not recorded; see ``portal.security.throttle``)."""
-    if kind in THROTTLED and origin.throttle is not None and origin.client:
-        verdict = origin.throttle.admit(origin.client)
+    if kind in THROTTLED and origin.throttle is not None:
+        throttle = origin.throttle
+        verdict, limit = throttle.admit(origin.client or "(no address)"), throttle.limit
+        if verdict == "record" and origin.actor_id is None:  # every address together
+            verdict, limit = throttle.admit_anonymous(), throttle.anonymous_limit
         if verdict == "drop":
             return -1
         if verdict == "throttle":
-            throttled: int = ledger_record(
-                db, "throttled", client=origin.client, what=kind,
-                limit=origin.throttle.limit, window_s=int(origin.throttle.window_s))
+            where = {"client": origin.client} if origin.client and limit == throttle.limit \
+                else {}
+            throttled: int = ledger_record(db, "throttled", what=kind, limit=limit,
+                                           window_s=int(throttle.window_s), **where)
             return throttled
     values = origin.fields() | {k: v for k, v in fields.items() if v is not None}
     index: int = ledger_record(db, kind, **values)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from databook.database import engine_for, session_factory
 from databook.fsio import make_private_dir
+from databook.ledger import sealing
 
 SCRIPTS = Path(__file__).with_name("migrations")
 
@@ -49,7 +50,12 @@ def upgrade(url: str, revision: str = "heads") -> None:
         engine.dispose()
 
 
-def ready(url: str) -> sessionmaker[Session]:
-    """Sessions on a database brought up to date first (every command and the server)."""
+def ready(url: str, state_dir: Path | None = None) -> sessionmaker[Session]:
+    """Sessions on a database brought up to date first (every command and the server).
+    With the portal's ``state_dir``, they may append to the ledger (its entry key is there:
+    ``databook.ledger.sealing``)."""
     upgrade(url)
-    return session_factory(engine_for(url))
+    engine = engine_for(url)
+    if state_dir is not None:
+        sealing.attach(engine, state_dir)
+    return session_factory(engine)

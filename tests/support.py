@@ -49,7 +49,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from databook.database import engine_for, session_factory
-from databook.ledger import log
+from databook.ledger import log, sealing
 from databook.ledger.config import LedgerConfig
 from databook.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode, LedgerReasonText
 from databook.store import LocalStore
@@ -204,7 +204,7 @@ def enrol_user(settings: NightlySettings, email: str, urns: list[int], *, secret
     portal = settings.portal
     secret = secret or pyotp.random_base32(32)
     now = datetime.now(UTC)
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         user = User(email=email, name=email.split("@")[0], role="dsl", state="active",
                     password_hash=HASHER.hash(PASSWORD), created_at=now)
         user.schools = [UserSchool(urn=u, added_at=now) for u in urns]
@@ -221,7 +221,7 @@ def enrol_user(settings: NightlySettings, email: str, urns: list[int], *, secret
 
 
 def user_id(env: Env, email: str) -> int:
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         return int(db.scalar(select(User.id).where(User.email == email)) or 0)
 
 
@@ -374,6 +374,7 @@ PUBLIC_OR_SCHOOL = frozenset({
     ("POST", "/signin/totp"), ("POST", "/signin/passkey/options"),
     ("POST", "/signin/passkey/verify"), ("POST", "/signout"),
     ("GET", "/enrol/factor"), ("GET", "/enrol/totp/setup"), ("POST", "/enrol/totp"),
+    ("POST", "/enrol/confirm"),
     ("POST", "/enrol/passkey/options"), ("POST", "/enrol/passkey/verify"),
     ("GET", "/enrol/{token}"), ("POST", "/enrol/{token}"),
     ("GET", "/"), ("GET", "/agreement"), ("POST", "/agreement"),
@@ -433,7 +434,7 @@ def fill(path: str, urn: int) -> str:
 def add_officer(env: Env, email: str = "olu.officer@council.example") -> str:
     """A council officer: enrolled (password and TOTP), role ``council``, no school."""
     secret = add_user(env, email, [])
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         user = db.scalar(select(User).where(User.email == email))
         assert user is not None
         user.role = "council"
@@ -452,13 +453,13 @@ def officer_client(env: Env, email: str) -> Iterator[TestClient]:
 
 def user_rows(env: Env) -> list[tuple[str, str, str, tuple[int, ...]]]:
     """Every account as (email, role, state, schools): to show that nothing changed."""
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         return [(u.email, u.role, u.state, tuple(s.urn for s in u.schools))
                 for u in db.scalars(select(User).order_by(User.email))]
 
 
 def user_count(env: Env) -> int:
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         return int(db.scalar(select(func.count(User.id))) or 0)
 
 
@@ -512,7 +513,7 @@ def register_partners(env: Env) -> None:
     """A partner whose agreement is current and one whose review date has passed."""
     today = date.today()
     a, b = sorted(SCHOOLS)[:2]
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         partner_store.save(db, [
             PartnerRecord(NURSES, "School Nursing Team", (a, b), ("upn", "name"),
                           today - timedelta(days=10), today + timedelta(days=300)),
@@ -550,7 +551,7 @@ def add_partner_user(env: Env, email: str, partner_id: str) -> str:
     """A fully enrolled partner user (password and TOTP), as ``users add --partner`` then
     enrolment leave them; returns the TOTP secret."""
     secret = add_user(env, email, [])
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         user = db.scalar(select(User).where(User.email == email))
         assert user is not None
         user.role = "partner"
@@ -588,8 +589,10 @@ def fill_ledger(ledger: Ledger, count: int, checkpoints_at: tuple[int, ...] = ()
 
 
 def truncate(ledger: Ledger, keep: int = 5) -> None:
-    """What an insider holding the ledger's key could do: delete the newest entries (and the
-    stored nodes and checkpoints over them) and sign a fresh, shorter checkpoint."""
+    """What an insider holding the portal host (its keys and its record of the last head
+    signed) could do: delete the newest entries (and the stored nodes and checkpoints over
+    them), forget the host's last head, and sign a fresh, shorter checkpoint."""
+    (ledger.config.state_dir / sealing.HEAD_FILE).unlink(missing_ok=True)
     with ledger.session() as db:
         db.execute(delete(LedgerEntry).where(LedgerEntry.idx >= keep))
         db.execute(delete(LedgerCheckpoint))
@@ -718,7 +721,7 @@ def csrf_of(page: str) -> str:
 
 
 def entries(env: Env, kind: str | None = None) -> list[dict[str, Any]]:
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         query = select(LedgerEntry.body).order_by(LedgerEntry.idx)
         if kind:
             query = query.where(LedgerEntry.kind == kind)
@@ -726,7 +729,7 @@ def entries(env: Env, kind: str | None = None) -> list[dict[str, Any]]:
 
 
 def reason_texts(env: Env) -> list[str]:
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         return list(db.scalars(select(LedgerReasonText.text)))
 
 
@@ -795,7 +798,7 @@ class Ledger:
 
 def make_ledger(url: str, state: Path) -> Ledger:
     upgrade(url)
-    engine = engine_for(url)
+    engine = sealing.attach(engine_for(url), state)
     return Ledger(LedgerConfig(state, url), engine, session_factory(engine))
 
 

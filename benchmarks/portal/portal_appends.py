@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import event
 
 from databook.database import engine_for, session_factory
-from databook.ledger import record
+from databook.ledger import record, sealing
 from portal.migrate import upgrade
 
 
@@ -33,7 +33,7 @@ def _p(values: list[float]) -> dict[str, float]:
 def maker(folder: Path, mode: str) -> Any:
     url = f"sqlite:///{folder / f'{mode.lower()}.sqlite'}"
     upgrade(url)
-    engine = engine_for(url)
+    engine = sealing.attach(engine_for(url), folder / "state")
 
     @event.listens_for(engine, "connect")
     def _synchronous(dbapi_connection: Any, _record: Any) -> None:

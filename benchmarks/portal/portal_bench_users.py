@@ -13,7 +13,7 @@ SEED = b"databook portal benchmark"
 
 
 def email_for(i: int) -> str:
-    return f"dsl{i:04d}@school{i:04d}.example"
+    return f"bench.lead{i:04d}@school{i:04d}.example"
 
 
 def urn_for(i: int) -> int:

@@ -71,7 +71,7 @@ def enrol(settings: NightlySettings, users: int) -> int:
     cipher = totp_cipher(portal.state_dir)
     shared_hash = HASHER.hash(PASSWORD)
     now = datetime.now(UTC)
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         for i in range(users):
             user, _link = add_user(db, portal, urn=urn_for(i), name=f"Bench DSL {i}",
                                    email=email_for(i), role="dsl", origin=COMMAND_LINE)
@@ -85,7 +85,7 @@ def enrol(settings: NightlySettings, users: int) -> int:
                                      protocol_signed_on=date(2026, 9, 1),
                                      protocol_version=Versions.protocol)
                         for i in range(users)])
-    with ready(portal.database_url)() as db:
+    with ready(portal.database_url, portal.state_dir)() as db:
         return int(db.scalar(select(func.count()).select_from(LedgerEntry)) or 0)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session
 
 from databook.database import engine_for
+from databook.ledger import sealing
 from databook.ledger.note import NoteError, Signer, new_signer, parse_skey
 from databook.settings import HostSettings
 
@@ -103,6 +104,7 @@ def ledger_engine(config: LedgerConfig) -> Engine:
                          "yet: run `databook users add` or `databook portal serve` first (or "
                          "set DATABOOK_PORTAL_DATABASE_URL)")
     engine = engine_for(url)
+    sealing.attach(engine, config.state_dir, create=False)  # on the portal host: its key
     if not inspect(engine).has_table("ledger_entries"):
         raise AuditError("the portal database has no ledger tables yet: run `databook users "
                          "add` or `databook portal serve` first")

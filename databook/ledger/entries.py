@@ -29,13 +29,17 @@ COMMON = frozenset({"actor_id", "actor_email", "client", "user_agent", "session"
 TEXT_FIELDS = frozenset({"reason_text"})
 
 SIGNIN_FAILED_REASONS = frozenset({"password", "second_factor", "locked", "unknown_user",
-                                   "disabled", "expired", "bad_input"})
+                                   "disabled", "expired", "bad_input", "delayed",
+                                   "too_many_codes"})
 
 KINDS: dict[str, frozenset[str]] = {
     "signin_ok": frozenset({"method"}),
     "signin_failed": frozenset({"reason", "method"}),
     "signout": frozenset({"why"}),
     "lockout": frozenset({"until", "failures"}),
+    # An account's failures (from any address) reached the point where devices it has not
+    # signed in from must wait before each further try: the officer's "under attack" signal.
+    "account_delayed": frozenset({"failures", "delay_s"}),
     "enrolled": frozenset({"method"}),
     "enrolment_failed": frozenset({"reason"}),
     "second_factor_added": frozenset({"method"}),
@@ -63,7 +67,7 @@ KINDS: dict[str, frozenset[str]] = {
 AGENT_FAMILIES = frozenset({"edge", "firefox", "chrome", "safari", "other", "none"})
 
 INT_FIELDS = frozenset({"actor_id", "urn", "target_id", "failures", "rows", "status", "limit",
-                        "window_s"})
+                        "window_s", "delay_s"})
 
 
 def check(kind: str, fields: dict[str, FieldValue]) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    event,
     func,
     insert,
     or_,
@@ -26,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from databook.ledger import merkle
+from databook.ledger import merkle, sealing
 from databook.ledger.config import LedgerConfig, load_signer
 from databook.ledger.entries import TEXT_FIELDS, FieldValue, build, check, new_salt
 from databook.ledger.models import (
@@ -36,7 +37,14 @@ from databook.ledger.models import (
     LedgerNode,
     LedgerReasonText,
 )
-from databook.ledger.note import checkpoint_text, sign
+from databook.ledger.note import (
+    NoteError,
+    Signer,
+    checkpoint_text,
+    parse_checkpoint,
+    sign,
+    verify,
+)
 
 #: pg_advisory_xact_lock key: "databook ledger", so other users of the server do not collide.
 LOCK_KEY = 0x6462_6C65_6467_6572 & 0x7FFF_FFFF_FFFF_FFFF
@@ -72,6 +80,10 @@ def append(db: Session, kind: str, fields: dict[str, FieldValue],
            now: datetime | None = None) -> int:
     """``databook.ledger.record``'s body: see there."""
     check(kind, fields)
+    key = sealing.key_of(db)
+    if key is None:
+        raise sealing.NoEntryKey("this process holds no ledger entry key, so it cannot append "
+                                 "to the ledger (only the portal host can)")
     db.flush()  # the request's own pending rows first: the ledger's lock is held from here
     lock(db)
     conn = db.connection()
@@ -83,6 +95,7 @@ def append(db: Session, kind: str, fields: dict[str, FieldValue],
     actor, urn = fields.get("actor_id"), fields.get("urn")
     conn.execute(_ADD_ENTRY, {
         "idx": index, "kind": kind, "at": at, "body": body, "leaf_hash": leaf,
+        "seal": sealing.seal(key, body),
         "actor_id": actor if isinstance(actor, int) else None,
         "urn": urn if isinstance(urn, int) else None})
     if salts:
@@ -213,7 +226,12 @@ def latest_checkpoint(db: Session) -> LedgerCheckpoint | None:
 def checkpoint(db: Session, config: LedgerConfig, *, force: bool = False,
                now: datetime | None = None) -> LedgerCheckpoint | None:
     """Sign a tree head if there are entries no checkpoint covers and the last one is older
-    than the configured interval (or ``force``). Runs in the caller's transaction."""
+    than the configured interval (or ``force``). Runs in the caller's transaction.
+
+    Only a head this host can prove (``databook.ledger.sealing``): every new entry sealed
+    with the host's entry key, and the tree an extension of the last head this host signed;
+    otherwise ``sealing.LedgerForged`` and nothing is signed. The new head is kept on the
+    host once the transaction commits."""
     now = now or datetime.now(UTC)
     lock(db)
     n = size(db)
@@ -223,11 +241,52 @@ def checkpoint(db: Session, config: LedgerConfig, *, force: bool = False,
     if not force and last is not None and (
             now - _aware(last.signed_at)).total_seconds() < config.checkpoint_every_s:
         return None
-    note = sign(checkpoint_text(config.origin, n, root(db, n)), load_signer(config))
+    signer = load_signer(config)
+    head = sealing.extend(db, _entry_key(db, config), _host_head(db, config, signer, n), n)
+    tree_root = root(db, n)
+    if tree_root != head.root():
+        raise sealing.LedgerForged("the stored tree nodes do not match the entries this "
+                                   "host can prove: they were changed in the database")
+    note = sign(checkpoint_text(config.origin, n, tree_root), signer)
     row = LedgerCheckpoint(size=n, note=note, signed_at=now)
     db.add(row)
     db.flush()
+    event.listen(db, "after_commit", lambda _s: sealing.save_head(config.state_dir, head),
+                 once=True)
     return row
+
+
+def _entry_key(db: Session, config: LedgerConfig) -> bytes:
+    key = sealing.key_of(db) or sealing.load_key(config.state_dir, create=False)
+    if key is None:
+        raise sealing.NoEntryKey(f"there is no ledger entry key in {config.state_dir}: only "
+                                 "the portal host signs the ledger")
+    return key
+
+
+def _host_head(db: Session, config: LedgerConfig, signer: Signer,
+               n: int) -> sealing.Frontier:
+    """The last head this host signed. A host with none yet (a new portal, or one from
+    before heads were kept) starts from the newest checkpoint its own key signed, rebuilt
+    from the entries' bytes, or from nothing when no checkpoint exists."""
+    head = sealing.load_head(config.state_dir)
+    if head is not None:
+        if head.size > n:
+            raise sealing.LedgerForged(f"this host signed {head.size} entries but the database "
+                                       f"holds {n}: the ledger was cut back")
+        return head
+    last = latest_checkpoint(db)
+    if last is None:
+        return sealing.Frontier()
+    try:
+        signed = parse_checkpoint(verify(last.note, signer.verifier).text)
+    except NoteError as exc:
+        raise sealing.LedgerForged(f"checkpoint {last.size}: {exc}") from None
+    start = sealing.rebuild(db, _entry_key(db, config), signed.size)
+    if start.root() != signed.root:
+        raise sealing.LedgerForged(f"checkpoint {signed.size} does not match the stored "
+                                   "entries")
+    return start
 
 
 def next_checkpoint_due(db: Session, config: LedgerConfig) -> datetime | None:

@@ -27,6 +27,9 @@ class LedgerEntry(Base):
     urn: Mapped[int | None] = mapped_column(Integer, index=True)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: HMAC-SHA256 of the entry bytes under a key kept on the portal host, not in the
+    #: database (``databook.ledger.sealing``); NULL only on entries from before seals.
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class LedgerNode(Base):

@@ -194,6 +194,12 @@ def irregular(db: Session, config: LedgerConfig,
             failures[key] += 1
             if failures[key] == config.failed_signins:
                 flag(e, f"{config.failed_signins} failed sign-ins in one day")
+        elif e.kind == "lookup_failed":
+            flag(e, f"a looked-up record failed its integrity check in the browser "
+                    f"(school {e.get('urn')}, run {e.get('run_id')}): check the drop")
+        elif e.kind == "account_delayed":
+            flag(e, f"account under attack: {e.get('failures')} failed sign-in steps from any "
+                    "address; devices it has not used must now wait")
         elif e.kind == "lockout" and e.get("until"):
             locked_until[(who, e.get("client"))] = datetime.strptime(
                 str(e.get("until")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
@@ -336,5 +342,6 @@ def child_lookups(db: Session, pseudonym: str) -> list[dict[str, Any]]:
             LedgerReasonText.idx.in_([e.index for e in hits])))} if hits else {}
     return [{"index": e.index, "time": e.at.astimezone(LONDON).isoformat(timespec="seconds"),
              "user": e.get("actor_email"), "urn": e.get("urn"), "run_id": e.get("run_id"),
-             "reason_code": e.get("reason_code"), "reason_text": texts.get(e.index, "")}
+             "reason_code": e.get("reason_code"),
+             "reason_text": neutral(texts.get(e.index, ""))}
             for e in hits]

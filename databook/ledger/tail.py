@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from databook.ledger.config import LedgerConfig
 from databook.ledger.log import checkpoint, size
 from databook.ledger.models import LedgerCheckpoint, LedgerEntry
+from databook.ledger.sealing import LedgerForged
 
 log = logging.getLogger("databook.ledger")
 
@@ -74,12 +77,15 @@ class TailSigner(threading.Thread):
     if there are uncovered entries. ``stop`` signs a last one."""
 
     def __init__(self, writers: sessionmaker[Session], readers: sessionmaker[Session],
-                 config: LedgerConfig) -> None:
+                 config: LedgerConfig,
+                 alert: Callable[[Mapping[str, Any]], object] | None = None) -> None:
         super().__init__(name="ledger-tail", daemon=True)
         self.writers, self.readers, self.config = writers, readers, config
         self.every_s = max(config.tail_s / 2, 0.05)
         self._stopping = threading.Event()
         self.signed = 0
+        self.alert = alert
+        self.refused: str | None = None  # why the last pass would not sign (alerted once)
 
     def run(self) -> None:
         while not self._stopping.wait(self.every_s):
@@ -92,6 +98,15 @@ class TailSigner(threading.Thread):
                     return None
             with self.writers.begin() as db:
                 done = sign_tail(db, self.config)
+        except LedgerForged as exc:  # never signed: say so, loudly, once per finding
+            if str(exc) != self.refused:
+                self.refused = str(exc)
+                log.error("ledger NOT signed: %s", exc)
+                if self.alert is not None:
+                    self.alert({"run_id": "ledger checkpoint", "status": "refused",
+                                "as_at": datetime.now(UTC).date().isoformat(),
+                                "error": f"the portal refused to sign its ledger: {exc}"})
+            return None
         except Exception as exc:  # the next pass may succeed; audit verify will say if not
             log.warning("ledger checkpoint failed (%s); retrying in %g s",
                         type(exc).__name__, self.every_s)

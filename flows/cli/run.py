@@ -8,10 +8,12 @@ import os
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from databook.drop import ManifestError
 from databook.faults import StageFailed
+from databook.settings import DEMO_MARK
 from expectations.gate import PublishBlocked
 from extract import SourceError
 from flows import temporary_server
@@ -100,6 +102,8 @@ def _generate(settings: NightlySettings, args: argparse.Namespace) -> None:
     if args.schools < 1 or args.pupils < 1:
         raise SettingsError("--schools and --pupils must be at least 1")
     make_private_tree(settings.demo_dir)
+    (Path(settings.home) / DEMO_MARK).write_text(
+        "This home holds synthetic demo data made by `databook demo`.\n")
     size = DemoSize(args.schools, args.pupils, args.seed, check_as_at(args.as_at))
     counts = generate(settings.source_url, settings.roll_url, size)
     log.info("demo data: %d schools, %d enrolments, %d case people", counts["EDU_SCHOOLS"],

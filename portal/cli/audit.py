@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from databook.alerts import send_event
-from databook.ledger import reports
+from databook.ledger import reports, sealing
 from databook.ledger.collection import check as uncollected_check
 from databook.ledger.config import (
     AuditError,
@@ -52,7 +52,8 @@ from portal.audit.sources import (
 from portal.config import PortalHostSettings, load
 
 ERRORS: tuple[type[Exception], ...] = (AuditError, LedgerBroken, WitnessError, ReceiptError,
-                                       LedgerConfigError, NoteError)
+                                       LedgerConfigError, NoteError, sealing.LedgerForged,
+                                       sealing.NoEntryKey)
 
 
 def register(sub: Any) -> None:
@@ -128,7 +129,9 @@ def verify(args: argparse.Namespace) -> int:
                 sign_tail(db, config)
                 db.commit()
             verifier = parse_vkey(args.key) if args.key else _own_verifier(config, db)
-            result = verify_ledger(db, verifier)
+            entry_key = sealing.load_key(config.state_dir, create=False)
+            result = verify_ledger(db, verifier, entry_key=entry_key,
+                                   host_head=sealing.load_head(config.state_dir))
             stale = stale_tail(db, config)
             if stale is not None:
                 raise LedgerBroken(stale)
@@ -137,6 +140,9 @@ def verify(args: argparse.Namespace) -> int:
         engine.dispose()
     print(f"ledger verified: {result.entries} entries, {result.checkpoints} checkpoints, "
           f"{result.cosignatures} cosignatures; root {base64.b64encode(result.root).decode()}")
+    if entry_key is None:
+        print("entry seals not checked: this host does not hold the portal's entry key (run "
+              "`databook audit verify` on the portal host as well)")
     return 0
 
 

@@ -14,12 +14,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from databook.ledger import record
 from portal.cli.schools import ERRORS as SCHOOL_ERRORS
 from portal.cli.schools import _session, _settings, _today
 from portal.migrate import upgrade
 from portal.registers import partner_csv, partner_store
 from portal.registers.config import database_url
+from portal.registers.csvio import RegisterError
+from portal.registers.partners import Partner
 from schemas.partners import agreement_current, lapse_reason
 
 #: As ``databook schools`` (a register error, a settings error): settings are loaded the
@@ -34,6 +38,9 @@ def register(sub: Any) -> None:
     load = cmds.add_parser("import", help="load the partner register from CSV (all or nothing)")
     load.add_argument("file", help="CSV with the partner register's columns "
                       "(docs/reference/registers.md); '-': standard input")
+    load.add_argument("--remove-absent", action="store_true",
+                      help="remove the partners the file no longer lists (without it, an "
+                      "import that would leave them is refused and names them)")
     load.set_defaults(handler=import_partners)
     dump = cmds.add_parser("export", help="print the partner register as CSV")
     dump.set_defaults(handler=export_partners)
@@ -49,11 +56,24 @@ def import_partners(args: argparse.Namespace) -> int:
     records = partner_csv.read_file(Path(args.file), _today(None))  # all rows checked first
     upgrade(database_url(settings))  # the partner tables arrive with migration 0004
     with _session(settings, write=True) as session:
+        listed = {r.partner_id for r in records}
+        absent = [row for row in session.scalars(select(Partner).order_by(Partner.partner_id))
+                  if row.partner_id not in listed]
+        if absent and not args.remove_absent:
+            raise RegisterError(
+                f"{len(absent)} partner(s) in the register are not in the file "
+                f"({', '.join(r.partner_id for r in absent[:10])}"
+                f"{', ...' if len(absent) > 10 else ''}): nothing was imported; run again with "
+                "--remove-absent to remove them, or add them to the file")
         counts = partner_store.save(session, records)
+        for row in absent:  # its users lose the partner with it: no more downloads
+            session.delete(row)
+            record(session, "register_changed", what="partner_removed", rows=1,
+                   partner_id=row.partner_id)
         record(session, "register_changed", what="partners_import",
                rows=counts.added + counts.changed)
     print(f"imported {len(records)} partners: {counts.added} added, {counts.changed} changed, "
-          f"{counts.unchanged} unchanged")
+          f"{counts.unchanged} unchanged, {len(absent)} removed")
     return 0
 
 

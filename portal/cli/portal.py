@@ -16,6 +16,7 @@ from typing import Any
 
 from databook.drop import MANIFEST, ManifestError, key_id_of, latest, parse
 from databook.fsio import private_dir
+from databook.settings import DEMO_MARK
 from portal.accounts import AccountError
 from portal.cli.signing import signs_on_exit
 from portal.config import PortalConfigError, PortalHostSettings, PortalTable, SettingsError, load
@@ -107,6 +108,11 @@ def demo_portal(args: argparse.Namespace) -> int:
         run_id = latest(store) if store.is_dir("") else None
         if args.check:
             return 0 if run_id else 1
+        if not (Path(settings.home) / DEMO_MARK).is_file():
+            raise PortalConfigError(
+                f"{settings.home} was not made by `databook demo` (it has no {DEMO_MARK} "
+                "file): `databook portal demo` sets printed passwords and signed protocols, "
+                "so it runs only on a demo home")
         if run_id is None:
             raise PortalConfigError("the drop has no published run yet: run `databook demo`")
         schools = parse(store.read(f"{run_id}/{MANIFEST}"))["schools"][:2]

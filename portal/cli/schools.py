@@ -16,11 +16,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from databook.clock import parse_date
 from databook.database import engine_for
+from databook.ledger import record, sealing
 from portal.audit.sources import AuditError, latest_manifest
 from portal.cli.signing import signs_on_exit
 from portal.config import SettingsError, load
@@ -32,6 +34,7 @@ from portal.registers.config import confirmation_days, database_url, governance,
 from portal.registers.confirmations import newly_suspended, request_round, standings, user_id_for
 from portal.registers.csvio import RegisterError
 from portal.registers.record import SchoolRecord
+from portal.registers.models import SchoolRegister
 
 ERRORS: tuple[type[Exception], ...] = (RegisterError, SettingsError)
 
@@ -44,6 +47,9 @@ def register(sub: Any) -> None:
     load.add_argument("file", type=Path,
                       help="CSV with the register's columns (docs/reference/registers.md); "
                            "'-': standard input")
+    load.add_argument("--remove-absent", action="store_true",
+                      help="remove the schools the file no longer lists (without it, an "
+                      "import that would leave them is refused and names them)")
     load.set_defaults(handler=signs_on_exit(import_register))
     dump = cmds.add_parser("export", help="print the register as CSV (the columns import reads)")
     dump.set_defaults(handler=export_register)
@@ -100,7 +106,7 @@ def _session(settings: Any, write: bool = False) -> Iterator[Session]:
     except (SQLAlchemyError, OSError) as exc:
         raise RegisterError(f"the portal database could not be set up ({type(exc).__name__});"
                             " check DATABOOK_PORTAL_DATABASE_URL") from None
-    engine = engine_for(url)
+    engine = sealing.attach(engine_for(url), settings.portal.state_dir)
     try:
         with Session(engine) as session, session.begin():
             yield session
@@ -115,10 +121,22 @@ def import_register(args: argparse.Namespace) -> int:
     settings = _settings()
     records = csvio.read_file(args.file, _today(None))  # every row checked before any write
     with _session(settings, write=True) as session:
+        listed = {r.urn for r in records}
+        absent = [row for row in session.scalars(select(SchoolRegister).order_by(
+            SchoolRegister.urn)) if row.urn not in listed]
+        if absent and not args.remove_absent:
+            raise RegisterError(
+                f"{len(absent)} school(s) in the register are not in the file "
+                f"({', '.join(str(r.urn) for r in absent[:10])}"
+                f"{', ...' if len(absent) > 10 else ''}): nothing was imported; run again with "
+                "--remove-absent to remove them, or add them to the file")
         counts = store.save(session, records)
+        for row in absent:  # their protocol goes with them: no databook until re-added
+            session.delete(row)
+            record(session, "register_changed", urn=row.urn, what="school_removed", rows=1)
         record_import(session, counts)
     print(f"imported {len(records)} schools: {counts.added} added, {counts.changed} changed, "
-          f"{counts.unchanged} unchanged")
+          f"{counts.unchanged} unchanged, {len(absent)} removed")
     return 0
 
 

@@ -35,6 +35,6 @@ def signs_on_exit(handler: Callable[[Any], int]) -> Callable[[Any], int]:
 def sign_after_command() -> None:
     """``databook`` commands that append: sign the tail of the configured portal database."""
     config = from_settings(load())
-    with ready(config.database_url).begin() as db:
+    with ready(config.database_url, config.state_dir).begin() as db:
         if uncovered(db):
             sign_tail(db, config)

@@ -43,6 +43,11 @@ def register(sub: Any) -> None:
     leave.add_argument("email")
     leave.add_argument("--reason", required=True)
     leave.set_defaults(handler=signs_on_exit(leave_user))
+    remove = cmds.add_parser("remove-school", help="take one school from a user (a DSL who "
+                             "moves school); the others stay")
+    remove.add_argument("email")
+    remove.add_argument("--school", type=int, metavar="URN", required=True)
+    remove.set_defaults(handler=signs_on_exit(remove_school))
     reset = cmds.add_parser("reset", help="a new link to set a new password (the second "
                             "factor is still asked for)")
     reset.add_argument("email")
@@ -52,7 +57,7 @@ def register(sub: Any) -> None:
 def _db() -> Any:
     settings = load()
     portal = settings.portal
-    return portal, ready(portal.database_url)
+    return portal, ready(portal.database_url, portal.state_dir)
 
 
 def add_user(args: argparse.Namespace) -> int:
@@ -110,6 +115,16 @@ def leave_user(args: argparse.Namespace) -> int:
         user = accounts.leave(db, args.email, args.reason, COMMAND_LINE)
         email = user.email
     print(f"{email} has left: signed out everywhere, second factors removed, no school")
+    return 0
+
+
+def remove_school(args: argparse.Namespace) -> int:
+    _portal, make = _db()
+    with make.begin() as db:
+        user = accounts.remove_school(db, accounts.normal_email(args.email), args.school,
+                                      COMMAND_LINE)
+        left = ", ".join(str(s.urn) for s in user.schools)
+    print(f"{user.email} no longer holds school {args.school} (still: {left})")
     return 0
 
 

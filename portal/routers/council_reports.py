@@ -149,6 +149,7 @@ def child_page(request: Request) -> Response:
 
 
 def _child(request: Request, pseudonym: str) -> tuple[list[dict[str, Any]],
+                                                      list[dict[str, Any]],
                                                       list[dict[str, Any]]]:
     """Look one pseudonym up; recorded (``council_action`` ``child_lookup``, no pseudonym in
     the entry: the ledger is permanent and a pseudonym is linkable to the child)."""
@@ -160,10 +161,12 @@ def _child(request: Request, pseudonym: str) -> tuple[list[dict[str, Any]],
     runs = manifests(request)
     _viewer, who = officer(request)
     with ctx(request).transaction() as db:
-        found = reports.child(db, text, runs)
+        files, downloads = reports.child(db, text, runs)
+        lookups = reports.child_lookups(db, text)  # as ``audit child`` lists them
         record(db, "council_action", who, action="child_lookup",
-               target=f"{len(found[0])} files, {len(found[1])} downloads")
-    return found
+               target=f"{len(files)} files, {len(downloads)} downloads, "
+                      f"{len(lookups)} look-ups")
+    return files, downloads, lookups
 
 
 @router.post("/audit/child")
@@ -171,15 +174,18 @@ def _child(request: Request, pseudonym: str) -> tuple[list[dict[str, Any]],
     "searched": False, "errors": errors, "pseudonym": values["pseudonym"][:200]}))
 def child_lookup(request: Request,
                  pseudonym: Annotated[str, Form(max_length=10_000)]) -> Response:
-    files, downloads = _child(request, pseudonym)
+    files, downloads, lookups = _child(request, pseudonym)
     return page(request, "child.html", {
         "searched": True, "pseudonym": pseudonym.strip().lower(), "files": files,
-        "downloads": downloads, "file_columns": CHILD_FILES,
+        "downloads": downloads, "lookups": lookups, "file_columns": CHILD_FILES,
         "download_columns": CHILD_DOWNLOADS})
 
 
 @router.post("/audit/child.csv")
 def child_csv(request: Request, pseudonym: Annotated[str, Form(max_length=10_000)]) -> Response:
-    """The downloads of the files that held the child (the files are listed on the page)."""
-    _files, downloads = _child(request, pseudonym)
-    return csv_response(downloads, "child-downloads.csv", CHILD_DOWNLOADS)
+    """The downloads of the files that held the child and the look-ups of the child's record,
+    in ledger order (the files are listed on the page)."""
+    _files, downloads, lookups = _child(request, pseudonym)
+    rows = sorted([{"what": "download", **d} for d in downloads]
+                  + [{"what": "lookup", **x} for x in lookups], key=lambda r: r["index"])
+    return csv_response(rows, "child-downloads.csv", ("what", *CHILD_DOWNLOADS))

@@ -12,12 +12,14 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import authn
 from portal.access import Denied
 from portal.accounts import has_factor
-from portal.context import ctx, origin
+from portal.context import PortalContext, ctx, origin
 from portal.events import Origin, record
 from portal.models import Credential, EnrolmentToken, User, WebSession
 from portal.pages import render
+from portal.registers.models import SchoolRegister
 from portal.routers.common import MAX_PASSWORD, go, go_json, json_error, pending
 from portal.security import passkeys, sessions, totp
 from portal.security.passwords import PasswordRejected, check_policy
@@ -52,11 +54,43 @@ def _refuse_link(request: Request, token: str) -> Denied | None:
     return None
 
 
+#: Who may add a second factor: someone enrolling from their link, or a signed-in user who
+#: has just typed their password again (``/enrol/confirm``). A signed-in session alone may
+#: not: whoever holds a stolen session cookie could otherwise add their own authenticator.
+ADDING = ("enrolling", "adding")
+
+
 @router.get("/enrol/factor")
 def factor_page(request: Request) -> Response:
     with ctx(request).transaction() as db:
-        pending(request, db, ("enrolling", "full"))
-    return render(request, "factor.html")
+        row, _ = pending(request, db, ("enrolling", "adding", "full"))
+        stage = row.stage
+    return render(request, "reauth.html" if stage == "full" else "factor.html")
+
+
+@router.post("/enrol/confirm")
+def confirm_password(request: Request,
+                     password: Annotated[str, Form(max_length=MAX_PASSWORD)] = "") -> Response:
+    """Re-authentication before a factor is added: the password, counted by the same limits
+    as a sign-in (a wrong one is a failure against the account)."""
+    context, where = ctx(request), origin(request)
+    with context.transaction() as db:  # short: the hash runs with no transaction open
+        _, user = pending(request, db, ("full",))
+        found = authn.candidate(db, user.email, context, where.client)
+        email = user.email
+    good = authn.verify(context, found, password)
+    refused: authn.SigninRefused | None = None
+    with context.transaction() as db:
+        row, user = pending(request, db, ("full",))
+        try:
+            authn.settle_password(db, context, email, found, good, where)
+            token, _ = sessions.start(db, user.id, "adding", replacing=row)
+        except authn.SigninRefused as exc:
+            refused = exc
+    if refused is not None:
+        return render(request, "reauth.html", {"errors": {"password": str(refused)}},
+                      refused.status)
+    return go(request, "/enrol/factor", token)
 
 
 def _factor_added(db: Session, user: User, row: WebSession, method: str,
@@ -74,7 +108,7 @@ def _factor_added(db: Session, user: User, row: WebSession, method: str,
 def totp_page(request: Request) -> Response:
     context = ctx(request)
     with context.transaction() as db:
-        row, user = pending(request, db, ("enrolling", "full"))
+        row, user = pending(request, db, ADDING)
         if row.pending_totp is None:
             row.pending_totp = context.totp.encrypt(totp.new_secret().encode())
         secret = context.totp.decrypt(row.pending_totp).decode()
@@ -86,7 +120,7 @@ def totp_page(request: Request) -> Response:
 def totp_confirm(request: Request, code: Annotated[str, Form(max_length=12)] = "") -> Response:
     context, where = ctx(request), origin(request)
     with context.transaction() as db:
-        row, user = pending(request, db, ("enrolling", "full"))
+        row, user = pending(request, db, ADDING)
         secret = context.totp.decrypt(row.pending_totp).decode() if row.pending_totp else ""
         step = totp.matching_step(secret, code, 0) if secret else None
         if step is not None:
@@ -105,7 +139,7 @@ def totp_confirm(request: Request, code: Annotated[str, Form(max_length=12)] = "
 def passkey_options(request: Request) -> Response:
     context = ctx(request)
     with context.transaction() as db:
-        row, user = pending(request, db, ("enrolling", "full"))
+        row, user = pending(request, db, ADDING)
         existing = [c for c in db.scalars(select(Credential.credential_id).where(
             Credential.user_id == user.id, Credential.kind == "passkey")) if c]
         row.challenge = passkeys.new_challenge()
@@ -125,7 +159,7 @@ def _passkey_verify(request: Request, body: str) -> Response:
     context, where = ctx(request), origin(request)
     with context.transaction() as db:
         try:
-            row, user = pending(request, db, ("enrolling", "full"))
+            row, user = pending(request, db, ADDING)
         except Denied:
             return json_error("Please start again from your link.", 401)
         challenge, row.challenge = row.challenge, None
@@ -151,6 +185,14 @@ def _passkey_verify(request: Request, body: str) -> Response:
 
 
 # The link's own pages come last: /enrol/{token} must not shadow the paths above.
+def _context_words(db: Session, context: PortalContext, user: User) -> tuple[str, ...]:
+    """The names a password must not be built from: the user's schools' and the council's."""
+    urns = [s.urn for s in user.schools]
+    names = list(db.scalars(select(SchoolRegister.name).where(SchoolRegister.urn.in_(urns)))) \
+        if urns else []
+    return (*names, context.portal.council_name)
+
+
 @router.get("/enrol/{token}")
 def link_page(request: Request, token: str) -> Response:
     if len(token) > 100 or _refuse_link(request, token) is not None:
@@ -170,7 +212,7 @@ def set_password(request: Request, token: str,
         try:
             if password != confirm:
                 raise PasswordRejected("The two passwords are not the same.")
-            check_policy(password, user.email)
+            check_policy(password, user.email, _context_words(db, context, user))
         except PasswordRejected as exc:
             problem = str(exc)
         else:

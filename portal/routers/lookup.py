@@ -20,8 +20,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from databook.ledger.log import lock as ledger_lock
 from databook.ledger.models import LedgerEntry
+from databook.plain_text import has_unsafe
 from portal.access import school_looker, school_offer_page
 from portal.alerting import council_alerts
 from portal.context import ctx, origin
@@ -30,9 +33,12 @@ from portal.pages import render
 from portal.routers.download import _unavailable
 from portal.security import sessions
 from portal.served import ServedFile, Unavailable
+from portal.server_values import Urn, route_of
 from schemas.download_reasons import MAX_TEXT, NEEDS_TEXT, REASONS
 
 router = APIRouter()
+#: Integrity-failure reports recorded per user per hour (a real one is rare: one is enough).
+REPORTS_PER_HOUR = 3
 TOKEN = re.compile(r"^[0-9a-f]{64}$")
 ROW_ID = re.compile(r"^[0-9a-f]{1,128}$")
 KIND, FORMAT, KDF = "databook-lookup", 1, "PBKDF2-HMAC-SHA256"
@@ -75,7 +81,7 @@ def _current(request: Request, urn: int) -> ServedFile:
 
 
 @router.get("/schools/{urn}/lookup")
-def lookup_page(request: Request, urn: int) -> Response:
+def lookup_page(request: Request, urn: Urn) -> Response:
     """The header only: what the browser needs to derive the keys and check the password."""
     viewer = school_offer_page(urn, request, "lookup")
     try:
@@ -113,17 +119,16 @@ def _text(body: dict[str, Any], name: str, limit: int) -> str:
     return value[:limit + 1] if isinstance(value, str) else ""
 
 
-def _recent_lookups(request: Request, user_id: int) -> int:
+def _recent_lookups(db: Session, user_id: int) -> int:
     since = sessions.now() - timedelta(hours=1)
-    with ctx(request).reading() as db:
-        count = db.scalar(select(func.count()).select_from(LedgerEntry).where(
-            LedgerEntry.kind == "lookup", LedgerEntry.actor_id == user_id,
-            LedgerEntry.at >= since))
+    count = db.scalar(select(func.count()).select_from(LedgerEntry).where(
+        LedgerEntry.kind == "lookup", LedgerEntry.actor_id == user_id,
+        LedgerEntry.at >= since))
     return int(count or 0)
 
 
 @router.post("/schools/{urn}/lookup")
-async def lookup(request: Request, urn: int) -> Response:
+async def lookup(request: Request, urn: Urn) -> Response:
     body = await _body(request)
     response: Response = await anyio.to_thread.run_sync(_lookup, request, urn, body)
     return response
@@ -140,18 +145,13 @@ def _lookup(request: Request, urn: int, body: dict[str, Any]) -> Response:
                else "Say why in the box (this reason needs a few words)."
                if reason in NEEDS_TEXT and not text
                else f"Keep the reason to {MAX_TEXT} characters." if len(text) > MAX_TEXT
+               else "Write the reason in ordinary characters only." if has_unsafe(text)
                else "")
     if problem:
         with context.transaction() as db:
-            record(db, "refused", who, what="bad_input", path=request.url.path, urn=urn,
+            record(db, "refused", who, what="bad_input", path=route_of(request), urn=urn,
                    status=400)
         return _answer(problem, 400)
-    if _recent_lookups(request, viewer.user_id) >= context.portal.lookups_per_hour:
-        with context.transaction() as db:
-            record(db, "refused", who, what="lookup_rate", path=request.url.path, urn=urn,
-                   status=429)
-        return _answer("You have made many look-ups in the last hour. Wait a while, or ring "
-                       "the council.", 429)
     try:
         current = _current(request, urn)
         bundle = _bundle(request, current)
@@ -166,8 +166,20 @@ def _lookup(request: Request, urn: int, body: dict[str, Any]) -> Response:
         index[token])
     sealed = bundle["rows"].get(row) if row not in ("none", "ambiguous") else None
     with context.transaction() as db:  # committed before the row leaves the server
-        record(db, "lookup", who, urn=urn, run_id=current.run_id, row=row,
-               reason_code=reason, reason_text=text or None)
+        # Count and record under the ledger's writer lock, in one transaction: checked first
+        # and recorded later, simultaneous look-ups all saw the same count and all passed.
+        ledger_lock(db)
+        if _recent_lookups(db, viewer.user_id) >= context.portal.lookups_per_hour:
+            record(db, "refused", who, what="lookup_rate", path=route_of(request), urn=urn,
+                   status=429)
+            limited = True
+        else:
+            record(db, "lookup", who, urn=urn, run_id=current.run_id, row=row,
+                   reason_code=reason, reason_text=text or None)
+            limited = False
+    if limited:
+        return _answer("You have made many look-ups in the last hour. Wait a while, or ring "
+                       "the council.", 429)
     if row == "ambiguous":
         return JSONResponse({"found": False, "ambiguous": True})
     if not isinstance(sealed, str):
@@ -176,7 +188,7 @@ def _lookup(request: Request, urn: int, body: dict[str, Any]) -> Response:
 
 
 @router.post("/schools/{urn}/lookup/refused")
-async def refused_row(request: Request, urn: int) -> Response:
+async def refused_row(request: Request, urn: Urn) -> Response:
     """The browser could not open a sealed row (its tag failed): record it against the row
     the server would serve (only a row id the bundle holds is recorded), tell the council."""
     body = await _body(request)
@@ -196,6 +208,16 @@ def _refused_row(request: Request, urn: int, body: dict[str, Any]) -> Response:
         return _answer("Recorded.", 503)
     row = row_id if ROW_ID.match(row_id) and row_id in bundle["rows"] else "unknown"
     with context.transaction() as db:
+        # A report is the user's word, not proof: at most REPORTS_PER_HOUR per user are
+        # recorded (counted under the ledger's lock), so nobody can fill the ledger, or the
+        # officers' report, with invented failures naming children at their school.
+        ledger_lock(db)
+        since = sessions.now() - timedelta(hours=1)
+        made = int(db.scalar(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.kind == "lookup_failed", LedgerEntry.actor_id == viewer.user_id,
+            LedgerEntry.at >= since)) or 0)
+        if made >= REPORTS_PER_HOUR:
+            return _answer("Too many reports in the last hour: ring the council.", 429)
         record(db, "lookup_failed", who, urn=urn, run_id=current.run_id, row=row,
                what="bad_tag")
     council_alerts(request.app.state, context.alert).unserved(urn, current.run_id, "tampered")

@@ -18,7 +18,7 @@ from portal.events import record
 from portal.models import Credential
 from portal.pages import render
 from portal.routers.common import MAX_EMAIL, MAX_PASSWORD, go, go_json, json_error, pending
-from portal.security import passkeys, sessions
+from portal.security import guard, passkeys, sessions
 
 router = APIRouter()
 
@@ -38,9 +38,10 @@ def signin(request: Request, email: Annotated[str, Form(max_length=MAX_EMAIL)] =
     with contextlib.suppress(AccountError):
         address = normal_email(email)
     found, good = authn.Candidate(), None
+    device = None if address is None else known_device(request, address)
     if address is not None:
         with context.reading() as db:
-            found = authn.candidate(db, address, context, where.client)
+            found = authn.candidate(db, address, context, where.client, device)
         good = authn.verify(context, found, password)
     refused: authn.SigninRefused | None = None
     with context.transaction() as db:
@@ -48,7 +49,7 @@ def signin(request: Request, email: Annotated[str, Form(max_length=MAX_EMAIL)] =
             if address is None:
                 record(db, "signin_failed", where, reason="bad_input", method="password")
                 raise authn.SigninRefused("bad_input", authn.WRONG, 400)
-            user = authn.settle_password(db, context, address, found, good, where)
+            user = authn.settle_password(db, context, address, found, good, where, device)
             has_factor = db.scalar(select(Credential.id).where(
                 Credential.user_id == user.id).limit(1)) is not None
             stage = "second_factor" if has_factor else "enrolling"
@@ -79,15 +80,17 @@ def signin_totp(request: Request, code: Annotated[str, Form(max_length=12)] = ""
     with context.transaction() as db:
         row, user = pending(request, db, ("second_factor",))
         try:
-            authn.check_totp(db, context, user, code, where)
+            authn.check_totp(db, context, user, code, where, row,
+                             known_device(request, user.email))
             token = authn.signed_in(db, user, row, "totp", where)
+            email = user.email
         except authn.SigninRefused as exc:
             refused = exc
     if refused is not None:
         return render(request, "second.html", {"errors": {"code": str(refused)},
                                                "totp": True, "passkey": False},
                       refused.status)
-    return go(request, authn.landing(user), token)
+    return remember_device(request, go(request, authn.landing(user), token), email)
 
 
 @router.post("/signin/passkey/options")
@@ -118,14 +121,37 @@ def _passkey_verify(request: Request, body: str) -> Response:
         except Denied:
             return json_error("Please sign in again.", 401)
         try:
-            authn.check_passkey(db, context, user, row, body, where)
+            authn.check_passkey(db, context, user, row, body, where,
+                                known_device(request, user.email))
             token = authn.signed_in(db, user, row, "passkey", where)
+            email = user.email
         except authn.SigninRefused as exc:
             refused = exc
     if refused is not None:
         return json_error(str(refused), 403 if refused.reason == "second_factor" else
                           refused.status)
-    return go_json(request, authn.landing(user), token)
+    return remember_device(request, go_json(request, authn.landing(user), token), email)
+
+
+def device_cookie_name(request: Request) -> str:
+    return ctx(request).portal.cookie_name + guard.DEVICE_SUFFIX
+
+
+def known_device(request: Request, email: str) -> str | None:
+    """The id of this browser if it has completed a sign-in to ``email`` before."""
+    return guard.device_of(ctx(request).hmac_key, email,
+                           request.cookies.get(device_cookie_name(request)))
+
+
+def remember_device(request: Request, response: Response, email: str) -> Response:
+    """After a full sign-in: this browser is now a device the account has used (its
+    cookie names the account by an HMAC; an existing one for the account is kept)."""
+    if known_device(request, email) is None:
+        context = ctx(request)
+        response.set_cookie(device_cookie_name(request), guard.device_cookie(
+            context.hmac_key, email), max_age=guard.DEVICE_DAYS * 86400, httponly=True,
+            secure=context.portal.cookie_secure, samesite="strict", path="/")
+    return response
 
 
 @router.post("/session/extend")

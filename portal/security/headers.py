@@ -34,7 +34,8 @@ MAX_BODY = 64 * 1024  # the largest legitimate request (a passkey response) is a
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        self.extra = [(b"strict-transport-security", b"max-age=31536000")] if hsts else []
+        self.extra = [(b"strict-transport-security",
+                       b"max-age=31536000; includeSubDomains")] if hsts else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

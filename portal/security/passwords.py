@@ -15,6 +15,7 @@ core: argon2 releases the GIL, so only the kernel's scheduler stands between the
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -50,17 +51,58 @@ def common_passwords() -> frozenset[str]:
                      if line.strip() and not line.startswith("#"))
 
 
-def check_policy(password: str, email: str = "") -> None:
-    if len(password) < MIN_LENGTH:
-        raise PasswordRejected(f"The password must have at least {MIN_LENGTH} characters.")
+#: Look-alike characters people put in a common word ("P@ssw0rd"), read back as letters.
+_LEET = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s",
+                       "5": "s", "7": "t"})
+_EDGES = re.compile(r"^[\W\d_]+|[\W\d_]+$")
+_LETTERS = re.compile(r"[\W_]+")
+
+
+def _words(text: str) -> list[str]:
+    """A context text's words of four letters or more ("Alder Primary School")."""
+    return [w for w in _LETTERS.split(text.lower()) if len(w) >= 4]
+
+
+@lru_cache(maxsize=1)
+def common_bases() -> frozenset[str]:
+    """The list's passwords without the digits and symbols at either end ("password" from
+    "Password1234"), each of four letters or more."""
+    return frozenset(b for b in (_EDGES.sub("", p) for p in common_passwords()) if len(b) >= 4)
+
+
+def check_policy(password: str, email: str = "", context: tuple[str, ...] = ()) -> None:
+    """NCSC and OWASP ASVS 5 (V6.2): a length floor that counts real characters, no password
+    from the shipped list of common and breached ones (nor one with digits or symbols stuck
+    on either end, or letters swapped for look-alikes), and none built from words the account
+    is known by: the email address's name part, and ``context`` (the school's and the
+    council's names). One message per rule."""
     if len(password) > MAX_LENGTH:
         raise PasswordRejected(f"The password must have at most {MAX_LENGTH} characters.")
+    if len(password.strip()) < MIN_LENGTH or len(set(password)) < 4:
+        raise PasswordRejected(f"The password must have at least {MIN_LENGTH} characters, "
+                               "not only spaces or one character repeated.")
     lowered = password.lower()
-    if lowered in common_passwords():
-        raise PasswordRejected("That password is on a list of common passwords; choose another.")
+    core = _EDGES.sub("", lowered)
+    common, bases = common_passwords(), common_bases()
+    if {lowered, core, lowered.translate(_LEET)} & common or {
+            core, core.translate(_LEET), _EDGES.sub("", lowered.translate(_LEET))} & bases:
+        raise PasswordRejected("That password is on a list of common passwords (or is one "
+                               "with numbers or symbols added); choose another.")
     local = email.split("@")[0].lower()
-    if len(local) >= 4 and local in lowered:
-        raise PasswordRejected("The password must not contain your email address.")
+    squashed = _LETTERS.sub("", lowered.translate(_LEET))
+    if (len(local) >= 4 and local in lowered) or any(
+            w in squashed for w in _words(local.replace(".", " "))):
+        raise PasswordRejected("The password must not contain your name or email address.")
+    for text in context:
+        if any(word in squashed for word in _words(text) if word not in _GENERIC):
+            raise PasswordRejected("The password must not contain your school's or the "
+                                   "council's name.")
+
+
+#: Words in many school and council names that say nothing about this one.
+_GENERIC = frozenset({"school", "primary", "academy", "council", "county", "city", "borough",
+                      "church", "infant", "infants", "junior", "juniors", "high", "college",
+                      "community", "federation", "trust", "nursery", "saint", "district"})
 
 
 def lower_priority(nice: int = HASH_NICE) -> None:

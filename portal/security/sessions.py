@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from portal.models import WebSession
 from portal.security.tokens import digest, new_token
 
-STAGES = ("enrolling", "second_factor", "full")
+#: adding: a signed-in user who typed their password again to add a second factor.
+STAGES = ("enrolling", "second_factor", "full", "adding")
 
 
 def now() -> datetime:

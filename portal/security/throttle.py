@@ -20,27 +20,40 @@ from dataclasses import dataclass, field
 THROTTLED = frozenset({"signin_failed", "enrolment_failed", "lockout"})
 
 
+#: The key under which every ANONYMOUS failure is also counted, whatever its address.
+EVERYONE = "\0anonymous"
+
+
 @dataclass
 class Throttle:
+    """Per address, ``limit`` in ``window_s``; and (an attacker rotating addresses) all
+    anonymous failures together, ``anonymous_limit`` in the same window: past it, one
+    ``throttled`` entry stands for the rest until the window moves on."""
+
     limit: int = 20
     window_s: float = 15 * 60
+    anonymous_limit: int = 300
     _seen: dict[str, deque[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def admit(self, client: str, now: float | None = None) -> str:
+    def admit(self, client: str, now: float | None = None, limit: int | None = None) -> str:
         """``record`` (under the limit), ``throttle`` (the first one over: record one
         ``throttled`` entry instead) or ``drop`` (over, already recorded)."""
         moment = time.monotonic() if now is None else now
+        cap = self.limit if limit is None else limit
         with self._lock:
             seen = self._seen.setdefault(client, deque())
             while seen and seen[0] <= moment - self.window_s:
                 seen.popleft()
-            if len(seen) > self.limit:  # throttled already (at most limit + 1 kept)
+            if len(seen) > cap:  # throttled already (at most cap + 1 kept)
                 return "drop"
             seen.append(moment)
             if len(self._seen) > 100_000:  # a flood of addresses: forget the quiet ones
                 self._forget(moment)
-            return "record" if len(seen) <= self.limit else "throttle"
+            return "record" if len(seen) <= cap else "throttle"
+
+    def admit_anonymous(self, now: float | None = None) -> str:
+        return self.admit(EVERYONE, now, self.anonymous_limit)
 
     def _forget(self, moment: float) -> None:
         for key in [k for k, v in self._seen.items() if not v or v[-1] <= moment - self.window_s]:

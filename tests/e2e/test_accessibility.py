@@ -74,7 +74,7 @@ def new_page(browser: Any) -> tuple[Any, Any]:
 
 def link_for(env: Env, email: str, urn: int, role: str = "dsl") -> str:
     portal = env.settings.portal
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         _, link = accounts.add_user(db, portal, urn=urn, name="Test Lead", email=email,
                                     role=role, origin=COMMAND_LINE)
     assert link is not None
@@ -274,7 +274,7 @@ def add_totp(env: Env, email: str) -> None:
     from portal.security.keys import totp_cipher
 
     portal = env.settings.portal
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         user = db.scalar(select(User).where(User.email == email))
         assert user is not None
         db.add(Credential(user_id=user.id, kind="totp", sign_count=0, last_totp_step=0,
@@ -287,7 +287,7 @@ def test_a_deputy_sees_the_same_accessible_pages(served: Served, browser: Any,
                                                  auditor: Auditor) -> None:
     env, url = served.env, served.url
     secret = add_user(env, "dan.deputy@birch.example", [B], agreed=True)
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         user = db.scalar(select(User).where(User.email == "dan.deputy@birch.example"))
         assert user is not None
         user.role = "deputy"

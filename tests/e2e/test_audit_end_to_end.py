@@ -92,7 +92,7 @@ def portal(run: Run, council: Council, tmp_path: Path,
     first = (home / "drop" / "latest").read_text().strip()
     others = [int(s["urn"]) for s in _manifest(home, first)["schools"] if s["urn"] != urn][:2]
     schools = (urn, others[0], others[1])
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         register.save(db, [SchoolRecord(urn=u, name=f"School {u}",
                                         protocol_signed_on=date(2026, 9, 1),
                                         protocol_version=Versions.protocol) for u in schools])

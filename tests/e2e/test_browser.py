@@ -47,7 +47,7 @@ def passkey_page(browser: Any) -> tuple[Any, Any]:
 
 def link_for(env: Env, email: str, urn: int) -> str:
     portal = env.settings.portal
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         _, link = accounts.add_user(db, portal, urn=urn, name="Test Lead", email=email,
                                     role="dsl", origin=COMMAND_LINE)
     assert link is not None
@@ -114,7 +114,7 @@ def test_totp_sign_in_and_a_leaver_is_signed_out_at_the_next_request(served: Ser
     page.fill("#code", env.next_code(secret))
     page.click("form[action='/signin/totp'] button")
     page.wait_for_url(f"{url}/schools/{A}")
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         accounts.leave(db, "lee.totp@alder.example", "left in July", COMMAND_LINE)
     page.reload()
     assert page.url == f"{url}/signin"

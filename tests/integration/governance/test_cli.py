@@ -57,7 +57,7 @@ def test_import_export_round_trip_and_a_bad_row_imports_nothing(home: Path) -> N
     done = databook("schools", "import", str(sheet), home=home)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == \
-        "imported 2 schools: 2 added, 0 changed, 0 unchanged"
+        "imported 2 schools: 2 added, 0 changed, 0 unchanged, 0 removed"
     exported = databook("schools", "export", home=home)
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.splitlines()[0] == HEADER
@@ -75,7 +75,7 @@ def test_import_export_round_trip_and_a_bad_row_imports_nothing(home: Path) -> N
 
     again.write_text(exported.stdout)
     same = databook("schools", "import", str(again), home=home)
-    assert same.stdout.strip() == "imported 2 schools: 0 added, 0 changed, 2 unchanged"
+    assert same.stdout.strip() == "imported 2 schools: 0 added, 0 changed, 2 unchanged, 0 removed"
 
 
 def test_escalation_lists_with_dates_as_table_and_csv(home: Path) -> None:
@@ -184,3 +184,19 @@ def test_term_round_suspends_the_unconfirmed_once_and_confirming_lifts_it(home: 
     kinds = [(e["kind"], e.get("action")) for e in ledger(home)]
     assert kinds == [("council_action", "dsl_confirmation_requested"),
                      ("user_suspended", None), ("council_action", "dsl_confirmed")]
+
+
+def test_a_school_left_out_of_the_file_is_removed_only_when_asked(home: Path) -> None:
+    sheet = home / "register.csv"
+    sheet.write_text(HEADER + "\n" + GOOD)
+    assert databook("schools", "import", str(sheet), home=home).returncode == 0
+    first, second = GOOD.strip().splitlines()[:2]
+    sheet.write_text(HEADER + "\n" + first + "\n")
+    refused = databook("schools", "import", str(sheet), home=home)
+    assert refused.returncode == 1 and "--remove-absent" in refused.stderr
+    assert second.split(",")[0] in refused.stderr
+    done = databook("schools", "import", "--remove-absent", str(sheet), home=home)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("1 unchanged, 1 removed")
+    exported = databook("schools", "export", home=home).stdout.splitlines()
+    assert len(exported) == 2 and exported[1].split(",")[0] == first.split(",")[0]

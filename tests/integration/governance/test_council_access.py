@@ -139,7 +139,7 @@ def test_a_council_officer_who_left_is_refused_at_the_next_request(
     sign_in(client, env, "olu.officer@council.example", secret, agree=False,
             landing="/council")
     assert client.get("/council").status_code == 200
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         accounts.leave(db, "olu.officer@council.example", "moved on", COMMAND_LINE)
     got = client.get("/council")
     assert got.status_code == 303 and got.headers["location"] == "/signin"

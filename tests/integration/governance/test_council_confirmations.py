@@ -38,7 +38,7 @@ def post(client: TestClient, url: str, **form: str) -> httpx.Response:
 
 
 def dates(env: Env, email: str, urn: int) -> tuple[object, object]:
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         return store.confirmation_dates(db, user_id(env, email), urn)
 
 

@@ -13,7 +13,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from portal import accounts
 from portal.app import create_app
+from portal.events import COMMAND_LINE, record
 from portal.migrate import ready
 from portal.registers import store
 from portal.registers.record import SchoolRecord
@@ -34,6 +36,7 @@ from tests.support import (
     publish_with_member,
     reason_texts,
     sign_in,
+    user_id,
     user_rows,
 )
 
@@ -46,7 +49,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     extra = ({} if request.param == "sqlite" else
              {"DATABOOK_PORTAL_DATABASE_URL": request.getfixturevalue("pg_url")})
     env = make_env(tmp_path_factory.mktemp("council-pages"), **extra)
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         store.save(db, [SchoolRecord(urn=C, name=SCHOOLS[C],
                                      letters=(date(2026, 9, 1), date(2026, 10, 1)))])
     return env
@@ -163,6 +166,11 @@ def test_child_look_up_by_pseudonym(env: Env, client: TestClient,
     secret = add_user(env, "sam.dsl@alder.example", [A], agreed=True)
     sign_in(client, env, "sam.dsl@alder.example", secret)
     assert download(client, A, reason="other", reason_text="@SUM(1)").status_code == 200
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
+        record(db, "lookup", COMMAND_LINE.as_user(user_id(env, "sam.dsl@alder.example"),
+                                                  "sam.dsl@alder.example"),
+               urn=A, run_id=run_id, row=child, reason_code="concern",
+               reason_text="looked up after a call")
     page = officer.get("/council/audit/child")
     assert "databook audit child UPN_OR_PERSON_ID" in page.text  # the nightly host's job
     csrf = csrf_of(page.text)
@@ -170,14 +178,19 @@ def test_child_look_up_by_pseudonym(env: Env, client: TestClient,
     assert found.status_code == 200
     assert run_id in found.text and "sam.dsl@alder.example" in found.text
     assert "@SUM(1)" in found.text  # the reason, for the officer answering the request
+    assert 'id="lookups"' in found.text and "looked up after a call" in found.text
     lines = csv_lines(officer.post("/council/audit/child.csv",
                                    data={"csrf": csrf, "pseudonym": child}).text)
     assert lines[0][-1] == "reason_text" and lines[1][-1] == "'@SUM(1)"
+    assert [line[0] for line in lines[1:]] == ["download", "lookup"]
+    assert lines[2][-1] == "looked up after a call"
     none = officer.post("/council/audit/child", data={"csrf": csrf, "pseudonym": nobody})
     assert 'id="no-files"' in none.text and 'id="no-downloads"' in none.text
+    assert 'id="no-lookups"' in none.text
     lookups = entries(env, "council_action")
     assert [e["action"] for e in lookups] == ["child_lookup"] * 3
-    assert all(child not in str(e) and nobody not in str(e) for e in entries(env))
+    assert all(child not in str(e) and nobody not in str(e) for e in entries(env)
+               if e["kind"] != "lookup")  # a look-up names its row by design; nothing else
     assert lookups[0]["actor_email"] == OFFICER
     # not a pseudonym: a clear 400, not recorded as a look-up
     for bad in ("A1234567890AB", "ab" * 31, "zz" * 32, "ab" * 100):
@@ -354,7 +367,7 @@ def test_escalation_counts_the_latest_runs_schools_with_nobody_named(
     from portal.registers.models import SchoolRegister
 
     add_user(env, "sam.dsl@alder.example", [A], agreed=True)
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         db.execute(delete(SchoolRegister).where(SchoolRegister.urn == B))
     schools = officer.get("/council").text
     assert "nobody named" in row_of(schools, B) and "nobody named" not in row_of(schools, A)
@@ -365,3 +378,16 @@ def test_escalation_counts_the_latest_runs_schools_with_nobody_named(
     assert lines[0][7].endswith("in the latest run but not on the register")
     page = officer.get("/council/escalation").text
     assert "No school needs escalation" not in page and SCHOOLS[B] in page
+
+
+def test_direction_characters_in_a_name_are_shown_not_obeyed(env: Env, officer: TestClient
+                                                            ) -> None:
+    """A name typed with a right-to-left override would reverse everything after it on the
+    officer's page: it is shown as <U+202E> instead."""
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
+        _, _ = accounts.add_user(db, env.settings.portal, urn=B, name="Eve \u202eredaeL",
+                                 email="eve.trick@birch.example", role="dsl",
+                                 origin=COMMAND_LINE)
+    page = officer.get("/council/users").text
+    assert "eve.trick@birch.example" in page
+    assert "\u202e" not in page and "Eve &lt;U+202E&gt;redaeL" in page

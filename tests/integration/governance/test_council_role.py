@@ -26,6 +26,7 @@ from tests.support import (
     add_officer,
     add_user,
     app_of,
+    clean_env,
     csrf_of,
     download,
     entries,
@@ -35,6 +36,7 @@ from tests.support import (
     sign_in,
     user_rows,
 )
+from tests.support import databook as run_databook
 
 OFFICER = "olu.officer@council.example"
 
@@ -56,7 +58,7 @@ def give_school_and_agreement(env: Env, email: str, urn: int) -> None:
     account straight in the database."""
     portal = env.settings.portal
     now = datetime.now(UTC)
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         user = db.scalar(select(User).where(User.email == email))
         assert user is not None and user.role == "council"
         user.schools.append(UserSchool(urn=urn, added_at=now))
@@ -117,7 +119,7 @@ def test_the_school_rule_itself_refuses_the_council_role(env: Env, client: TestC
     not a missing agreement, protocol or file."""
     secret = add_officer(env, OFFICER)
     give_school_and_agreement(env, OFFICER, A)
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         user = db.scalar(select(User).where(User.email == OFFICER))
         assert user is not None
         user.role = "dsl"
@@ -129,7 +131,7 @@ def test_the_school_rule_itself_refuses_the_council_role(env: Env, client: TestC
 
 def test_accounts_never_give_an_officer_a_school(env: Env) -> None:
     portal = env.settings.portal
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         user, link = accounts.add_user(db, portal, urn=None, name="Olu Officer",
                                        email=OFFICER, role="council", origin=COMMAND_LINE)
         assert user.role == "council" and user.schools == [] and link is not None
@@ -186,7 +188,7 @@ def test_the_demo_officer_signs_in_to_the_council_pages(env: Env) -> None:
     _name, email, secret = DEMO_OFFICER
     first = make_demo_officer(portal, DEMO_OFFICER, DEMO_PASSWORD)
     assert email in first and secret in first and "otpauth://" in first
-    with ready(portal.database_url).begin() as db:  # a school row slipped onto it
+    with ready(portal.database_url, portal.state_dir).begin() as db:  # a school row slipped onto it
         user = db.scalar(select(User).where(User.email == email))
         assert user is not None
         user.schools.append(UserSchool(urn=A, added_at=datetime.now(UTC)))
@@ -198,3 +200,34 @@ def test_the_demo_officer_signs_in_to_the_council_pages(env: Env) -> None:
         sign_in(c, env, email, secret, agree=False, landing="/council")
         assert c.get("/council").status_code == 200
         assert c.get(f"/schools/{A}").status_code == 403
+
+
+def test_portal_demo_refuses_a_home_not_made_by_demo(env: Env) -> None:
+    """On a council's own home, ``databook portal demo`` would set the printed demo password
+    on users and mark protocols signed: it refuses, and changes nothing."""
+    before = user_rows(env)
+    done = run_databook("portal", "demo", env=clean_env(**env.environ()))
+    assert done.returncode == 1
+    assert "was not made by `databook demo`" in done.stderr
+    assert done.stderr.startswith("databook: error: ") and len(done.stderr.splitlines()) == 1
+    assert user_rows(env) == before
+
+
+def test_one_school_is_taken_from_a_user_who_moves(env: Env) -> None:
+    email = "mo.mover@alder.example"
+    secret = add_user(env, email, [A, B], agreed=True)
+    with TestClient(create_app(env.settings), base_url="https://testserver",
+                    follow_redirects=False) as c:
+        sign_in(c, env, email, secret)
+        assert c.get(f"/schools/{B}").status_code == 200
+        done = run_databook("users", "remove-school", email, "--school", str(B),
+                            env=clean_env(**env.environ()))
+        assert done.returncode == 0, done.stderr
+        assert c.get(f"/schools/{B}").status_code in (403, 404)  # at the next request
+        assert c.get(f"/schools/{A}").status_code == 200  # the other school stays
+    assert user_rows(env) == [(email, "dsl", "active", (A,))]
+    [removed] = [e for e in entries(env, "council_action") if e["action"] == "school_removed"]
+    assert (removed["target"], removed["urn"]) == (email, B)
+    last = run_databook("users", "remove-school", email, "--school", str(A),
+                        env=clean_env(**env.environ()))
+    assert last.returncode == 1 and "users leave" in last.stderr

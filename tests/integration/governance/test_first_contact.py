@@ -37,7 +37,8 @@ def test_schools_import_is_a_first_command(fresh: Path, tmp_path: Path) -> None:
     sheet.write_text(REGISTER)
     done = first(fresh, "schools", "import", str(sheet))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "imported 1 schools: 1 added, 0 changed, 0 unchanged"
+    assert done.stdout.splitlines()[-1] == \
+        "imported 1 schools: 1 added, 0 changed, 0 unchanged, 0 removed"
 
 
 def test_schools_export_is_a_first_command(fresh: Path) -> None:
@@ -105,7 +106,7 @@ def test_escalation_on_the_command_line_lists_the_runs_schools_with_nobody_named
     env = make_env(tmp_path)
     a, b, c = sorted(SCHOOLS)
     add_user(env, "sam.dsl@alder.example", [a])
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         db.execute(delete(SchoolRegister).where(SchoolRegister.urn == b))
     done = subprocess.run([sys.executable, "-m", "databook", "schools", "escalation",
                            "--format", "csv"], env=clean_env(**env.environ()), text=True,

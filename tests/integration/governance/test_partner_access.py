@@ -206,7 +206,7 @@ def test_users_add_partner_needs_a_registered_partner_and_no_school(env: Env) ->
     from portal.partner_accounts import add_partner_user as add
 
     portal = env.settings.portal
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         user, link = add(db, portal, partner_id=NURSES, name="Nia Nurse",
                          email="nia.nurse@nhs.example", origin=COMMAND_LINE)
         assert user.role == "partner" and user.schools == [] and link is not None
@@ -216,7 +216,7 @@ def test_users_add_partner_needs_a_registered_partner_and_no_school(env: Env) ->
         with pytest.raises(AccountError, match=why), ready(portal.database_url).begin() as db:
             add(db, portal, partner_id=partner, name="X", email=email, origin=COMMAND_LINE)
     with pytest.raises(AccountError, match="partner's user"), \
-            ready(portal.database_url).begin() as db:
+            ready(portal.database_url, portal.state_dir).begin() as db:
         add_school_user(db, portal, urn=A, name="Nia", email="nia.nurse@nhs.example",
                         role="dsl", origin=COMMAND_LINE)
     (added,) = [e for e in entries(env, "user_added") if e.get("partner_id")]

@@ -116,12 +116,12 @@ def test_the_command_imports_all_or_nothing_and_exports_what_it_imported(
     sheet.write_text(csv_of(NURSES, EARLY))
     done = databook("partners", "import", str(sheet), home=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "imported 2 partners: 2 added, 0 changed, 0 unchanged"
+    assert done.stdout.strip() == "imported 2 partners: 2 added, 0 changed, 0 unchanged, 0 removed"
     exported = databook("partners", "export", home=tmp_path)
     assert exported.returncode == 0, exported.stderr
     assert parse(exported.stdout, TODAY) == parse(csv_of(EARLY, NURSES), TODAY)
     again = databook("partners", "import", "-", home=tmp_path, stdin=exported.stdout)
-    assert again.stdout.strip() == "imported 2 partners: 0 added, 0 changed, 2 unchanged"
+    assert again.stdout.strip() == "imported 2 partners: 0 added, 0 changed, 2 unchanged, 0 removed"
 
     # one good row changed, one bad row after it: nothing is imported, the bad row is named
     changed = cells(name="Renamed Team")
@@ -187,3 +187,21 @@ def test_migration_0004_matches_the_models_and_downgrade_removes_them(db_url: st
             assert not MINE & set(inspect(conn).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_a_partner_left_out_of_the_file_is_removed_only_when_asked(tmp_path: Path) -> None:
+    """A partner deleted from the register file must not stay current (and keep
+    downloading): the import names it and imports nothing, or removes it when told to."""
+    sheet = tmp_path / "partners.csv"
+    sheet.write_text(csv_of(NURSES, EARLY))
+    assert databook("partners", "import", str(sheet), home=tmp_path).returncode == 0
+    sheet.write_text(csv_of(NURSES))
+    refused = databook("partners", "import", str(sheet), home=tmp_path)
+    assert refused.returncode == 1 and "--remove-absent" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+    assert len(parse(databook("partners", "export", home=tmp_path).stdout, TODAY)) == 2
+    done = databook("partners", "import", "--remove-absent", str(sheet), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("1 unchanged, 1 removed")
+    assert parse(databook("partners", "export", home=tmp_path).stdout, TODAY) == \
+        parse(csv_of(NURSES), TODAY)

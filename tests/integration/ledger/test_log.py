@@ -96,10 +96,11 @@ def test_receipt_checks_offline_and_any_change_fails(sqlite_ledger: Ledger) -> N
 
 WRITER = """
 import sys
+from pathlib import Path
 from databook.database import engine_for, session_factory
-from databook.ledger import record
+from databook.ledger import record, sealing
 from tests.support import REPO
-engine = engine_for(sys.argv[1])
+engine = sealing.attach(engine_for(sys.argv[1]), Path(sys.argv[4]))
 make = session_factory(engine)
 for i in range(int(sys.argv[2])):
     with make() as db:
@@ -111,7 +112,8 @@ for i in range(int(sys.argv[2])):
 def test_two_processes_appending_make_one_linear_log(ledger: Ledger, tmp_path: Path) -> None:
     url, per_writer = ledger.config.database_url, 150
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(per_writer), str(w)],
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(per_writer), str(w),
+                                 str(ledger.config.state_dir)],
                                 env=env, stderr=subprocess.PIPE) for w in (1, 2)]
     for w in writers:
         _out, err = w.communicate(timeout=120)

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from databook.cli import main
-from databook.ledger import log
+from databook.ledger import log, sealing
 from databook.ledger.models import (
     LedgerCheckpoint,
     LedgerCosignature,
@@ -157,6 +157,7 @@ def test_verify_fails_when_checkpoints_were_deleted_and_the_tail_resigned(
             ((LedgerNode.idx + 1) * func.power(2, LedgerNode.level)) > 5))
         db.execute(delete(LedgerCheckpoint))
         db.commit()
+        (any_home.config.state_dir / sealing.HEAD_FILE).unlink()  # the host's record too
         log.checkpoint(db, any_home.config, force=True)
         db.commit()
     assert main(["audit", "verify"]) == 1

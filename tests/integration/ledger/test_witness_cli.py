@@ -4,14 +4,15 @@ ledger's own key), and the ``databook audit`` commands keep the CLI contract."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from databook.cli import main
-from databook.ledger import log
-from databook.ledger.config import load_signer
+from databook.ledger import log, sealing
+from databook.ledger.config import KEY_FILE, load_signer
 from databook.ledger.models import LedgerCosignature
 from databook.ledger.note import ALG_COSIGNATURE_V1, new_signer, verify_cosignature
 from databook.ledger.witness import WitnessError, witness
@@ -22,7 +23,11 @@ from tests.support import fill_ledger as fill
 def _fork(tmp_path: Path, ledger: Ledger, count: int, name: str) -> Ledger:
     """Another history under the same ledger key: what an insider who restored or rebuilt the
     database, and holds the key, could show."""
-    other = make_ledger(f"sqlite:///{tmp_path / name}", ledger.config.state_dir)
+    state = tmp_path / f"{name}-state"  # the keys, without the host's record of its heads
+    state.mkdir(mode=0o700)
+    for key in (KEY_FILE, sealing.KEY_FILE):
+        shutil.copy2(ledger.config.state_dir / key, state / key)
+    other = make_ledger(f"sqlite:///{tmp_path / name}", state)
     with other.session() as db:
         log.append(db, "council_action", {"action": "rewritten"})
         db.commit()

@@ -16,7 +16,7 @@ A = 100001
 
 
 def checkpoints(env: Env) -> list[tuple[int, datetime]]:
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         return [(c.size, c.signed_at) for c in db.scalars(
             select(LedgerCheckpoint).order_by(LedgerCheckpoint.size))]
 
@@ -39,7 +39,7 @@ def test_a_checkpoint_is_signed_when_due_and_not_looked_for_before(client: TestC
     looked = len(begun)
 
     # Ten minutes on: the ledger says a checkpoint is due, and the clock lets the POST ask.
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         db.execute(update(LedgerCheckpoint).values(
             signed_at=datetime.now(UTC) - timedelta(minutes=11)))
         db.commit()

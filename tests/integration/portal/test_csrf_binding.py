@@ -33,7 +33,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     extra = ({} if request.param == "sqlite" else
              {"DATABOOK_PORTAL_DATABASE_URL": request.getfixturevalue("pg_url")})
     env = make_env(tmp_path_factory.mktemp("csrf"), **extra)
-    ready(env.settings.portal.database_url)  # migrated
+    ready(env.settings.portal.database_url, env.settings.portal.state_dir)  # migrated
     return env
 
 

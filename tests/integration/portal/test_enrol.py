@@ -20,7 +20,7 @@ from portal.events import COMMAND_LINE
 from portal.migrate import ready
 from portal.models import EnrolmentToken, User
 from portal.security.passwords import PasswordRejected, check_policy
-from tests.support import Env, csrf_of, download, entries, make_env
+from tests.support import PASSWORD, Env, add_user, csrf_of, download, entries, make_env, sign_in
 
 A = 100001
 GOOD = "heron meadow copper 1987"
@@ -28,7 +28,7 @@ GOOD = "heron meadow copper 1987"
 
 def new_link(env: Env, email: str = "ann.lead@alder.example", urn: int = A) -> str:
     portal = env.settings.portal
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         _, link = accounts.add_user(db, portal, urn=urn, name="Ann Lead", email=email,
                                     role="dsl", origin=COMMAND_LINE)
     assert link is not None
@@ -49,7 +49,7 @@ def test_enrol_with_totp_then_agree_then_download(client: TestClient, env: Env) 
     assert set_password(client, path, "short") == 400
     assert set_password(client, path, "password123456") == 400  # on the common list
     assert set_password(client, path, GOOD, GOOD + "x") == 400
-    with ready(env.settings.portal.database_url)() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir)() as db:
         assert db.scalar(select(User.password_hash)) is None  # nothing changed
     assert set_password(client, path, GOOD) == 303
     setup = client.get("/enrol/totp/setup")
@@ -79,7 +79,7 @@ def test_a_link_works_once_and_expires(client: TestClient, env: Env) -> None:
     fresh = TestClient(client.app, base_url="https://testserver", follow_redirects=False)
     assert set_password(fresh, path, "another good password 7") == 410
     second = new_link(env, "bo.deputy@alder.example")
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         db.execute(update(EnrolmentToken).values(
             expires_at=datetime.now(UTC) - timedelta(minutes=1)))
     assert set_password(fresh, second, GOOD) == 410
@@ -93,7 +93,7 @@ def test_reset_never_bypasses_the_second_factor(client: TestClient, env: Env) ->
 
     add_user(env, "ann.lead@alder.example", [A], agreed=True)
     portal = env.settings.portal
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         link = accounts.reset(db, "ann.lead@alder.example", portal, COMMAND_LINE)
     path = "/" + link.url.split("/", 3)[3]
     assert set_password(client, path, GOOD) == 303
@@ -104,14 +104,38 @@ def test_reset_never_bypasses_the_second_factor(client: TestClient, env: Env) ->
 
 def test_password_policy() -> None:
     check_policy("a perfectly fine passphrase")
+    check_policy(GOOD, "ann.lead@alder.example", ("Alder Primary School", "Shire Council"))
     for bad in ("elevenchars", "Password1234", "ann.lead is me 2026"):
         with pytest.raises(PasswordRejected):
             check_policy(bad, "ann.lead@alder.example")
 
 
+@pytest.mark.parametrize(("bad", "says"), [
+    (" " * 12, "at least 12 characters"), ("aaaaaaaaaaaaaaaa", "at least 12 characters"),
+    ("Password2026!", "common passwords"), ("P@ssw0rd2026!!", "common passwords"),
+    ("!!qwerty123456", "common passwords"), ("AlderPrimary2026!", "school's or the council"),
+    ("I love the Shire council!", "school's or the council"),
+    ("annie lead 1987 rocks", "your name or email address"),
+])
+def test_password_rules_each_say_what_is_wrong(bad: str, says: str) -> None:
+    with pytest.raises(PasswordRejected, match=says):
+        check_policy(bad, "annie.lead@alder.example", ("Alder Primary School",
+                                                       "Shire County Council"))
+
+
+@pytest.mark.parametrize("shared", ["info+dsl@alder.example", "office1@alder.example",
+                                    "safe-guarding@alder.example", "admin+2@alder.example"])
+def test_shared_mailbox_variants_are_refused(env: Env, shared: str) -> None:
+    portal = env.settings.portal
+    with ready(portal.database_url, portal.state_dir).begin() as db, \
+            pytest.raises(AccountError, match="shared mailbox"):
+        accounts.add_user(db, portal, urn=A, name="X", email=shared, role="dsl",
+                          origin=COMMAND_LINE)
+
+
 def test_account_rules(env: Env) -> None:
     portal = env.settings.portal
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         for shared in ("office@alder.example", "Info@alder.example", "head@alder.example"):
             with pytest.raises(AccountError, match="shared mailbox"):
                 accounts.add_user(db, portal, urn=A, name="X", email=shared, role="dsl",
@@ -172,3 +196,33 @@ def test_postgresql(pg_url: str, tmp_path: Path) -> None:
         assert c.get("/schools/100002").status_code == 404
     kinds = [e["kind"] for e in entries(env)]
     assert kinds.count("download") == 1 and "refused" in kinds
+
+
+def test_a_signed_in_session_adds_a_factor_only_after_the_password_again(
+        client: TestClient, env: Env) -> None:
+    """Whoever holds a signed-in session (a stolen cookie, an unlocked computer) cannot add
+    their own authenticator: the password is asked for first, and the addition is recorded."""
+    email = "ann.lead@alder.example"
+    secret = add_user(env, email, [A], agreed=True)
+    sign_in(client, env, email, secret)
+    assert "Confirm your password" in client.get("/enrol/factor").text
+    assert client.get("/enrol/totp/setup").status_code == 303  # not without it
+    page = client.get(f"/schools/{A}")
+    assert client.post("/enrol/totp", data={"code": "123456", "csrf": csrf_of(page.text)}
+                       ).status_code == 303
+    page = client.get("/enrol/factor")
+    wrong = client.post("/enrol/confirm", data={"password": "not the password at all",
+                                                "csrf": csrf_of(page.text)})
+    assert wrong.status_code == 401
+    assert entries(env, "signin_failed")[-1]["reason"] == "password"
+    done = client.post("/enrol/confirm", data={"password": PASSWORD,
+                                               "csrf": csrf_of(page.text)})
+    assert done.status_code == 303 and done.headers["location"] == "/enrol/factor"
+    setup = client.get("/enrol/totp/setup")
+    found = re.search(r"secret=([A-Z2-7]+)", setup.text)
+    assert setup.status_code == 200 and found
+    added = client.post("/enrol/totp", data={"code": pyotp.TOTP(found.group(1)).now(),
+                                             "csrf": csrf_of(setup.text)})
+    assert added.status_code == 303
+    assert [e["method"] for e in entries(env, "second_factor_added")][-1] == "totp"
+    assert client.get(f"/schools/{A}").status_code == 200  # fully signed in again

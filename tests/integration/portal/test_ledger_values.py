@@ -27,7 +27,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     extra = ({} if request.param == "sqlite" else
              {"DATABOOK_PORTAL_DATABASE_URL": request.getfixturevalue("pg_url")})
     env = make_env(tmp_path_factory.mktemp("values"), **extra)
-    ready(env.settings.portal.database_url)
+    ready(env.settings.portal.database_url, env.settings.portal.state_dir)
     return env
 
 
@@ -77,6 +77,8 @@ def test_agent_families() -> None:
 def test_one_addresses_failures_beyond_the_limit_are_one_entry(env: Env,
                                                                client: TestClient) -> None:
     limit = client.app.state.portal.throttle.limit  # type: ignore[attr-defined]
+    client = TestClient(client.app, base_url="https://testserver", follow_redirects=False,
+                        client=("192.0.2.7", 50000))
     token = csrf_of(client.get("/signin").text)
     pages = set()
     for i in range(limit + 15):
@@ -89,4 +91,27 @@ def test_one_addresses_failures_beyond_the_limit_are_one_entry(env: Env,
     assert kinds == ["signin_failed"] * limit + ["throttled"]
     throttled = entries(env, "throttled")[0]
     assert (throttled["what"], throttled["limit"], throttled["client"]) == (
-        "signin_failed", limit, "testclient")
+        "signin_failed", limit, "192.0.2.7")
+
+
+def test_anonymous_failures_from_rotating_addresses_are_aggregated(
+        env: Env, client: TestClient) -> None:
+    throttle = client.app.state.portal.throttle  # type: ignore[attr-defined]
+    throttle.anonymous_limit = 30
+    for i in range(60):
+        other = TestClient(client.app, base_url="https://testserver", follow_redirects=False,
+                           client=(f"2001:db8::{i + 1:x}", 50000))
+        token = csrf_of(other.get("/signin").text)
+        assert other.post("/signin", data={"email": f"n{i}@alder.example", "password": "x",
+                                           "csrf": token}).status_code == 401
+    kinds = [e["kind"] for e in entries(env)]
+    assert kinds == ["signin_failed"] * 30 + ["throttled"]
+    assert "client" not in entries(env, "throttled")[0]
+
+
+def test_the_signed_client_is_only_ever_an_address(env: Env, client: TestClient) -> None:
+    odd = TestClient(client.app, base_url="https://testserver", follow_redirects=False,
+                     client=("203.0.113.9, <script>", 50000))
+    token = csrf_of(odd.get("/signin").text)
+    odd.post("/signin", data={"email": "n@alder.example", "password": "x", "csrf": token})
+    assert "client" not in entries(env, "signin_failed")[-1]

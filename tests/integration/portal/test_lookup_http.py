@@ -9,12 +9,15 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from databook.ledger import reports
 from databook.store import LocalStore
 from flows.settings import SettingsError, load
 from portal.app import create_app
@@ -180,9 +183,21 @@ def test_a_row_the_browser_refused_is_recorded_as_served(
     assert [(e["row"], e["what"], e["run_id"]) for e in entries(env, "lookup_failed")] == [
         (pseudonym(A, 0), "bad_tag", run_id), ("unknown", "bad_tag", run_id),
         ("unknown", "bad_tag", run_id)]
+    flood = [client.post(f"/schools/{A}/lookup/refused", json={"row_id": pseudonym(A, 0)},
+                         headers={"X-CSRF-Token": csrf}).status_code for _ in range(20)]
+    assert set(flood) == {429} and len(entries(env, "lookup_failed")) == 3  # not recorded
+    db, config = _ledger_of(env)
+    shown = [r["what"] for r in reports.irregular(db, config, {})]
+    assert sum("failed its integrity check" in what for what in shown) == 3
 
 
 @pytest.mark.parametrize("looked", [{"DATABOOK_PORTAL_LOOKUPS_PER_HOUR": "3"}], indirect=True)
+def _ledger_of(env: Env) -> tuple[Any, Any]:
+    from databook.ledger.config import from_settings
+    from portal.migrate import ready
+    return ready(env.settings.portal.database_url)(), from_settings(env.settings)
+
+
 def test_lookups_are_rate_limited_per_user(looked: tuple[TestClient, Env, str],
                                            keys: dict[int, lb.LookupKey]) -> None:
     client, env, _ = looked
@@ -227,3 +242,46 @@ def test_school_access_setting_is_checked(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="school_access must be one of"):
         load(environ={"DATABOOK_HOME": str(tmp_path),
                       "DATABOOK_PORTAL_SCHOOL_ACCESS": "sometimes"})
+
+
+@pytest.mark.parametrize("looked", [{"DATABOOK_PORTAL_LOOKUPS_PER_HOUR": "5"}], indirect=True)
+def test_simultaneous_lookups_cannot_overrun_the_hourly_limit(
+        looked: tuple[TestClient, Env, str], keys: dict[int, lb.LookupKey]) -> None:
+    """Twenty look-ups at once against a limit of five: counted and recorded in one locked
+    transaction, so exactly five are served."""
+    client, env, run_id = looked
+    token = lb.upn_token(keys[A], "a100000000001")
+    page = client.get(f"/schools/{A}/lookup")
+    csrf = csrf_of(page.text)
+
+    def one(_: int) -> int:
+        return client.post(f"/schools/{A}/lookup", headers={"X-CSRF-Token": csrf}, json={
+            "token": token, "reason": "concern", "run_id": run_id}).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(one, range(20)))
+    assert sorted(statuses) == [200] * 5 + [429] * 15
+    assert len(entries(env, "lookup")) == 5
+
+
+@pytest.mark.parametrize("urn", ["9223372036854775808", "99999999999999999999", "+112000",
+                                 "112_000"])
+def test_odd_urns_are_refused_and_recorded_by_route(looked: tuple[TestClient, Env, str],
+                                                    urn: str) -> None:
+    client, env, _ = looked
+    assert client.get(f"/schools/{urn}/lookup").status_code in (400, 404, 422)
+    got = client.post(f"/schools/{urn}/lookup", json={},
+                      headers={"X-CSRF-Token": csrf_of(client.get(f"/schools/{A}").text)})
+    assert got.status_code in (400, 404, 422)
+    for entry in entries(env, "refused"):
+        assert urn not in json.dumps(entry), entry  # the route's template, never the typed path
+
+
+@pytest.mark.parametrize("typed", ["looked \u202eevil", "bell \x07 here", "nul \x00"])
+def test_the_lookup_reason_refuses_control_and_direction_characters(
+        looked: tuple[TestClient, Env, str], keys: dict[int, lb.LookupKey], typed: str) -> None:
+    client, env, _ = looked
+    token = lb.upn_token(keys[A], "a100000000001")
+    got = look(client, token, reason="other", reason_text=typed)
+    assert got.status_code == 400 and "ordinary characters" in got.json()["error"]
+    assert not entries(env, "lookup")

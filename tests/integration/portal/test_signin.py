@@ -36,7 +36,7 @@ EMAIL = "ann.lead@alder.example"
 
 
 def db(env: Env) -> AbstractContextManager[Session]:
-    return ready(env.settings.portal.database_url).begin()
+    return ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin()
 
 
 def password_step(client: TestClient, email: str = EMAIL, password: str = PASSWORD) -> int:
@@ -52,6 +52,7 @@ def test_headers_and_cookie(client: TestClient, env: Env) -> None:
     assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["cache-control"] == "no-store"
+    assert page.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
     done = client.post("/signin", data={"email": EMAIL, "password": PASSWORD,
                                         "csrf": csrf_of(page.text)})
     cookie = done.headers["set-cookie"]

@@ -40,7 +40,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     extra = ({} if request.param == "sqlite" else
              {"DATABOOK_PORTAL_DATABASE_URL": request.getfixturevalue("pg_url")})
     env = make_env(tmp_path_factory.mktemp("smaller"), **extra)
-    ready(env.settings.portal.database_url)
+    ready(env.settings.portal.database_url, env.settings.portal.state_dir)
     return env
 
 
@@ -73,7 +73,7 @@ def test_a_huge_urn_is_a_recorded_400_with_the_security_headers(env: Env,
 def test_completing_a_password_reset_is_recorded(env: Env, client: TestClient) -> None:
     add_user(env, "ann.lead@alder.example", [A], agreed=True)
     portal = env.settings.portal
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         link = accounts.reset(db, "ann.lead@alder.example", portal, COMMAND_LINE)
     path = "/" + link.url.split("/", 3)[3]
     token = csrf_of(client.get(path).text)
@@ -121,7 +121,7 @@ def test_control_and_bidi_characters_in_a_reason(env: Env, client: TestClient,
         assert got.status_code == 400 and "ordinary characters" in got.text
     assert entries(env, "download") == []
     # Text from before this rule (or written by any other way) is shown, never obeyed.
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         run = re.search(r'name="run_id" value="([^"]+)"',
                         client.get(f"/schools/{A}/download").text)
         assert run
@@ -151,7 +151,7 @@ def test_the_trailing_slash_redirect_stays_on_the_portal(client: TestClient) -> 
 
 def test_a_leavers_link_is_recorded_as_left(env: Env, client: TestClient) -> None:
     portal = env.settings.portal
-    with ready(portal.database_url).begin() as db:
+    with ready(portal.database_url, portal.state_dir).begin() as db:
         _, link = accounts.add_user(db, portal, urn=A, name="Lee", email="lee@alder.example",
                                     role="dsl", origin=COMMAND_LINE)
         assert link is not None
