@@ -33,8 +33,8 @@ from portal.registers.audit import record_confirmed, record_import, record_round
 from portal.registers.config import confirmation_days, database_url, governance, urns_with_dsl
 from portal.registers.confirmations import newly_suspended, request_round, standings, user_id_for
 from portal.registers.csvio import RegisterError
-from portal.registers.record import SchoolRecord
 from portal.registers.models import SchoolRegister
+from portal.registers.record import SchoolRecord
 
 ERRORS: tuple[type[Exception], ...] = (RegisterError, SettingsError)
 
