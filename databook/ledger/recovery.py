@@ -27,7 +27,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from databook.fsio import private_dir
-from databook.ledger import merkle
+from databook.ledger import merkle, sealing
 from databook.ledger.log import _left_siblings, completed_nodes, lock, size
 from databook.ledger.models import LedgerEntry, LedgerNode
 
@@ -106,7 +106,13 @@ def extend_copy(db: Session, path: Path, upto: int, root: bytes) -> int:
 
 def replay(db: Session, path: Path) -> tuple[int, int]:
     """Re-append, byte for byte, the copy's entries the ledger lacks; (first, end) of those
-    put back (first == end: none). Refused if the ledger's entries differ from the copy's."""
+    put back (first == end: none). Refused if the ledger's entries differ from the copy's.
+    Only the portal host can do it: each entry put back is sealed with its entry key like any
+    other append (the witness's co-signature already vouched for the bytes)."""
+    key = sealing.key_of(db)
+    if key is None:
+        raise RecoveryError("this host holds no ledger entry key: put the witness's copy back "
+                            "on the portal host (`databook audit recover --copy FILE`)")
     lock(db)
     start = size(db)
     copy = list(read_copy(path))
@@ -122,6 +128,7 @@ def replay(db: Session, path: Path) -> tuple[int, int]:
         leaf = merkle.leaf_hash(item.body)
         conn.execute(insert(_ENTRIES), {"idx": item.idx, "kind": item.kind, "at": item.at,
                                         "body": item.body, "leaf_hash": leaf,
+                                        "seal": sealing.seal(key, item.body),
                                         "actor_id": item.actor_id, "urn": item.urn})
         rows = completed_nodes(item.idx, leaf, _left_siblings(conn, item.idx))
         if rows:

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from databook.ledger import sealing
 from databook.ledger.config import (
     AuditError,
     LedgerConfig,
@@ -87,6 +88,10 @@ def recover(_args: argparse.Namespace) -> int:
     engine = ledger_engine(config)
     try:
         with session(engine) as db:
+            if sealing.key_of(db) is None:  # two hosts: the portal host puts entries back
+                raise RecoveryError(f"this host holds no ledger entry key: copy {copy} to the "
+                                    "portal host, run `databook audit recover --copy FILE` "
+                                    "there, then `databook witness run` here")
             first, end = replay(db, copy)
             db.commit()
     finally:

@@ -33,7 +33,7 @@ from databook.ledger.models import LedgerCheckpoint, LedgerEntry
 from databook.ledger.note import NoteError, Verifier, new_signer, parse_vkey
 from databook.ledger.receipts import ReceiptError, make
 from databook.ledger.receipts import check as check_receipt
-from databook.ledger.recovery import accept_restore
+from databook.ledger.recovery import RecoveryError, accept_restore, replay
 from databook.ledger.rotation import first_key, rotate, undo
 from databook.ledger.seen import check_and_remember
 from databook.ledger.tail import sign_tail, stale_tail
@@ -66,6 +66,12 @@ def register(sub: Any) -> None:
                    help="after a restore: record the entries the last verify saw that the "
                    "restored ledger lacks as lost, then verify")
     p.set_defaults(handler=verify)
+    p = cmds.add_parser("recover", help="after a restore: put back, from the witness's copy "
+                        "(witness/entries.jsonl on the nightly host), the entries the restored "
+                        "ledger lacks")
+    p.add_argument("--copy", type=Path, required=True, metavar="FILE",
+                   help="the witness's copy of the entries it co-signed")
+    p.set_defaults(handler=recover)
     cmds.add_parser("public-key", help="the ledger's verifier key (Go note format)"
                     ).set_defaults(handler=public_key)
     cmds.add_parser("rotate-key", help="a new ledger signing key, announced in the ledger "
@@ -106,6 +112,30 @@ def register(sub: Any) -> None:
                         "databook (with --alert: send it to the alert channels)")
     p.add_argument("--alert", action="store_true")
     p.set_defaults(handler=uncollected)
+
+
+def recover(args: argparse.Namespace) -> int:
+    """The portal host's half of a restore: the witness's copy of what it co-signed, put back
+    byte for byte and sealed here (only this host holds the entry key); the next checkpoint
+    then extends the very tree the witness saw, and `databook witness run` passes again."""
+    _settings, config = _context()
+    if not args.copy.is_file():
+        raise AuditError(f"there is no witness copy at {args.copy}")
+    engine = ledger_engine(config)
+    try:
+        with session(engine) as db:
+            try:
+                first, end = replay(db, args.copy)
+            except RecoveryError as exc:
+                raise AuditError(str(exc)) from None
+            db.commit()
+    finally:
+        engine.dispose()
+    if end > first:
+        print(f"re-appended entries {first} to {end - 1} from the witness's copy")
+    else:
+        print(f"the ledger already holds every entry the witness saw ({first})")
+    return 0
 
 
 def _context() -> tuple[PortalHostSettings, LedgerConfig]:
