@@ -281,7 +281,7 @@ def _run(as_at: date | None, accept_drift: str | None, drift_tolerance: float | 
     as_at = as_at or today_in_london()
     rules = settings.rules_for(as_at)
     run = RunInfo(run_id or new_run_id(), as_at, datetime.now(UTC), rules.starting_point_name,
-                  rules.starting_point_phone)
+                  rules.starting_point_phone, settings.protective_marking)
     report_dir = settings.runs_dir / run.run_id
     started = time.monotonic()
     record: dict[str, Any] = {"run_id": run.run_id, "as_at": as_at.isoformat(),

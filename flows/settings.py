@@ -155,12 +155,24 @@ def _delays(raw: Any) -> tuple[int, ...]:
     return delays
 
 
+def _marking(value: Any) -> str:
+    """A protective marking: one short line of printable text (it goes in print headers,
+    where ``&`` codes are escaped by the writer)."""
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not text or len(text) > 60 or not text.isprintable():
+        raise ValueError("must be one line of printable text, at most 60 characters, "
+                         "like OFFICIAL-SENSITIVE")
+    return text
+
+
 class NightlySettings(HostSettings):
     """Everything the nightly run, its commands and its Prefect deployments read."""
 
     publish_workers: Annotated[int, BeforeValidator(_at_least_one)] = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1))
     keep_runs: Annotated[int, BeforeValidator(_at_least_one)] = 14
+    #: On every workbook's printed pages, About sheet and document properties.
+    protective_marking: Annotated[str, BeforeValidator(_marking)] = "OFFICIAL-SENSITIVE"
     #: Seconds to wait before each retry of a dropped database connection.
     retry_delays: Annotated[tuple[int, ...], BeforeValidator(_delays)] = (10, 60)
     rules: RulesTable = Field(default_factory=RulesTable)  # type: ignore[valid-type]
