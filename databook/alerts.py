@@ -20,7 +20,10 @@ log = logging.getLogger(__name__)
 
 
 def message(record: Mapping[str, Any]) -> tuple[str, str]:
-    """(subject, body) for a run record."""
+    """(subject, body) for a run record; a record that carries its own ``subject`` and
+    ``body`` (the portal's concern alerts) is sent as written."""
+    if record.get("subject") and record.get("body"):
+        return str(record["subject"]), str(record["body"])
     status = str(record.get("status", "failed")).upper()
     subject = f"Safeguarding databook: run {record.get('run_id')} {status}"
     body = "\n".join([

@@ -26,7 +26,17 @@ from databook.settings import HostSettings
 from portal.config import agreement_file
 from portal.context import PortalContext
 from portal.pages import checkpoint_after, csrf_guard, install_handlers
-from portal.routers import council, download, enrol, lookup, partner, public, school, signin
+from portal.routers import (
+    concerns,
+    council,
+    download,
+    enrol,
+    lookup,
+    partner,
+    public,
+    school,
+    signin,
+)
 from portal.security.headers import SecurityHeaders
 from portal.security.keys import hmac_key, totp_cipher
 from portal.security.passwords import Hashing
@@ -72,7 +82,8 @@ def create_app(settings: HostSettings) -> FastAPI:
     app.state.portal = context
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for router in (signin.router, enrol.router, school.router, download.router,
-                   council.router, public.router, partner.router, lookup.router):
+                   council.router, public.router, partner.router, lookup.router,
+                   concerns.router, concerns.council):
         app.include_router(router)
     install_handlers(app)
     app.add_middleware(SecurityHeaders, hsts=context.portal.cookie_secure)

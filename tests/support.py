@@ -372,6 +372,7 @@ PUBLIC_OR_SCHOOL = frozenset({
     ("GET", "/schools/{urn}/download"), ("POST", "/schools/{urn}/download"),
     ("GET", "/schools/{urn}/lookup"), ("POST", "/schools/{urn}/lookup"),
     ("POST", "/schools/{urn}/lookup/refused"),
+    ("GET", "/schools/{urn}/concern"), ("POST", "/schools/{urn}/concern"),
 })
 
 
@@ -484,6 +485,7 @@ def body(entry: dict[str, Any]) -> str:
 PARTNER_ROUTES = frozenset({
     ("GET", "/partners/{partner_id}"), ("GET", "/partners/{partner_id}/download"),
     ("POST", "/partners/{partner_id}/download"),
+    ("GET", "/partners/{partner_id}/concern"), ("POST", "/partners/{partner_id}/concern"),
 })
 
 
