@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from portal.context import PortalContext, ctx, origin
 from portal.events import record
 from portal.models import AgreementAcceptance, User, WebSession
-from portal.registers.config import DSL_ROLES, policy_for
+from portal.registers.config import DSL_ROLES, SCHOOL_STAFF, policy_for
 from portal.registers.gate import refusal, today
 from portal.registers.partner_store import load
 from portal.registers.partners import UserPartner
@@ -107,6 +107,15 @@ def school_role(check: Check) -> Denied | None:
     rule can send them elsewhere."""
     if check.viewer.role not in DSL_ROLES:
         return Denied(403, "School pages are for the school's named safeguarding leads only.",
+                      what="not_school_user", urn=check.urn)
+    return None
+
+
+def school_staff_role(check: Check) -> Denied | None:
+    """Telling the council about the school's own staff (a leaver): its DSLs, deputies and
+    its head (``portal.registers.config.SCHOOL_STAFF``); nobody else."""
+    if check.viewer.role not in SCHOOL_STAFF:
+        return Denied(403, "School pages are for the school's named staff only.",
                       what="not_school_user", urn=check.urn)
     return None
 
@@ -201,6 +210,8 @@ HOME_RULES: list[Rule] = [*ACCOUNT_RULES, council_lands_on_council, agreement_cu
 #: Every page or action about one school (the role first: a council officer gets 403, not
 #: the agreement page).
 SCHOOL_RULES: list[Rule] = [*ACCOUNT_RULES, school_role, agreement_current, own_school]
+#: The school's staff page (reporting a leaver): a DSL, deputy or the head, own school only.
+STAFF_RULES: list[Rule] = [*ACCOUNT_RULES, school_staff_role, agreement_current, own_school]
 #: Serving a file: checked again at that moment, on the server (issue 11 appends here).
 DOWNLOAD_RULES: list[Rule] = [*SCHOOL_RULES, registers_allow, access_offered]
 #: The download and look-up pages (the forms), when the council offers them.
@@ -324,6 +335,10 @@ def agreed(request: Request) -> Viewer:
 
 def school_viewer(urn: int, request: Request) -> Viewer:
     return checked(request, SCHOOL_RULES, urn)
+
+
+def school_staff(urn: int, request: Request) -> Viewer:
+    return checked(request, STAFF_RULES, urn)
 
 
 def school_downloader(urn: int, request: Request) -> Viewer:

@@ -138,7 +138,7 @@ def settle_password(db: Session, context: PortalContext, email: str, found: Cand
     if user is None:
         _failure(db, context, None, "unknown_user", "password", origin, email)
         raise SigninRefused("unknown_user", WRONG)
-    if user.state == "left":
+    if user.state in ("left", "suspended"):
         _failure(db, context, user, "disabled", "password", origin)
         raise SigninRefused("disabled", WRONG)
     if not good or (user.id, user.password_hash) != (found.user_id, found.stored):

@@ -373,6 +373,7 @@ PUBLIC_OR_SCHOOL = frozenset({
     ("GET", "/schools/{urn}/lookup"), ("POST", "/schools/{urn}/lookup"),
     ("POST", "/schools/{urn}/lookup/refused"),
     ("GET", "/schools/{urn}/concern"), ("POST", "/schools/{urn}/concern"),
+    ("GET", "/schools/{urn}/staff"), ("POST", "/schools/{urn}/staff/leaver"),
 })
 
 

@@ -22,7 +22,7 @@ from portal import accounts
 from portal.accounts import AccountError
 from portal.context import ctx
 from portal.events import record
-from portal.registers.config import DSL_ROLES
+from portal.registers.config import SCHOOL_STAFF
 from portal.routers.council_common import (
     MAX_FIELD,
     bad_input,
@@ -49,7 +49,7 @@ def _page(request: Request, school: str = "", errors: dict[str, str] | None = No
         rows = [{"email": u.email, "name": u.name, "role": u.role, "state": u.state,
                  "schools": " ".join(str(s) for s in urns) or "none"}
                 for u, urns in accounts.listing(db, urn)]
-    return page(request, "users.html", {"rows": rows, "school": school, "roles": DSL_ROLES,
+    return page(request, "users.html", {"rows": rows, "school": school, "roles": SCHOOL_STAFF,
                                         "errors": errors or {}, "typed": typed or {}})
 
 
@@ -71,8 +71,8 @@ def _account_field(prefix: str, exc: AccountError) -> str:
 def add(request: Request, school: Text = "", name: Text = "", email: Text = "",
         role: Annotated[str, Form(max_length=20)] = "dsl") -> Response:
     urn = parse_urn(school, "add-school")
-    if role not in DSL_ROLES:
-        raise bad_input("The role must be DSL or deputy DSL.", "add-role")
+    if role not in SCHOOL_STAFF:
+        raise bad_input("The role must be DSL, deputy DSL or head.", "add-role")
     if not " ".join(name.split()):
         raise bad_input("Enter the person's name.", "add-name")
     if not email.strip():
@@ -99,7 +99,7 @@ def _school_user(request: Request, email: str, field: str) -> tuple[int, list[in
             user = accounts.find_user(db, email)
         except AccountError as exc:
             raise bad_input(f"Nothing was changed: {exc}.", field) from None
-        if user.role not in DSL_ROLES:
+        if user.role not in SCHOOL_STAFF:
             raise bad_input(COUNCIL_ONLY, field)
         return user.id, [s.urn for s in user.schools]
 
