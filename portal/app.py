@@ -35,6 +35,7 @@ from portal.routers import (
     lookup,
     partner,
     public,
+    samples,
     school,
     signin,
 )
@@ -84,7 +85,8 @@ def create_app(settings: HostSettings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for router in (signin.router, enrol.router, school.router, download.router,
                    council.router, public.router, partner.router, lookup.router,
-                   concerns.router, concerns.council, leavers.router, leavers.council):
+                   concerns.router, concerns.council, leavers.router, leavers.council,
+                   samples.council):
         app.include_router(router)
     install_handlers(app)
     app.add_middleware(SecurityHeaders, hsts=context.portal.cookie_secure)
