@@ -1,0 +1,63 @@
+"""Migration 0006 makes exactly the tables of the access protocol's duties, on SQLite and on
+PostgreSQL, and its downgrade removes them; the whole chain upgrades to it."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import ModuleType
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import inspect
+
+import portal.models
+from databook.database import Base, engine_for
+from portal.duties import models
+from portal.migrate import upgrade
+from tests.support import REPO
+
+MIGRATION = REPO / "portal/migrations/versions/0006_access_protocol_duties.py"
+MINE = {models.Concern.__tablename__, models.LeaverReport.__tablename__,
+        models.SampleCheck.__tablename__, models.SampleItem.__tablename__}
+
+
+def migration() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("m0006", MIGRATION)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_upgrade_matches_the_models_and_downgrade_removes_them(db_url: str) -> None:
+    module = migration()
+    assert (module.revision, module.down_revision) == ("0006_access_protocol_duties",
+                                                       "0005_signin_backoff")
+    engine = engine_for(db_url)
+    try:
+        with engine.begin() as conn:
+            Base.metadata.create_all(conn, tables=[portal.models.User.__table__])
+            context = MigrationContext.configure(conn)
+            with Operations.context(context):
+                module.upgrade()
+            assert set(inspect(conn).get_table_names()) >= MINE
+            differences = [d for d in compare_metadata(context, Base.metadata)
+                           if any(getattr(getattr(p, "table", p), "name", None) in MINE
+                                  for p in (d if isinstance(d, tuple) else d[0]))]
+            assert differences == []
+            with Operations.context(context):
+                module.downgrade()
+            assert not MINE & set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_the_chain_upgrades_to_the_duties(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/portal.sqlite"
+    upgrade(url)
+    engine = engine_for(url)
+    try:
+        assert set(inspect(engine).get_table_names()) >= MINE
+    finally:
+        engine.dispose()
