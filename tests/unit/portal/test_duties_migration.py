@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import inspect
 
-import portal.models
+import portal.models  # noqa: F401  (the users table 0006 refers to)
 from databook.database import Base, engine_for
 from portal.duties import models
 from portal.migrate import upgrade
@@ -37,7 +37,7 @@ def test_upgrade_matches_the_models_and_downgrade_removes_them(db_url: str) -> N
     engine = engine_for(db_url)
     try:
         with engine.begin() as conn:
-            Base.metadata.create_all(conn, tables=[portal.models.User.__table__])
+            Base.metadata.create_all(conn, tables=[Base.metadata.tables["users"]])
             context = MigrationContext.configure(conn)
             with Operations.context(context):
                 module.upgrade()
