@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test lint bench clean portal bench-portal prefect-server
+.PHONY: setup system-deps demo test lint bench clean portal bench-portal prefect-server oidc-provider
 
 setup: $(STAMP)
 
@@ -38,7 +38,8 @@ prefect-server: setup
 # report) and LibreOffice (an independent reader of the encrypted workbooks); install them
 # from Debian if this machine lacks them.
 SYSTEM_PACKAGES := /usr/sbin/sshd:openssh-server /usr/bin/chromium:chromium \
-	/usr/bin/soffice:libreoffice-calc-nogui /usr/lib/python3/dist-packages/uno.py:python3-uno
+	/usr/bin/soffice:libreoffice-calc-nogui /usr/lib/python3/dist-packages/uno.py:python3-uno \
+	/usr/bin/npm:npm
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  [ -e "$${pair%%:*}" ] || missing="$$missing $${pair##*:}"; done; \
@@ -48,6 +49,14 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# The council sign-in tests start a certified OpenID provider (npm's oidc-provider, pinned by
+# tests/oidc/package-lock.json) on 127.0.0.1; installed outside git, once per lock file.
+OIDC_STAMP := tests/oidc/node_modules/.installed
+oidc-provider: $(OIDC_STAMP)
+$(OIDC_STAMP): tests/oidc/package.json tests/oidc/package-lock.json
+	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+	touch $(OIDC_STAMP)
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -55,7 +64,7 @@ lint: setup
 # Two pytest-xdist workers, a test file each at a time (the tests start real servers and
 # subprocesses, so two overlap well even on 2 cores); TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 2
-test: lint system-deps
+test: lint system-deps oidc-provider
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 #: Seed 001's named-addresses rule (Derbyshire): role mailboxes are read by several people.
 SHARED_MAILBOXES = ("info", "office", "admin", "enquiries", "enquiry", "head", "headteacher",
@@ -91,6 +91,29 @@ def _name(raw: Any) -> str:
 
 
 SCHOOL_ACCESS = ("both", "downloads", "lookups")
+
+
+def _issuer(raw: Any) -> str:
+    """An OpenID provider's issuer: https (http only for this machine, in tests), no query."""
+    url = str(raw).strip().rstrip("/")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if (parts.scheme != "https" and not (parts.scheme == "http" and local)) or not parts.hostname \
+            or parts.query or parts.fragment:
+        raise ValueError("must be the provider's https:// issuer URL, like "
+                         "https://login.microsoftonline.com/TENANT-ID/v2.0")
+    return url
+
+
+def _optional_text(limit: int) -> Callable[[Any], str]:
+    def check(raw: Any) -> str:
+        text = str(raw).strip()
+        if len(text) > limit or not text.isprintable():
+            raise ValueError(f"must be one line of at most {limit} characters")
+        return text
+    return check
 
 
 def _school_access(raw: Any) -> str:
@@ -197,6 +220,25 @@ class PortalTable(BaseModel):
     # and how many look-ups one user may make in an hour (``portal.routers.lookup``).
     school_access: Annotated[str, BeforeValidator(_school_access)] = "both"
     lookups_per_hour: Annotated[int, BeforeValidator(whole(1, 10_000))] = 60
+    # Council officers signing in through the council's OpenID Connect provider (blank
+    # issuer: off). The client secret belongs in DATABOOK_PORTAL_OIDC_CLIENT_SECRET.
+    oidc_issuer: Annotated[str, BeforeValidator(_issuer)] = ""
+    oidc_client_id: Annotated[str, BeforeValidator(_optional_text(200))] = ""
+    oidc_client_secret: Annotated[str, BeforeValidator(_optional_text(500))] = Field(
+        default="", repr=False)
+    oidc_scopes: Annotated[str, BeforeValidator(_short("openid email", 200))] = "openid email"
+    #: The provider group whose members are council officers here, and the claim naming it.
+    oidc_council_group: Annotated[str, BeforeValidator(_optional_text(200))] = ""
+    oidc_group_claim: Annotated[str, BeforeValidator(_short("groups", 100))] = "groups"
+    #: The claim asserting multi-factor authentication (``amr`` or ``acr``) and the values
+    #: that count as MFA.
+    oidc_mfa_claim: Annotated[str, BeforeValidator(_short("amr", 100))] = "amr"
+    oidc_mfa_values: Annotated[tuple[str, ...], BeforeValidator(items)] = ("mfa",)
+    #: How often an officer's session goes back through the provider (a disabled person, or
+    #: one removed from the group, is refused there).
+    oidc_recheck_seconds: Annotated[int, BeforeValidator(whole(2, 3600))] = 300
+    #: Council officers may also sign in with a local password and second factor.
+    council_local_signin: Annotated[bool, BeforeValidator(flag)] = True
 
     #: Every key may also be set by ``DATABOOK_PORTAL_<KEY>``.
     ENV_FIELDS: ClassVar[tuple[str, ...]] = ()  # filled in below
@@ -207,6 +249,15 @@ class PortalTable(BaseModel):
         if isinstance(data, dict) and data.get("cookie_secure") in (None, ""):
             data = {**data, "cookie_secure": str(data.get("base_url", "")).startswith("https")}
         return data
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Self:
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_council_group):
+            raise ValueError("oidc_issuer needs oidc_client_id and oidc_council_group too")
+        if not self.oidc_issuer and not self.council_local_signin:
+            raise ValueError("council_local_signin = false needs oidc_issuer (officers must "
+                             "be able to sign in somehow)")
+        return self
 
     @model_validator(mode="after")
     def _school_day(self) -> Self:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import Request
 from sqlalchemy import select
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from portal.context import PortalContext, ctx, origin
 from portal.events import record
 from portal.models import AgreementAcceptance, User, WebSession
+from portal.oidc.models import CouncilIdentity
 from portal.registers.config import DSL_ROLES, SCHOOL_STAFF, policy_for
 from portal.registers.gate import refusal, today
 from portal.registers.partner_store import load
@@ -79,6 +80,21 @@ class Check:
 
 
 Rule = Callable[[Check], Denied | None]
+
+
+def provider_still_agrees(check: Check) -> Denied | None:
+    """An officer who signed in through the council's OpenID provider goes back through it
+    every ``oidc_recheck_seconds`` (at once, without a prompt, while the provider still
+    knows them): someone the provider has disabled, or removed from the council's group, is
+    refused there, so their access here ends within that interval."""
+    verified = check.viewer.extra.get("provider_verified")
+    if not isinstance(verified, datetime):
+        return None
+    recheck = timedelta(seconds=check.context.portal.oidc_recheck_seconds)
+    if sessions.now() - sessions.aware(verified) >= recheck:
+        return Denied(303, "Sign in again through the council's account.",
+                      redirect="/signin/council")
+    return None
 
 
 def account_active(check: Check) -> Denied | None:
@@ -202,7 +218,7 @@ def _shown(partner_id: str | None) -> str | None:
 
 
 #: Every page behind sign-in (the agreement page itself uses only these).
-ACCOUNT_RULES: list[Rule] = [fully_signed_in, account_active]
+ACCOUNT_RULES: list[Rule] = [fully_signed_in, account_active, provider_still_agrees]
 #: Every page about the person's own account or schools.
 AGREED_RULES: list[Rule] = [*ACCOUNT_RULES, agreement_current]
 #: The home page: a council officer is sent to the council pages, a DSL on as AGREED_RULES.
@@ -259,6 +275,8 @@ def load_viewer(request: Request, db: Session) -> Viewer | None:
                             token, frozenset(s.urn for s in user.schools), frozenset(agreed),
                             csrf_token(context.hmac_key, token),
                             partners=_partners_of(db, user))
+            if user.role == "council" and db.get(CouncilIdentity, user.id) is not None:
+                viewer.extra["provider_verified"] = row.created_at
     request.state.viewer = viewer
     return viewer
 

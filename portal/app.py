@@ -29,6 +29,7 @@ from portal.pages import checkpoint_after, csrf_guard, install_handlers
 from portal.routers import (
     concerns,
     council,
+    council_signin,
     download,
     enrol,
     leavers,
@@ -86,7 +87,7 @@ def create_app(settings: HostSettings) -> FastAPI:
     for router in (signin.router, enrol.router, school.router, download.router,
                    council.router, public.router, partner.router, lookup.router,
                    concerns.router, concerns.council, leavers.router, leavers.council,
-                   samples.council):
+                   samples.council, council_signin.router):
         app.include_router(router)
     install_handlers(app)
     app.add_middleware(SecurityHeaders, hsts=context.portal.cookie_secure)

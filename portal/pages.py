@@ -109,6 +109,7 @@ def render(request: Request, template: str, values: Mapping[str, Any] | None = N
         request, template, {"csrf": csrf_token(context.hmac_key, binding), "viewer": viewer,
                             "council_name": context.portal.council_name,
                             "governance_contact": context.portal.governance_contact,
+                            "council_signin": bool(context.portal.oidc_issuer),
                             **(values or {})}, status_code=status)
     if new_pre:
         set_cookie(response, context.portal, context.portal.pre_cookie_name, new_pre)

@@ -374,6 +374,7 @@ PUBLIC_OR_SCHOOL = frozenset({
     ("POST", "/schools/{urn}/lookup/refused"),
     ("GET", "/schools/{urn}/concern"), ("POST", "/schools/{urn}/concern"),
     ("GET", "/schools/{urn}/staff"), ("POST", "/schools/{urn}/staff/leaver"),
+    ("GET", "/signin/council"), ("GET", "/signin/council/callback"),
 })
 
 

@@ -29,7 +29,10 @@ COMMON = frozenset({"actor_id", "actor_email", "client", "user_agent", "session"
 TEXT_FIELDS = frozenset({"reason_text"})
 
 SIGNIN_FAILED_REASONS = frozenset({"password", "second_factor", "locked", "unknown_user",
-                                   "disabled", "expired", "bad_input"})
+                                   "disabled", "expired", "bad_input",
+                                   # a council officer through the council's OpenID provider
+                                   "oidc_state", "oidc_issuer", "oidc_token", "oidc_mfa",
+                                   "oidc_group", "oidc_provider", "local_signin_off"})
 
 KINDS: dict[str, frozenset[str]] = {
     "signin_ok": frozenset({"method"}),
