@@ -1,9 +1,11 @@
-"""Migration 0006 makes exactly the tables of the access protocol's duties, on SQLite and on
-PostgreSQL, and its downgrade removes them; the whole chain upgrades to it."""
+"""Migrations 0006 (the access protocol's duties) and 0007 (council sign-in through an OpenID
+provider) make exactly their models' tables, on SQLite and on PostgreSQL, and their downgrades
+remove them; the whole chain upgrades to both."""
 
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from types import ModuleType
 
 from alembic.autogenerate import compare_metadata
@@ -15,15 +17,18 @@ import portal.models  # noqa: F401  (the users table 0006 refers to)
 from databook.database import Base, engine_for
 from portal.duties import models
 from portal.migrate import upgrade
+from portal.oidc import models as oidc_models
 from tests.support import REPO
 
 MIGRATION = REPO / "portal/migrations/versions/0006_access_protocol_duties.py"
 MINE = {models.Concern.__tablename__, models.LeaverReport.__tablename__,
         models.SampleCheck.__tablename__, models.SampleItem.__tablename__}
+OIDC = REPO / "portal/migrations/versions/0007_council_oidc.py"
+OIDC_TABLES = {oidc_models.CouncilIdentity.__tablename__, oidc_models.OidcPending.__tablename__}
 
 
-def migration() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("m0006", MIGRATION)
+def migration(path: Path = MIGRATION) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -53,11 +58,33 @@ def test_upgrade_matches_the_models_and_downgrade_removes_them(db_url: str) -> N
         engine.dispose()
 
 
-def test_the_chain_upgrades_to_the_duties(tmp_path: object) -> None:
+def test_the_oidc_migration_matches_its_models(db_url: str) -> None:
+    module = migration(OIDC)
+    assert (module.revision, module.down_revision) == ("0007_council_oidc",
+                                                       "0006_access_protocol_duties")
+    engine = engine_for(db_url)
+    try:
+        with engine.begin() as conn:
+            Base.metadata.create_all(conn, tables=[Base.metadata.tables["users"]])
+            context = MigrationContext.configure(conn)
+            with Operations.context(context):
+                module.upgrade()
+            differences = [d for d in compare_metadata(context, Base.metadata)
+                           if any(getattr(getattr(p, "table", p), "name", None) in OIDC_TABLES
+                                  for p in (d if isinstance(d, tuple) else d[0]))]
+            assert differences == []
+            with Operations.context(context):
+                module.downgrade()
+            assert not OIDC_TABLES & set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_the_chain_upgrades_to_the_duties(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/portal.sqlite"
     upgrade(url)
     engine = engine_for(url)
     try:
-        assert set(inspect(engine).get_table_names()) >= MINE
+        assert set(inspect(engine).get_table_names()) >= MINE | OIDC_TABLES
     finally:
         engine.dispose()
