@@ -230,12 +230,18 @@ class Served:
 
 
 @contextmanager
-def serve_portal(tmp: Path, port: int | None = None, **extra: str) -> Iterator[Served]:
+def serve_portal(tmp: Path, **extra: str) -> Iterator[Served]:
     """``databook``'s portal on a free port of 127.0.0.1, reached as ``localhost`` because
     WebAuthn needs a host name, not an IP address. ``extra``: more DATABOOK_ settings (e.g.
-    the PostgreSQL database); ``port``: one chosen beforehand (an OpenID provider must know
-    the portal's address before it starts)."""
-    port = port or free_port()
+    the PostgreSQL database)."""
+    with serve_portal_at(tmp, free_port(), **extra) as served:
+        yield served
+
+
+@contextmanager
+def serve_portal_at(tmp: Path, port: int, **extra: str) -> Iterator[Served]:
+    """``serve_portal`` on a port chosen beforehand (an OpenID provider must know the
+    portal's address before it starts)."""
     url = f"http://localhost:{port}"
     env = make_env(tmp, base_url=url, **extra)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DATABOOK_")}

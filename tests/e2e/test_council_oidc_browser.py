@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.oidc_provider import OFFICER, Provider, provider
-from tests.support import Served, chromium, entries, free_port, serve_portal, user_rows
+from tests.support import Served, chromium, entries, free_port, serve_portal_at, user_rows
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Provider, S
     tmp: Path = tmp_path_factory.mktemp("oidc-browser")
     port = free_port()
     with provider(tmp, f"http://localhost:{port}/signin/council/callback") as idp, \
-            serve_portal(tmp / "portal", port=port, **idp.settings(recheck=3)) as served:
+            serve_portal_at(tmp / "portal", port, **idp.settings(recheck=3)) as served:
         yield idp, served
 
 
