@@ -131,7 +131,7 @@ def school_staff_role(check: Check) -> Denied | None:
     """Telling the council about the school's own staff (a leaver): its DSLs, deputies and
     its head (``portal.registers.config.SCHOOL_STAFF``); nobody else."""
     if check.viewer.role not in SCHOOL_STAFF:
-        return Denied(403, "School pages are for the school's named staff only.",
+        return Denied(403, "School pages are for the school's named safeguarding leads only.",
                       what="not_school_user", urn=check.urn)
     return None
 

@@ -72,7 +72,7 @@ def add(request: Request, school: Text = "", name: Text = "", email: Text = "",
         role: Annotated[str, Form(max_length=20)] = "dsl") -> Response:
     urn = parse_urn(school, "add-school")
     if role not in SCHOOL_STAFF:
-        raise bad_input("The role must be DSL, deputy DSL or head.", "add-role")
+        raise bad_input("The role must be DSL or deputy DSL (or the school's head).", "add-role")
     if not " ".join(name.split()):
         raise bad_input("Enter the person's name.", "add-name")
     if not email.strip():
