@@ -10,7 +10,7 @@ PREFECT_PORT ?= 4200
 PORTAL_PORT  ?= 8000
 
 .PHONY: setup system-deps demo test unit lint docs docs-reference docs-serve screenshot bench bench-quality clean \
-	portal bench-portal prefect-server
+	portal bench-portal prefect-server oidc-provider
 
 setup: $(STAMP)
 
@@ -46,7 +46,8 @@ prefect-server: setup
 # Debian if this machine lacks them.
 SYSTEM_PACKAGES := /usr/sbin/sshd:openssh-server /usr/bin/chromium:chromium \
 	/usr/bin/soffice:libreoffice-calc-nogui /usr/lib/python3/dist-packages/uno.py:python3-uno \
-	/usr/sbin/nginx:nginx /usr/bin/systemd-analyze:systemd
+	/usr/sbin/nginx:nginx /usr/bin/systemd-analyze:systemd \
+	/usr/bin/npm:npm
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  [ -e "$${pair%%:*}" ] || missing="$$missing $${pair##*:}"; done; \
@@ -55,6 +56,15 @@ system-deps:
 	  apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# The council sign-in tests start a certified OpenID provider (npm's oidc-provider, pinned by
+# tests/oidc/package-lock.json) on 127.0.0.1; installed outside git, once per lock file.
+OIDC_STAMP := tests/oidc/node_modules/.installed
+oidc-provider: $(OIDC_STAMP)
+$(OIDC_STAMP): tests/oidc/package.json tests/oidc/package-lock.json
+	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+	touch $(OIDC_STAMP)
+
 
 # ruff, mypy, the import contracts between the top-level packages (pyproject.toml,
 # [tool.importlinter]) and the documentation site.
@@ -86,7 +96,7 @@ screenshot: setup
 # The 25 slowest tests are listed at the end.
 TEST_WORKERS ?= 2
 T ?=
-test: $(if $(T),setup,lint) system-deps
+test: $(if $(T),setup,lint) system-deps oidc-provider
 	$(BIN)/pytest $(if $(T),$(T),-n $(TEST_WORKERS) --dist loadfile) --durations=25
 
 # The unit tests alone (tests/unit).

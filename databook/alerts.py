@@ -27,7 +27,10 @@ WHAT_HAPPENED = {"failed": "failed", "blocked": "was blocked: nothing was publis
 
 
 def message(record: Mapping[str, Any]) -> tuple[str, str]:
-    """(subject, body) for a run record (or an event's record-like message)."""
+    """(subject, body) for a run record (or an event's record-like message); a record that
+    carries its own ``subject`` and ``body`` (the portal's concern alerts) is sent as written."""
+    if record.get("subject") and record.get("body"):
+        return str(record["subject"]), str(record["body"])
     status = str(record.get("status") or "failed")
     subject = f"Safeguarding databook: run {record.get('run_id')} {status.upper()}"
     as_at = f" for {record['as_at']}" if record.get("as_at") else ""

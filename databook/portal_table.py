@@ -93,6 +93,29 @@ def _name(raw: Any) -> str:
 SCHOOL_ACCESS = ("both", "downloads", "lookups")
 
 
+def _issuer(raw: Any) -> str:
+    """An OpenID provider's issuer: https (http only for this machine, in tests), no query."""
+    url = str(raw).strip().rstrip("/")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if (parts.scheme != "https" and not (parts.scheme == "http" and local)) or not parts.hostname \
+            or parts.query or parts.fragment:
+        raise ValueError("must be the provider's https:// issuer URL, like "
+                         "https://login.microsoftonline.com/TENANT-ID/v2.0")
+    return url
+
+
+def _optional_text(limit: int) -> Callable[[Any], str]:
+    def check(raw: Any) -> str:
+        text = str(raw).strip()
+        if len(text) > limit or not text.isprintable():
+            raise ValueError(f"must be one line of at most {limit} characters")
+        return text
+    return check
+
+
 def _school_access(raw: Any) -> str:
     access = str(raw).strip().lower()
     if access not in SCHOOL_ACCESS:
@@ -328,6 +351,31 @@ class PortalTable(BaseModel):
         default=60,
         description="look-ups one user may make in any hour, then 429 (recorded)",
     )
+    oidc_issuer: Annotated[str, BeforeValidator(_issuer)] = Field(
+        default="", description=(
+            "the council's OpenID Connect provider for officers' sign-in (blank: off)"))
+    oidc_client_id: Annotated[str, BeforeValidator(_optional_text(200))] = Field(
+        default="", description="the portal's client id at that provider")
+    oidc_client_secret: Annotated[str, BeforeValidator(_optional_text(500))] = Field(
+        default="", repr=False, description=(
+            "the client secret: only from DATABOOK_PORTAL_OIDC_CLIENT_SECRET, never the file"))
+    oidc_scopes: Annotated[str, BeforeValidator(_short("openid email", 200))] = Field(
+        default="openid email", description="the scopes asked for")
+    oidc_council_group: Annotated[str, BeforeValidator(_optional_text(200))] = Field(
+        default="", description="the provider group whose members are council officers here")
+    oidc_group_claim: Annotated[str, BeforeValidator(_short("groups", 100))] = Field(
+        default="groups", description="the ID-token claim that names the person's groups")
+    oidc_mfa_claim: Annotated[str, BeforeValidator(_short("amr", 100))] = Field(
+        default="amr", description="the claim asserting multi-factor authentication (amr or acr)")
+    oidc_mfa_values: Annotated[tuple[str, ...], BeforeValidator(items)] = Field(
+        default=("mfa",), description="the values of that claim that count as MFA")
+    oidc_recheck_seconds: Annotated[int, BeforeValidator(whole(2, 3600))] = Field(
+        default=300, description=(
+            "how often an officer's session goes back through the provider (a disabled "
+            "person, or one removed from the group, is refused there)"))
+    council_local_signin: Annotated[bool, BeforeValidator(flag)] = Field(
+        default=True, description=(
+            "council officers may also sign in with a local password and second factor"))
 
     #: Every key may also be set by ``DATABOOK_PORTAL_<KEY>``.
     ENV_FIELDS: ClassVar[tuple[str, ...]] = ()  # filled in below
@@ -338,6 +386,15 @@ class PortalTable(BaseModel):
         if isinstance(data, dict) and data.get("cookie_secure") in (None, ""):
             data = {**data, "cookie_secure": str(data.get("base_url", "")).startswith("https")}
         return data
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Self:
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_council_group):
+            raise ValueError("oidc_issuer needs oidc_client_id and oidc_council_group too")
+        if not self.oidc_issuer and not self.council_local_signin:
+            raise ValueError("council_local_signin = false needs oidc_issuer (officers must "
+                             "be able to sign in somehow)")
+        return self
 
     @model_validator(mode="after")
     def _school_day(self) -> Self:

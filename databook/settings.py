@@ -34,6 +34,8 @@ DEFAULT_HOME = ".databook"
 KEYSTORE_FILE = "keystore.fernet"
 #: Top-level TOML keys a file may never set (a secret belongs to the environment only).
 ENVIRONMENT_ONLY = frozenset({"master_key"})
+#: Keys of a TOML table a file may never set, for the same reason.
+TABLE_ENVIRONMENT_ONLY = frozenset({("portal", "oidc_client_secret")})
 
 
 #: ``databook demo`` leaves this file in the home it fills with synthetic data; commands that
@@ -234,6 +236,11 @@ def load(cls: type[S], overrides: Mapping[str, object] | None = None,
             raise SettingsError(f"unknown setting {key} in {path}")
         if key in cls.TABLES and not isinstance(value, Mapping):
             raise SettingsError(f"[{key}] in {path} must be a table")
+        for table, secret in TABLE_ENVIRONMENT_ONLY:
+            if key == table and secret in value:
+                raise SettingsError(f"[{table}] {secret} in {path}: a secret is read from the "
+                                    f"environment only ({'DATABOOK_' + table.upper()}_"
+                                    f"{secret.upper()})")
         raw[key] = dict(value) if key in cls.TABLES else value
         where[(key,)] = f"in {path}"
     for name, field_path in _env_fields(cls).items():

@@ -298,7 +298,7 @@ def _run_locked(settings: NightlySettings, as_at: date, accept_drift: str | None
                 changed_only: bool) -> str:
     rules = settings.rules_for(as_at)
     run = RunInfo(run_id, as_at, datetime.now(UTC), rules.starting_point_name,
-                  rules.starting_point_phone)
+                  rules.starting_point_phone, settings.protective_marking)
     report_dir = settings.runs_dir / run.run_id
     started = time.monotonic()
     record: dict[str, Any] = {"run_id": run.run_id, "as_at": as_at.isoformat(),

@@ -190,6 +190,16 @@ def _delays(raw: Any) -> tuple[int, ...]:
     return delays
 
 
+def _marking(value: Any) -> str:
+    """A protective marking: one short line of printable text (it goes in print headers,
+    where ``&`` codes are escaped by the writer)."""
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not text or len(text) > 60 or not text.isprintable():
+        raise ValueError("must be one line of printable text, at most 60 characters, "
+                         "like OFFICIAL-SENSITIVE")
+    return text
+
+
 class NightlySettings(HostSettings):
     """Everything the nightly run, its commands and its Prefect deployments read."""
 
@@ -203,6 +213,10 @@ class NightlySettings(HostSettings):
         default=None, description=(
             "run records kept in $DATABOOK_HOME/runs (findings, report, log, Data Docs, and "
             "their findings history); unset: as many as keep_runs"))
+    protective_marking: Annotated[str, BeforeValidator(_marking)] = Field(
+        default="OFFICIAL-SENSITIVE", description=(
+            "the protective marking on every workbook's printed pages, About sheet and "
+            "document properties"))
     #: Seconds to wait before each retry of a dropped database connection.
     retry_delays: Annotated[tuple[int, ...], BeforeValidator(_delays)] = Field(
         default=(10, 60), description=(

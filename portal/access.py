@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import Request
 from sqlalchemy import select
@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from portal.context import PortalContext, ctx, origin
 from portal.events import record
 from portal.models import AgreementAcceptance, User, WebSession
-from portal.registers.config import DSL_ROLES, policy_for
+from portal.oidc.models import CouncilIdentity
+from portal.registers.config import DSL_ROLES, SCHOOL_STAFF, policy_for
 from portal.registers.gate import refusal, today
 from portal.registers.partner_store import load
 from portal.registers.partners import UserPartner
@@ -81,6 +82,21 @@ class Check:
 Rule = Callable[[Check], Denied | None]
 
 
+def provider_still_agrees(check: Check) -> Denied | None:
+    """An officer who signed in through the council's OpenID provider goes back through it
+    every ``oidc_recheck_seconds`` (at once, without a prompt, while the provider still
+    knows them): someone the provider has disabled, or removed from the council's group, is
+    refused there, so their access here ends within that interval."""
+    verified = check.viewer.extra.get("provider_verified")
+    if not isinstance(verified, datetime):
+        return None
+    recheck = timedelta(seconds=check.context.portal.oidc_recheck_seconds)
+    if sessions.now() - sessions.aware(verified) >= recheck:
+        return Denied(303, "Sign in again through the council's account.",
+                      redirect="/signin/council")
+    return None
+
+
 def account_active(check: Check) -> Denied | None:
     if check.viewer.state != "active":
         return Denied(403, "This account is not active. Ask the council.", what="inactive")
@@ -106,6 +122,15 @@ def school_role(check: Check) -> Denied | None:
     import), the officer is still refused, with a 403 that is recorded, before any other
     rule can send them elsewhere."""
     if check.viewer.role not in DSL_ROLES:
+        return Denied(403, "School pages are for the school's named safeguarding leads only.",
+                      what="not_school_user", urn=check.urn)
+    return None
+
+
+def school_staff_role(check: Check) -> Denied | None:
+    """Telling the council about the school's own staff (a leaver): its DSLs, deputies and
+    its head (``portal.registers.config.SCHOOL_STAFF``); nobody else."""
+    if check.viewer.role not in SCHOOL_STAFF:
         return Denied(403, "School pages are for the school's named safeguarding leads only.",
                       what="not_school_user", urn=check.urn)
     return None
@@ -193,7 +218,7 @@ def _shown(partner_id: str | None) -> str | None:
 
 
 #: Every page behind sign-in (the agreement page itself uses only these).
-ACCOUNT_RULES: list[Rule] = [fully_signed_in, account_active]
+ACCOUNT_RULES: list[Rule] = [fully_signed_in, account_active, provider_still_agrees]
 #: Every page about the person's own account or schools.
 AGREED_RULES: list[Rule] = [*ACCOUNT_RULES, agreement_current]
 #: The home page: a council officer is sent to the council pages, a DSL on as AGREED_RULES.
@@ -201,6 +226,8 @@ HOME_RULES: list[Rule] = [*ACCOUNT_RULES, council_lands_on_council, agreement_cu
 #: Every page or action about one school (the role first: a council officer gets 403, not
 #: the agreement page).
 SCHOOL_RULES: list[Rule] = [*ACCOUNT_RULES, school_role, agreement_current, own_school]
+#: The school's staff page (reporting a leaver): a DSL, deputy or the head, own school only.
+STAFF_RULES: list[Rule] = [*ACCOUNT_RULES, school_staff_role, agreement_current, own_school]
 #: Serving a file: checked again at that moment, on the server (issue 11 appends here).
 DOWNLOAD_RULES: list[Rule] = [*SCHOOL_RULES, registers_allow, access_offered]
 #: The download and look-up pages (the forms), when the council offers them.
@@ -248,6 +275,8 @@ def load_viewer(request: Request, db: Session) -> Viewer | None:
                             token, frozenset(s.urn for s in user.schools), frozenset(agreed),
                             csrf_token(context.hmac_key, token),
                             partners=_partners_of(db, user))
+            if user.role == "council" and db.get(CouncilIdentity, user.id) is not None:
+                viewer.extra["provider_verified"] = row.created_at
     request.state.viewer = viewer
     return viewer
 
@@ -324,6 +353,10 @@ def agreed(request: Request) -> Viewer:
 
 def school_viewer(urn: int, request: Request) -> Viewer:
     return checked(request, SCHOOL_RULES, urn)
+
+
+def school_staff(urn: int, request: Request) -> Viewer:
+    return checked(request, STAFF_RULES, urn)
 
 
 def school_downloader(urn: int, request: Request) -> Viewer:

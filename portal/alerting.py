@@ -86,3 +86,18 @@ def council_alerts(state: Any, send: Callable[[Mapping[str, Any]], object]) -> C
             alerts = CouncilAlerts(send)
             state.council_alerts = alerts
     return alerts
+
+
+def send_soon(send: Callable[[Mapping[str, Any]], object],
+              record: Mapping[str, Any]) -> threading.Thread:
+    """Send one alert on a background thread at once (a reported concern): the reporter's
+    page does not wait for a slow webhook, and a failure is logged, never raised."""
+    def deliver() -> None:
+        try:
+            send(record)
+        except Exception as exc:  # an alert must never take the portal down
+            log.error("could not alert the council: %s", type(exc).__name__)
+
+    thread = threading.Thread(target=deliver, name="portal-alert", daemon=True)
+    thread.start()
+    return thread

@@ -31,13 +31,17 @@ from portal.config import agreement_file, partner_agreement_file
 from portal.context import PortalContext
 from portal.pages import checkpoint_after, csrf_guard, install_handlers
 from portal.routers import (
+    concerns,
     council,
+    council_signin,
     download,
     enrol,
     health,
+    leavers,
     lookup,
     partner,
     public,
+    samples,
     school,
     signin,
 )
@@ -110,7 +114,8 @@ def create_app(settings: HostSettings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for router in (signin.router, enrol.router, school.router, download.router,
                    council.router, public.router, partner.router, lookup.router,
-                   health.router):
+                   health.router, concerns.router, concerns.council, leavers.router,
+                   leavers.council, samples.council, council_signin.router):
         app.include_router(router)
     install_handlers(app)
     app.add_middleware(SecurityHeaders, hsts=context.portal.cookie_secure)

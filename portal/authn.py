@@ -39,6 +39,8 @@ class SigninRefused(Exception):
         self.reason, self.status = reason, status
 
 
+LOCAL_OFF = ("Council officers sign in with their council account: use \"Sign in with your "
+             "council account\" on the sign-in page.")
 WRONG = ("The email address or password is not right. Check both and try again; if you have "
          "forgotten your password, ask the council for a new link.")
 LOCKED = ("Too many failed attempts: sign-in for this email address from here is locked for "
@@ -177,12 +179,15 @@ def settle_password(db: Session, context: PortalContext, email: str, found: Cand
     if user is None:
         _failure(db, context, None, "unknown_user", "password", origin, email, device)
         raise SigninRefused("unknown_user", WRONG)
-    if user.state == "left":
+    if user.state in ("left", "suspended"):
         _failure(db, context, user, "disabled", "password", origin, device=device)
         raise SigninRefused("disabled", WRONG)
     if not good or (user.id, user.password_hash) != (found.user_id, found.stored):
         _failure(db, context, user, "password", "password", origin, device=device)
         raise SigninRefused("password", WRONG)
+    if user.role == "council" and not context.portal.council_local_signin:
+        _failure(db, context, user, "local_signin_off", "password", origin)
+        raise SigninRefused("local_signin_off", LOCAL_OFF, 403)
     return user
 
 

@@ -22,9 +22,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from databook.database import Base
 
-ROLES = ("dsl", "deputy", "council", "partner")
-#: invited: added, not yet enrolled; active: may sign in; left: disabled for good.
-STATES = ("invited", "active", "left")
+ROLES = ("dsl", "deputy", "head", "council", "partner")
+#: invited: added, not yet enrolled; active: may sign in; suspended: reported as a leaver by
+#: their school, until the council confirms (left) or reverses it; left: disabled for good.
+STATES = ("invited", "active", "suspended", "left")
 
 
 class User(Base):

@@ -112,6 +112,7 @@ def render(request: Request, template: str, values: Mapping[str, Any] | None = N
                             "governance_contact": context.portal.governance_contact,
                             "contact": contact(context.portal),
                             "idle_minutes": context.portal.idle_minutes,
+                            "council_signin": bool(context.portal.oidc_issuer),
                             **(values or {})}, status_code=status)
     if new_pre:
         set_cookie(response, context.portal, context.portal.pre_cookie_name, new_pre)

@@ -172,6 +172,7 @@ def _about_sheet(item: PartnerFile, run: RunInfo, more: Sequence[tuple[str, str]
     signed = partner.dsa_signed_on.strftime(DAY) if partner.dsa_signed_on else ""
     review = partner.dsa_review_on.strftime(DAY) if partner.dsa_review_on else ""
     line("Safeguarding databook (partner)", strong=True)
+    line("Protective marking", run.marking)
     line("Partner", partner.name)
     line("Partner id", partner.partner_id)
     line("Data-sharing agreement", f"This databook rests on your data-sharing agreement "
@@ -228,7 +229,8 @@ def render(item: PartnerFile, run: RunInfo) -> bytes:
         sheets.append(_changes_sheet(item.changes))
         more = _about_changes(item.changes)
     sheets.append(_about_sheet(item, run, more))
-    xlsx = package(sheets, DATE_FORMAT)
+    xlsx = package(sheets, DATE_FORMAT, marking=run.marking,
+                   title=f"Safeguarding databook: {item.partner.name}")
     refuse_formulas(xlsx)
     return xlsx
 

@@ -39,9 +39,10 @@ from schemas.databook import (
 if TYPE_CHECKING:
     from transform.row_changes import SchoolChanges
 
-__all__ = ["FORMULA_PREFIXES", "HEADER_STYLE", "RunInfo", "School", "Value", "clean_text",
-           "refuse_formulas", "render"]
+__all__ = ["DEFAULT_MARKING", "FORMULA_PREFIXES", "HEADER_STYLE", "RunInfo", "School", "Value",
+           "clean_text", "refuse_formulas", "render"]
 
+DEFAULT_MARKING = "OFFICIAL-SENSITIVE"
 FORMULA_ELEMENT = re.compile(rb"<f[ >/]")
 BOLD, WRAP = Style(bold=True), Style(wrap=True)
 
@@ -60,6 +61,9 @@ class RunInfo:
     extracted_at: datetime
     starting_point_name: str
     starting_point_phone: str
+    #: The protective marking on every page, the About sheet and the file's properties
+    #: (``protective_marking`` in the nightly settings).
+    marking: str = DEFAULT_MARKING
 
 
 def _databook_sheet(rows: Sequence[Sequence[Value]]) -> Sheet:
@@ -82,6 +86,7 @@ def _about_sheet(school: School, run: RunInfo, children: int,
             ws.append([label, value], (BOLD, WRAP if isinstance(value, str) else PLAIN))
 
     line("Safeguarding databook", strong=True)
+    line("Protective marking", run.marking)
     line("School", school.name)
     line("URN", str(school.urn))
     line("DfE number", school.dfe_number)
@@ -116,7 +121,8 @@ def render(school: School, rows: Sequence[Sequence[Value]], run: RunInfo,
         sheets.append(changes_sheet(changes))
         more = about_lines(changes)
     sheets.append(_about_sheet(school, run, len(rows), more))
-    xlsx = package(sheets, DATE_FORMAT)
+    xlsx = package(sheets, DATE_FORMAT, marking=run.marking,
+                   title=f"Safeguarding databook: {school.name}")
     refuse_formulas(xlsx)
     return xlsx
 

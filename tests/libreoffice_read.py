@@ -43,8 +43,29 @@ def main(path: str, password: str, port: str) -> None:
                    if sheet.getCellByPosition(c, r).Formula.startswith("=")
                    and sheet.getCellByPosition(c, r).Type.value == "FORMULA")
     print(json.dumps({"opened": True, "sheets": list(doc.Sheets.ElementNames), "rows": rows,
-                      "formulas": formulas}))
+                      "formulas": formulas, "printing": printing(doc),
+                      "properties": properties(doc)}))
     doc.close(True)
+
+
+def printing(doc: object) -> dict[str, object]:
+    """Each sheet's page style as LibreOffice read it: header, footer, pages wide."""
+    styles = doc.StyleFamilies.getByName("PageStyles")  # type: ignore[attr-defined]
+    out: dict[str, object] = {}
+    for name in doc.Sheets.ElementNames:  # type: ignore[attr-defined]
+        style = styles.getByName(doc.Sheets.getByName(name).PageStyle)  # type: ignore[attr-defined]
+        header, footer = style.RightPageHeaderContent, style.RightPageFooterContent
+        out[name] = {"header": header.CenterText.String, "footer": footer.LeftText.String,
+                     "pages_wide": style.ScaleToPagesX}
+    return out
+
+
+def properties(doc: object) -> dict[str, object]:
+    info = doc.DocumentProperties  # type: ignore[attr-defined]
+    custom = info.UserDefinedProperties
+    names = [p.Name for p in custom.PropertySetInfo.Properties]
+    return {"keywords": list(info.Keywords), "description": info.Description,
+            "custom": {n: custom.getPropertyValue(n) for n in names}}
 
 
 if __name__ == "__main__":

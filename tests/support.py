@@ -243,7 +243,14 @@ def serve_portal(tmp: Path, **extra: str) -> Iterator[Served]:
     """``databook``'s portal on a free port of 127.0.0.1, reached as ``localhost`` because
     WebAuthn needs a host name, not an IP address. ``extra``: more DATABOOK_ settings (e.g.
     the PostgreSQL database)."""
-    port = free_port()
+    with serve_portal_at(tmp, free_port(), **extra) as served:
+        yield served
+
+
+@contextmanager
+def serve_portal_at(tmp: Path, port: int, **extra: str) -> Iterator[Served]:
+    """``serve_portal`` on a port chosen beforehand (an OpenID provider must know the
+    portal's address before it starts)."""
     url = f"http://localhost:{port}"
     env = make_env(tmp, base_url=url, **extra)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DATABOOK_")}
@@ -384,6 +391,9 @@ PUBLIC_OR_SCHOOL = frozenset({
     ("POST", "/schools/{urn}/lookup/refused"),
     ("GET", "/healthz"), ("GET", "/readyz"),
     ("GET", "/signed-out"), ("POST", "/session/extend"),
+    ("GET", "/schools/{urn}/concern"), ("POST", "/schools/{urn}/concern"),
+    ("GET", "/schools/{urn}/staff"), ("POST", "/schools/{urn}/staff/leaver"),
+    ("GET", "/signin/council"), ("GET", "/signin/council/callback"),
 })
 
 
@@ -496,6 +506,7 @@ def body(entry: dict[str, Any]) -> str:
 PARTNER_ROUTES = frozenset({
     ("GET", "/partners/{partner_id}"), ("GET", "/partners/{partner_id}/download"),
     ("POST", "/partners/{partner_id}/download"),
+    ("GET", "/partners/{partner_id}/concern"), ("POST", "/partners/{partner_id}/concern"),
 })
 
 

@@ -30,7 +30,10 @@ TEXT_FIELDS = frozenset({"reason_text"})
 
 SIGNIN_FAILED_REASONS = frozenset({"password", "second_factor", "locked", "unknown_user",
                                    "disabled", "expired", "bad_input", "delayed",
-                                   "too_many_codes"})
+                                   "too_many_codes",
+                                   # a council officer through the council's OpenID provider
+                                   "oidc_state", "oidc_issuer", "oidc_token", "oidc_mfa",
+                                   "oidc_group", "oidc_provider", "local_signin_off"})
 
 KINDS: dict[str, frozenset[str]] = {
     "signin_ok": frozenset({"method"}),
@@ -61,13 +64,28 @@ KINDS: dict[str, frozenset[str]] = {
     "lookup_failed": frozenset({"urn", "run_id", "row", "what"}),
     "throttled": frozenset({"what", "limit", "window_s"}),
     "password_set": frozenset({"purpose"}),
+    # The access protocol's duties. A concern: ``what`` is breach or misuse, ``access_index``
+    # the reporter's own download or look-up it is about, ``reason_text`` their account.
+    "concern_reported": frozenset({"concern_id", "urn", "partner_id", "what", "happened_on",
+                                   "access_index", "reason_text"}),
+    "concern_status": frozenset({"concern_id", "urn", "partner_id", "new_status", "old_status"}),
+    # A school reporting a colleague's leaving (suspended at once), and the council's decision.
+    "leaver_reported": frozenset({"target_id", "target_email", "urn", "reporter_role", "why",
+                                  "last_day"}),
+    "leaver_decided": frozenset({"target_id", "target_email", "decision"}),
+    # A sample check: the seed and the sampled entries' indexes, so it can be drawn again.
+    "sample_drawn": frozenset({"check_id", "urn", "period_from", "period_to", "size",
+                               "population", "seed", "sample"}),
+    "sample_finding": frozenset({"check_id", "entry_index", "finding"}),
+    "sample_signed_off": frozenset({"check_id", "findings"}),
 }
 
 #: A request's browser, as a family (issue 19: never the visitor's User-Agent text).
 AGENT_FAMILIES = frozenset({"edge", "firefox", "chrome", "safari", "other", "none"})
 
 INT_FIELDS = frozenset({"actor_id", "urn", "target_id", "failures", "rows", "status", "limit",
-                        "window_s", "delay_s"})
+                        "window_s", "delay_s", "concern_id", "access_index", "check_id",
+                        "size", "population", "entry_index"})
 
 
 def check(kind: str, fields: dict[str, FieldValue]) -> None:

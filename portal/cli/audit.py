@@ -49,6 +49,7 @@ from portal.audit.sources import (
     school_phases,
     witness_signer,
 )
+from portal.cli import samples
 from portal.config import PortalHostSettings, load
 
 ERRORS: tuple[type[Exception], ...] = (AuditError, LedgerBroken, WitnessError, ReceiptError,
@@ -112,6 +113,7 @@ def register(sub: Any) -> None:
                         "databook (with --alert: send it to the alert channels)")
     p.add_argument("--alert", action="store_true")
     p.set_defaults(handler=uncollected)
+    samples.register(cmds)  # sample checks and the yearly summary per school
 
 
 def recover(args: argparse.Namespace) -> int:

@@ -26,14 +26,14 @@ def register(sub: Any) -> None:
     add = cmds.add_parser("add", help="add a named user (or another school for one); prints "
                           "the enrolment link last")
     add.add_argument("--school", type=int, metavar="URN",
-                     help="the school (required for dsl and deputy; refused for council, "
+                     help="the school (required for dsl, deputy and head; refused for council, "
                      "which holds no school)")
     add.add_argument("--partner", metavar="ID",
                      help="a multi-agency partner's user (the partner must be on the register; "
                      "no --school, no --role)")
     add.add_argument("--name", required=True)
     add.add_argument("--email", required=True)
-    add.add_argument("--role", choices=("dsl", "deputy", "council"), default="dsl")
+    add.add_argument("--role", choices=("dsl", "deputy", "head", "council"), default="dsl")
     add.set_defaults(handler=signs_on_exit(add_user))
     listing = cmds.add_parser("list", help="users, their state and schools")
     listing.add_argument("--school", type=int, metavar="URN")

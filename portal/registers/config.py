@@ -45,6 +45,11 @@ def database_url(settings: HostSettings) -> str:
 
 #: Roles that name a school's designated safeguarding lead (a deputy DSL is one too).
 DSL_ROLES = ("dsl", "deputy")
+#: The school's head, as a named role: may tell the council a colleague has left (the
+#: access protocol's duty), and nothing else; never downloads or looks up.
+HEAD_ROLE = "head"
+#: Everyone a school names in the portal.
+SCHOOL_STAFF = (*DSL_ROLES, HEAD_ROLE)
 
 
 def urns_with_dsl(session: Session) -> list[int]:

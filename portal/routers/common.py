@@ -21,7 +21,7 @@ def pending(request: Request, db: Session, stages: tuple[str, ...]) -> tuple[Web
     if row is None or row.stage not in stages:
         raise Denied(303, "Please sign in.", redirect="/signin")
     user = db.get(User, row.user_id)
-    if user is None or user.state == "left":
+    if user is None or user.state in ("left", "suspended"):
         raise Denied(303, "Please sign in.", redirect="/signin")
     return row, user
 

@@ -26,7 +26,7 @@ from portal.accounts import AccountError
 from portal.context import ctx
 from portal.events import record
 from portal.models import User, UserSchool
-from portal.registers.config import DSL_ROLES
+from portal.registers.config import SCHOOL_STAFF
 from portal.registers.partners import Partner, UserPartner
 from portal.routers.council_common import (
     MAX_FIELD,
@@ -97,7 +97,7 @@ def _page(request: Request, school: str = "", errors: dict[str, str] | None = No
     pages = max(1, -(-total // PER_PAGE))
     query = {k: v for k, v in (("school", school), ("q", q), ("role", role)) if v}
     return page(request, "users.html", {
-        "rows": rows, "school": school, "roles": DSL_ROLES, "errors": errors or {},
+        "rows": rows, "school": school, "roles": SCHOOL_STAFF, "errors": errors or {},
         "typed": typed or {}, "q": q, "role": role, "role_names": ROLES, "total": total,
         "number": at, "pages": pages,
         "previous": urlencode({**query, "page": at - 1}) if at > 1 else "",
@@ -135,8 +135,8 @@ def add(request: Request, school: Text = "", name: Text = "", email: Text = "",
         errors["add-name"] = "Enter the person's name."
     if not email.strip():
         errors["add-email"] = "Enter the person's own work email address."
-    if role not in DSL_ROLES:
-        errors["add-role"] = "The role must be DSL or deputy DSL."
+    if role not in SCHOOL_STAFF:
+        errors["add-role"] = "The role must be DSL or deputy DSL (or the school's head)."
     problem = field_errors(errors)  # every blank field at once, in the form's order
     if problem is not None:
         raise problem
@@ -162,7 +162,7 @@ def _school_user(request: Request, email: str, field: str) -> tuple[int, list[in
             user = accounts.find_user(db, email)
         except AccountError as exc:
             raise bad_input(f"Nothing was changed: {exc}.", field) from None
-        if user.role not in DSL_ROLES:
+        if user.role not in SCHOOL_STAFF:
             raise bad_input(COUNCIL_ONLY, field)
         return user.id, [s.urn for s in user.schools]
 

@@ -20,7 +20,7 @@ from portal.events import record
 from portal.models import AgreementAcceptance
 from portal.pages import render
 from portal.registers import gate
-from portal.registers.config import policy_for
+from portal.registers.config import HEAD_ROLE, policy_for
 from portal.registers.gate import today
 from portal.routers.common import go
 from portal.security import sessions
@@ -36,9 +36,10 @@ def home(request: Request) -> Response:
     viewer = agreed(request)
     if len(viewer.partners) == 1:  # a partner's user (issue 22): their one partner's page
         return go(request, f"/partners/{next(iter(viewer.partners))}")
+    page = "/staff" if viewer.role == HEAD_ROLE else ""  # a head reports leavers only
     if len(viewer.schools) == 1:
-        return go(request, f"/schools/{next(iter(viewer.schools))}")
-    return render(request, "schools.html", {"schools": sorted(viewer.schools)})
+        return go(request, f"/schools/{next(iter(viewer.schools))}{page}")
+    return render(request, "schools.html", {"schools": sorted(viewer.schools), "page": page})
 
 
 def agreement_for(context: PortalContext, viewer: Viewer) -> tuple[str, str]:

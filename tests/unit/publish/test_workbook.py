@@ -37,7 +37,7 @@ def test_text_that_looks_like_a_formula_or_error_stays_literal_text() -> None:
     names = [wb["Databook"].cell(r, 2) for r in range(2, 2 + len(RISKY))]
     assert [c.value for c in names] == RISKY
     assert all(c.data_type == "s" and c.quotePrefix for c in names)
-    assert wb["About"]["B2"].value == "=Evil School"
+    assert wb["About"]["B3"].value == "=Evil School"
 
 
 def test_header_dates_freeze_and_filter() -> None:
@@ -100,7 +100,7 @@ def test_markup_and_edge_spaces_in_source_text_come_back_exactly() -> None:
     plain = render(School(112000, "830/2000", tricky[0]), [row(n) for n in tricky], RUN)
     wb = load_workbook(io.BytesIO(plain))
     assert [wb["Databook"].cell(r, 2).value for r in range(2, 2 + len(tricky))] == tricky
-    assert wb["About"]["B2"].value == tricky[0]
+    assert wb["About"]["B3"].value == tricky[0]
 
 
 def test_the_writer_refuses_a_value_that_is_neither_text_nor_a_date() -> None:
