@@ -6,6 +6,8 @@ Revises: 0006_ledger_entry_seal
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -15,11 +17,11 @@ branch_labels = None
 depends_on = None
 
 
-def _when(name: str, nullable: bool = False) -> sa.Column[object]:
+def _when(name: str, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
-def _user(name: str, nullable: bool = True) -> sa.Column[object]:
+def _user(name: str, nullable: bool = True) -> sa.Column[Any]:
     return sa.Column(name, sa.Integer(), sa.ForeignKey("users.id"), nullable=nullable)
 
 
