@@ -7,7 +7,7 @@ On a private copy of the benchmark county (benchmarks/out/changed-only-...): a f
 (untimed: it makes every school's password and key), then, timed, a full run with the
 Changes sheets, then five children's changes at five schools (a plan, a leaver, a new worker,
 ...), then ``--changed-only`` (an amendment re-publishing those five schools), then
-``--changed-only`` again with nothing changed. The goal of issue 13: the changed-only run
+``--changed-only`` again with nothing changed. The goal: the changed-only run
 takes at most a fifth of the full run. A figure, not a test.
 """
 

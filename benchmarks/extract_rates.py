@@ -1,6 +1,6 @@
 """Extract rows/s, three ways interleaved on the same source in one process (so a busy machine
 slows each alike): SQLAlchemy ``Row`` objects into ``DataFrame.from_records`` (the extract
-before issue 23), plain tuples (today's ordinary path, SQL Server's), and ADBC into Arrow
+before the Arrow reader), plain tuples (today's ordinary path, SQL Server's), and ADBC into Arrow
 (today's path on SQLite and PostgreSQL). Each is the whole ``read_sources``: contract checks,
 every query, date parsing, the NULL-person queries.
 

@@ -1,4 +1,4 @@
-"""The download ledger's three goals (issue 10), on SQLite in a temporary folder:
+"""The download ledger's three goals, on SQLite in a temporary folder:
 
 - append p99 <= 5 ms (one ``record`` and commit per event, as the portal does),
 - ``audit verify`` of 1,000,000 entries <= 60 s,

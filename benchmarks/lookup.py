@@ -1,4 +1,4 @@
-"""Issue 21's two figures, short enough for a shared machine:
+"""The look-up's two figures, short enough for a shared machine:
 
 1. What the look-up bundles add to a night: on one synthetic county, a first ``databook run``
    (untimed: it makes every school's password and both cached keys), then a timed one (its

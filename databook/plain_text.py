@@ -1,4 +1,4 @@
-"""Text a person typed, made safe to show (issue 19, finding 6).
+"""Text a person typed, made safe to show.
 
 A reason is kept as typed (the ledger commits to the exact text), but shown on an officer's
 terminal a control character acts (``ESC[2J`` cleared the screen of ``audit child``) and on a

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-#: Seed 001's named-addresses rule (Derbyshire): role mailboxes are read by several people.
+#: The access protocol's named-addresses rule: role mailboxes are read by several people.
 SHARED_MAILBOXES = ("info", "office", "admin", "enquiries", "enquiry", "head", "headteacher",
                     "school", "reception", "contact", "finance", "bursar", "sendco", "dsl",
                     "safeguarding", "staff", "mail", "hello")
@@ -338,7 +338,7 @@ class PortalTable(BaseModel):
             "runs; audit verify fails an older unsigned tail"
         ),
     )
-    # What schools get (issue 21): "both" (download and look-up), "downloads" or "lookups";
+    # What schools get: "both" (download and look-up), "downloads" or "lookups";
     # and how many look-ups one user may make in an hour (``portal.routers.lookup``).
     school_access: Annotated[str, BeforeValidator(_school_access)] = Field(
         default="both",
@@ -421,7 +421,7 @@ class PortalTable(BaseModel):
     @property
     def pre_cookie_name(self) -> str:
         """The anonymous visitor's CSRF binding, ``__Host-`` prefixed like the session's: a
-        sibling host cannot plant one (issue 19)."""
+        sibling host cannot plant one."""
         return "__Host-databook_pre" if self.cookie_secure else "databook_pre"
 
     @property

@@ -1,4 +1,4 @@
-"""Wiring for "what changed since the last databook" and same-day amendment runs (issue 13).
+"""Wiring for "what changed since the last databook" and same-day amendment runs.
 
 The nightly flow compares every school's rows with the latest published run before it
 validates (the change count is a blocking expectation), then either publishes every school

@@ -1,4 +1,4 @@
-"""Wiring for multi-agency partners' databooks (issue 22) in the nightly run.
+"""Wiring for multi-agency partners' databooks in the nightly run.
 
 The register is read from the portal database with plain SQL (``publish.partner_register``;
 this host never imports portal code). Partners with a current agreement get a file built from

@@ -65,7 +65,7 @@ class Viewer:
     agreed_versions: frozenset[str]
     csrf: str
     extra: dict[str, object] = field(default_factory=dict)
-    #: The partner a ``partner`` user collects for (issue 22); empty for everyone else.
+    #: The partner a ``partner`` user collects for; empty for everyone else.
     partners: frozenset[str] = frozenset()
 
 
@@ -152,7 +152,7 @@ def own_school(check: Check) -> Denied | None:
 
 
 def registers_allow(check: Check) -> Denied | None:
-    """Issue 11: the school has signed the current access protocol, and has confirmed this
+    """The school has signed the current access protocol, and has confirmed this
     user as its DSL this term (``portal.registers.gate``), read fresh at the moment of use."""
     if check.urn is None:
         return None
@@ -164,7 +164,7 @@ def registers_allow(check: Check) -> Denied | None:
 
 
 def access_offered(check: Check) -> Denied | None:
-    """Issue 21: the council's ``school_access`` setting (both, downloads or lookups) decides
+    """The council's ``school_access`` setting (both, downloads or lookups) decides
     whether schools may download the workbook, look up one pupil, or both. What is not
     offered does not exist, as far as a school can tell."""
     offered = check.context.portal.school_access
@@ -176,7 +176,7 @@ def access_offered(check: Check) -> Denied | None:
 
 
 def council_role(check: Check) -> Denied | None:
-    """Issue 11: the council officer's pages are for the ``council`` role only. A school user
+    """The council officer's pages are for the ``council`` role only. A school user
     is refused (and recorded) on every one of them, whatever school a URL names."""
     if check.viewer.role != "council":
         return Denied(403, "This page is for council officers only.", what="not_council")
@@ -184,7 +184,7 @@ def council_role(check: Check) -> Denied | None:
 
 
 def partner_role(check: Check) -> Denied | None:
-    """Issue 22: partner pages and files are for partner users only. A school's DSL or a
+    """Partner pages and files are for partner users only. A school's DSL or a
     council officer is refused (and recorded) whatever partner a URL names."""
     if check.viewer.role != PARTNER_ROLE:
         return Denied(403, "Partner pages are for a partner's named users only.",
@@ -228,13 +228,13 @@ HOME_RULES: list[Rule] = [*ACCOUNT_RULES, council_lands_on_council, agreement_cu
 SCHOOL_RULES: list[Rule] = [*ACCOUNT_RULES, school_role, agreement_current, own_school]
 #: The school's staff page (reporting a leaver): a DSL, deputy or the head, own school only.
 STAFF_RULES: list[Rule] = [*ACCOUNT_RULES, school_staff_role, agreement_current, own_school]
-#: Serving a file: checked again at that moment, on the server (issue 11 appends here).
+#: Serving a file: checked again at that moment, on the server.
 DOWNLOAD_RULES: list[Rule] = [*SCHOOL_RULES, registers_allow, access_offered]
 #: The download and look-up pages (the forms), when the council offers them.
 OFFER_RULES: list[Rule] = [*SCHOOL_RULES, access_offered]
-#: Looking up one pupil (issue 21): as a download, checked at the moment of serving.
+#: Looking up one pupil: as a download, checked at the moment of serving.
 LOOKUP_RULES: list[Rule] = [*SCHOOL_RULES, registers_allow, access_offered]
-#: Every page about one partner (issue 22): the role first, as for schools.
+#: Every page about one partner: the role first, as for schools.
 PARTNER_RULES: list[Rule] = [*ACCOUNT_RULES, partner_role, agreement_current, own_partner]
 #: Serving a partner's file: the partner's agreement is checked again at that moment.
 PARTNER_DOWNLOAD_RULES: list[Rule] = [*PARTNER_RULES, partner_agreement_allows]

@@ -39,7 +39,7 @@ def normal_email(email: str) -> str:
 
 
 def check_named(email: str, settings: PortalTable) -> None:
-    """Seed 001 / Derbyshire: named work addresses only; a role mailbox is read by several
+    """The access protocol: named work addresses only; a role mailbox is read by several
     people, so a link sent there is not a link sent to one named person."""
     local = email.split("@", 1)[0]
     base = local.split("+", 1)[0]  # info+dsl@: plus-addressing of the same mailbox
@@ -136,7 +136,7 @@ def leave(db: Session, email: str, reason: str, origin: Origin) -> User:
     user.state, user.left_at, user.password_hash = "left", sessions.now(), None
     sessions.end_all(db, user.id)
     db.execute(delete(Credential).where(Credential.user_id == user.id))
-    # The links are kept, expired, so a leaver's link is recorded as ``left`` (issue 19).
+    # The links are kept, expired, so a leaver's link is recorded as ``left``.
     db.execute(update(EnrolmentToken).where(EnrolmentToken.user_id == user.id)
                .values(expires_at=sessions.now()))
     user.schools.clear()

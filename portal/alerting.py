@@ -35,7 +35,7 @@ WHAT_FAILED = {
 
 def has_channel(settings: Any) -> bool:
     """Whether the settings name an alert channel (a webhook, or SMTP with a recipient), so
-    a page tells a DSL "the council has been told" only when it has been (issue 19)."""
+    a page tells a DSL "the council has been told" only when it has been."""
     return bool(getattr(settings, "alert_webhook", None) or (
         getattr(settings, "alert_smtp", None) and getattr(settings, "alert_email_to", None)))
 

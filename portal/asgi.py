@@ -34,7 +34,7 @@ def app() -> FastAPI:
 
 
 def sign_tail_in_background(built: FastAPI) -> object:
-    """Issue 19: every ledger entry under a signed checkpoint within ``ledger_tail_seconds``
+    """Every ledger entry under a signed checkpoint within ``ledger_tail_seconds``
     (``databook.ledger.tail.TailSigner``), and a last checkpoint when the server stops."""
     context = built.state.portal
     signer = TailSigner(context.sessions, context.readers, from_settings(context.settings),

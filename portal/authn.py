@@ -2,7 +2,7 @@
 
 Lockout (Cyber Essentials 4.2.1 / NCSC): ``lockout_attempts`` failures (password or second
 factor) within ``lockout_minutes`` lock sign-in for that email address FROM THAT CLIENT
-ADDRESS (issue 19): a stranger elsewhere cannot hold a DSL's account locked, and an address
+ADDRESS: a stranger elsewhere cannot hold a DSL's account locked, and an address
 with no account is locked exactly like one with an account (same status, same page, no hash
 either way), so the lockout tells nobody who has an account. While locked, even the right
 password is refused (and costs no hash). The DSL's own sign-in (passkey or code) from their

@@ -94,8 +94,8 @@ def client_address(request: Request) -> str | None:
 
 def origin(request: Request) -> Origin:
     """The client address as uvicorn saw it (behind the council's proxy, uvicorn's
-    ``forwarded_allow_ips`` makes it the real client) and the browser's FAMILY (issue 19:
-    never the User-Agent string, which is the visitor's own text)."""
+    ``forwarded_allow_ips`` makes it the real client) and the browser's FAMILY
+    (never the User-Agent string, which is the visitor's own text)."""
     return Origin(client=client_address(request),
                   user_agent=agent_family(request.headers.get("user-agent")),
                   throttle=ctx(request).throttle)

@@ -81,7 +81,7 @@ def _sign_in_with(db: Session, cipher: Fernet, user: User, secret: str,
 
 
 def _signed_protocols(db: Session, schools: Sequence[tuple[int, str]]) -> None:
-    """The demo schools' register entries (issue 11: no signed protocol, no download), as
+    """The demo schools' register entries (no signed protocol, no download), as
     the governance demo makes them, unless the register already holds them."""
     missing = [(i, urn, name) for i, (urn, name) in enumerate(schools)
                if store.load(db, urn) is None]

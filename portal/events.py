@@ -27,7 +27,7 @@ class Origin:
     user_agent: str | None = None
     actor_id: int | None = None
     actor_email: str | None = None
-    #: The portal's per-address throttle of failures (issue 19); None: record everything.
+    #: The portal's per-address throttle of failures; None: record everything.
     throttle: Throttle | None = field(default=None, compare=False, repr=False)
 
     def fields(self) -> dict[str, FieldValue]:

@@ -126,7 +126,7 @@ class SigninAttempt(Base):
 
 
 class SigninBackoff(Base):
-    """One failed sign-in step, by (email address, client address) as an HMAC (issue 19): the
+    """One failed sign-in step, by (email address, client address) as an HMAC: the
     lockout counts these, so a stranger elsewhere cannot lock a DSL out, and an address with
     no account is locked exactly as one with an account would be. Neither address is stored
     in the clear."""

@@ -50,7 +50,7 @@ async def csrf_guard(request: Request) -> None:
     (``Sec-Fetch-Site``, ``Origin``) is refused whatever it carries, and the token (hidden
     field or X-CSRF-Token header) must be bound to the visitor's live session, or, only when
     there is none, to their pre-session cookie. A token bound to someone's pre-session cookie
-    is worthless alongside a session cookie (issue 19: an officer's session plus an attacker's
+    is worthless alongside a session cookie (an officer's session plus an attacker's
     planted pre cookie and token). Fail closed."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
@@ -72,7 +72,7 @@ def cross_site(request: Request) -> None:
     """Refuse a POST a browser marks as made from another site or origin. Same-origin is
     allowed, and so is a client that sends neither header (not a browser: it still needs a
     valid token, which only this site's pages hand out). A browser under ``Referrer-Policy:
-    no-referrer`` (ours before issue 19; a page cached from then) sends ``Origin: null`` on
+    no-referrer`` (ours in earlier versions; a page cached from then) sends ``Origin: null`` on
     our own forms, so ``null`` passes only where it also says ``Sec-Fetch-Site:
     same-origin``."""
     fetch_site = request.headers.get("sec-fetch-site")
@@ -174,7 +174,7 @@ def install_handlers(app: FastAPI) -> None:
 
 
 def without_slash(request: Request) -> Response | None:
-    """``/signin/`` to ``/signin`` (a GET), on the configured ``base_url`` (issue 19: never a
+    """``/signin/`` to ``/signin`` (a GET), on the configured ``base_url`` (never a
     host taken from the request's ``Host`` header). Only for a path some route serves."""
     path = request.url.path
     if request.method not in ("GET", "HEAD") or path == "/" or not path.endswith("/"):

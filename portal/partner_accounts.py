@@ -1,4 +1,4 @@
-"""Named users of a multi-agency partner (issue 22): the same enrolment link, second factor
+"""Named users of a multi-agency partner: the same enrolment link, second factor
 and individual agreement as a school's DSL, and exactly one partner, which must be on the
 register. A partner user holds no school and a school's user holds no partner, so neither set
 of rules can ever let one through to the other's pages (``portal.access``).

@@ -1,6 +1,6 @@
 """Why a download is made: the one check of a reason and its free text, for every download
 form (a school's, a partner's), so each says the same thing by the same field and none lets
-through what another refuses (control and direction characters, issue 19)."""
+through what another refuses (control and direction characters)."""
 
 from __future__ import annotations
 

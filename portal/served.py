@@ -7,7 +7,7 @@ Each run's manifest signature is checked once (``databook.drop.VerifiedManifests
 run, keyed by the exact manifest and signature bytes); each download then re-reads those two
 files (a changed manifest or signature is verified afresh, and fails) and checks the served
 file's size and SHA-256 against the verified manifest. A changed file therefore blocks its own
-school only, never every school in the run (issue 19). The portal never
+school only, never every school in the run. The portal never
 builds a path from anything a user sent: the run comes from ``latest``, the file name from
 the signed manifest.
 """
@@ -62,7 +62,7 @@ class ServedFile:
     #: When the school's rows last changed (the manifest's per-school ``updated_at``, UTC),
     #: or "" for a manifest from before the nightly run recorded it.
     updated_at: str = ""
-    #: The school's look-up bundle (issue 21), its size and SHA-256: "" when the run has none.
+    #: The school's look-up bundle, its size and SHA-256: "" when the run has none.
     lookup_file: str = ""
     lookup_size: int = 0
     lookup_sha256: str = ""
@@ -141,7 +141,7 @@ class Published:
         self._manifests = VerifiedManifests()
         self._lock = threading.Lock()
         #: (run, file) found changed when served: refused at once on its school's pages
-        #: until it matches again; every other school's file is still served (issue 19).
+        #: until it matches again; every other school's file is still served.
         self._changed: set[tuple[str, str]] = set()
         #: Runs found whole (``_whole``): every listed file present at its full size.
         self._whole_runs: set[str] = set()
@@ -155,7 +155,7 @@ class Published:
         keys = endorsed(store, trusted)  # a rotated key its trusted predecessor announced
         try:
             # The signature only: each file is checked as it is served (``_checked``), so one
-            # changed file blocks its own school, not every school (issue 19).
+            # changed file blocks its own school, not every school.
             document = self._manifests.get(store, run_id, keys)
         except ManifestError as exc:
             raise Unavailable("tampered", str(exc), run_id) from None
@@ -216,7 +216,7 @@ class Published:
                           run_id)
 
     def current_partner(self, partner_id: str) -> PartnerFileEntry:
-        """The partner's entry in the verified ``latest`` run (issue 22)."""
+        """The partner's entry in the verified ``latest`` run."""
         run_id, document = self._latest()
         for partner in document.get("partners", []):
             if partner.get("partner_id") == partner_id:

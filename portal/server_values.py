@@ -1,4 +1,4 @@
-"""Only values the server chose go into the ledger (issue 19, finding 3).
+"""Only values the server chose go into the ledger.
 
 The ledger is permanent and signed: whatever reaches it can never be taken out. A request's
 path and its User-Agent are text the visitor typed; a child's name and address went in through

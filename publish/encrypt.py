@@ -6,7 +6,7 @@ only on the password and the *password* salt. So each school has one random pass
 the three keys derived from it (a :class:`SchoolKey`, kept in the keystore under the master
 key and replaced whenever the password rotates), and every file still gets its own random
 32-byte secret key, keyData salt, verifier and 64-byte HMAC key. See
-``shared/design/agile-encryption.md``.
+docs/explanation/encryption.md.
 
 Built on msoffcrypto-tool's own building blocks (its private API: the version is pinned in
 pyproject.toml, and tests read every file back with msoffcrypto and with LibreOffice).

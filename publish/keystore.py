@@ -368,7 +368,7 @@ class Keystore:
         entry = self._schools_in(self._data).get(str(urn), {})
         return SchoolKey.from_json(entry["key"]) if "key" in entry else None
 
-    # -- partner passwords (issue 22): the same entries, in their own section ----------------
+    # -- partner passwords: the same entries, in their own section ----------------
     def _partners_in(self, data: Data) -> dict[str, dict[str, Any]]:
         partners: dict[str, dict[str, Any]] = data.setdefault(PARTNERS, {})
         return partners

@@ -1,6 +1,6 @@
 """A school's look-up bundle: each child's row sealed on its own, and an index of blind tokens,
 so the portal can hand a DSL one row after recording which one, without ever being able to read
-a row, a name or a date of birth itself (``shared/design/lookup.md``).
+a row, a name or a date of birth itself (docs/explanation/lookup.md).
 
 Keys, from the school's password (the one that opens its workbook) and a random 16-byte salt
 per school kept in the keystore::

@@ -2,7 +2,7 @@
 the one rule both sides need (is the data-sharing agreement current?).
 
 A partner (a school nursing team, an early-help or youth-offending team, a college) receives
-its own databook under its own data-sharing agreement (seed 000 §2.3-2.4): the pupils of the
+its own databook under its own data-sharing agreement: the pupils of the
 schools it covers, and only the columns the agreement names. The columns are named by the
 workbook's own headers (``schemas.databook``), so an agreement can only ever narrow what a
 school sees, never add to it. Shared by the portal (import, export, pages) and the nightly run

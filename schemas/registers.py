@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
-#: Contact with a school that has not returned its protocol or agreement (seed 004).
+#: Contact with a school that has not returned its protocol or agreement.
 NO_CONTACT: Final = "no_contact"
 IN_CONVERSATION: Final = "in_conversation"
 ENDED_UNRESOLVED: Final = "ended_unresolved"

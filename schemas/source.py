@@ -1,4 +1,4 @@
-"""The source contract (``shared/design/source-schema.md``) as SQLAlchemy tables.
+"""The source contract (docs/reference/source-contract.md) as SQLAlchemy tables.
 
 One definition serves three readers: the demo generator creates these tables, the extract
 selects from them (and checks a real database has the columns it needs), and the tests build

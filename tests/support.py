@@ -180,7 +180,7 @@ def make_env(tmp: Path, base_url: str = "https://testserver", **extra: str) -> E
 
 
 def sign_protocols(url: str, urns: list[int]) -> None:
-    """Issue 11's register: these schools signed the current access protocol."""
+    """The register: these schools signed the current access protocol."""
     from portal.registers import store
     from portal.registers.record import SchoolRecord, Versions
 
@@ -502,7 +502,7 @@ def body(entry: dict[str, Any]) -> str:
     return json.dumps(entry, sort_keys=True)
 
 
-#: Every partner route (issue 22): each calls ``partner_viewer`` or ``partner_downloader``.
+#: Every partner route: each calls ``partner_viewer`` or ``partner_downloader``.
 PARTNER_ROUTES = frozenset({
     ("GET", "/partners/{partner_id}"), ("GET", "/partners/{partner_id}/download"),
     ("POST", "/partners/{partner_id}/download"),
@@ -854,7 +854,7 @@ def route_problems(app: FastAPI) -> list[str]:
         elif path.startswith(COUNCIL_PREFIX):
             if not is_council_only(route):
                 found.append(f"{method} {path} does not check the council role")
-        elif path.startswith(PARTNER_PREFIX):  # issue 22: tried in test_partner_access.py
+        elif path.startswith(PARTNER_PREFIX):  # tried in test_partner_access.py
             if (method, path) not in PARTNER_ROUTES or is_council_only(route):
                 found.append(f"{method} {path} is not on the partner allow-list")
         elif (method, path) not in PUBLIC_OR_SCHOOL or is_council_only(route):

@@ -193,7 +193,7 @@ def appends(out: Path) -> dict[str, Any]:
 
 
 def checkpoints(out: Path) -> dict[str, Any]:
-    """The tail signer's checkpoints (issue 19): the time of each, and entries per checkpoint."""
+    """The tail signer's checkpoints: the time of each, and entries per checkpoint."""
     path = out / "checkpoints.txt"
     rows = [line.split() for line in path.read_text().splitlines()] if path.exists() else []
     return {"checkpoint_ms": percentiles([float(r[0]) for r in rows]),

@@ -133,7 +133,7 @@ def app() -> FastAPI:
 
 
 def _instrument_tail(out: Any, signer: Any) -> None:
-    """Each checkpoint the server's tail signer signs (issue 19): its time in ms (the
+    """Each checkpoint the server's tail signer signs: its time in ms (the
     read-only look, then the write transaction: lock, root, Ed25519 signature, commit) and
     how many entries it covered, one line each."""
     once = signer.once

@@ -1,4 +1,4 @@
-"""The download ledger: every portal event, signed and provable (issue 10).
+"""The download ledger: every portal event, signed and provable.
 
 The portal calls two functions:
 

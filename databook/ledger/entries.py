@@ -56,7 +56,7 @@ KINDS: dict[str, frozenset[str]] = {
     "user_suspended": frozenset({"target_id", "target_email", "reason_text"}),
     "council_action": frozenset({"action", "target", "urn"}),
     "register_changed": frozenset({"urn", "what", "rows", "partner_id"}),
-    # Issue 21: one pupil looked up; ``row`` is the manifest's pseudonym of the row served,
+    # one pupil looked up; ``row`` is the manifest's pseudonym of the row served,
     # "none" (no such pupil in the school's databook) or "ambiguous" (two pupils match).
     "lookup": frozenset({"urn", "run_id", "row", "reason_code", "reason_text"}),
     # A sealed row the browser refused (its tag did not check out): ``row`` as the server
@@ -80,7 +80,7 @@ KINDS: dict[str, frozenset[str]] = {
     "sample_signed_off": frozenset({"check_id", "findings"}),
 }
 
-#: A request's browser, as a family (issue 19: never the visitor's User-Agent text).
+#: A request's browser, as a family (never the visitor's User-Agent text).
 AGENT_FAMILIES = frozenset({"edge", "firefox", "chrome", "safari", "other", "none"})
 
 INT_FIELDS = frozenset({"actor_id", "urn", "target_id", "failures", "rows", "status", "limit",

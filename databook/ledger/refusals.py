@@ -1,5 +1,4 @@
-"""Refused requests, by user and kind, for ``audit irregular`` and its council page (issue 19,
-finding 4).
+"""Refused requests, by user and kind, for ``audit irregular`` and its council page.
 
 Every refusal of a signed-in user is recorded (another school's page, a council route, a
 forged form, a tampered file), and so is every throttle of one address's failures; a record

@@ -80,7 +80,7 @@ DOWNLOAD_COLUMNS = ("index", "time", "user", "urn", "run_id", "reason_code")
 def downloads(db: Session, urn: int | None = None, user: str | None = None,
               since: datetime | None = None, partner: str | None = None
               ) -> list[dict[str, Any]]:
-    """Downloads; a partner's (issue 22) carries ``partner_id`` and no URN."""
+    """Downloads; a partner's carries ``partner_id`` and no URN."""
     rows = []
     for e in events(db, ("download",), since):
         if urn is not None and e.get("urn") != urn:
@@ -100,7 +100,8 @@ def downloads(db: Session, urn: int | None = None, user: str | None = None,
 
 def usage(db: Session, manifests: Mapping[str, Mapping[str, Any]],
           phases: Mapping[int, str]) -> list[dict[str, Any]]:
-    """Seed 000 Appendix A, per month (London time): downloads, distinct schools that
+    """The access protocol's monitoring figures, per month (London time): downloads,
+    distinct schools that
     downloaded, downloads by school phase, and the distinct children in the files downloaded
     (by the manifests' pseudonyms; a file whose run has been pruned from the drop is counted
     in ``files_not_in_drop`` rather than guessed)."""
@@ -110,7 +111,7 @@ def usage(db: Session, manifests: Mapping[str, Mapping[str, Any]],
         m = months.setdefault(month, {"downloads": 0, "schools": set(), "phases": Counter(),
                                       "children": set(), "missing": 0, "lookups": 0,
                                       "looked_up": set(), "partners": Counter()})
-        if e.kind == "download" and e.get("partner_id"):  # a partner's (issue 22): by partner
+        if e.kind == "download" and e.get("partner_id"):  # a partner's: by partner
             m["downloads"] += 1
             m["partners"][str(e.get("partner_id"))] += 1
             found = _partner_in(manifests.get(str(e.get("run_id"))), str(e.get("partner_id")))
@@ -120,7 +121,7 @@ def usage(db: Session, manifests: Mapping[str, Mapping[str, Any]],
                 m["children"].update(found.get("members", []))
             continue
         urn = int(e.get("urn") or 0)
-        if e.kind == "lookup":  # issue 21: one pupil's row, by its pseudonym (or "none")
+        if e.kind == "lookup":  # one pupil's row, by its pseudonym (or "none")
             m["lookups"] += 1
             if str(e.get("row")) not in ("none", "ambiguous"):
                 m["looked_up"].add(str(e.get("row")))
@@ -237,7 +238,7 @@ def _in_window(recent: list[datetime], at: datetime, config: LedgerConfig) -> in
 
 def _lookup_checks(e: Event, config: LedgerConfig, flag: Any, recent: list[datetime],
                    leaver: bool, signed_in: bool) -> None:
-    """Issue 21: a look-up out of hours, and many look-ups by one user in a short time (a
+    """A look-up out of hours, and many look-ups by one user in a short time (a
     DSL reading pupil after pupil is doing what a download does, one record at a time)."""
     if _outside_hours(e.at, config):
         flag(e, "look-up outside school hours")
@@ -309,7 +310,7 @@ def child(db: Session, pseudonym: str, manifests: Mapping[str, Mapping[str, Any]
             if pseudonym in school.get("members", []):
                 files.append({"run_id": run_id, "urn": int(school["urn"]),
                               "name": school.get("name", ""), "sha256": school.get("sha256")})
-        for partner in manifest.get("partners", []):  # issue 22: partners' files too
+        for partner in manifest.get("partners", []):  # partners' files too
             if pseudonym in partner.get("members", []):
                 files.append({"run_id": run_id, "urn": None, "name": partner.get("name", ""),
                               "sha256": partner.get("sha256"),
@@ -334,7 +335,7 @@ def child(db: Session, pseudonym: str, manifests: Mapping[str, Mapping[str, Any]
 
 
 def child_lookups(db: Session, pseudonym: str) -> list[dict[str, Any]]:
-    """Issue 21: every look-up that opened the child's row (the ledger names the row by the
+    """Every look-up that opened the child's row (the ledger names the row by the
     manifests' pseudonym), with who, when and why (the reason text kept apart)."""
     hits = [e for e in events(db, ("lookup",)) if e.get("row") == pseudonym]
     texts = {int(i): t for i, t in db.execute(

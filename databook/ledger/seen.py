@@ -1,4 +1,4 @@
-"""What ``audit verify`` saw last time, kept OUTSIDE the portal database (issue 19, finding 2).
+"""What ``audit verify`` saw last time, kept OUTSIDE the portal database.
 
 A ledger checks itself against itself: delete every checkpoint and cosignature row and what
 is left is still a consistent tree, so a verifier reading only the portal database passes it.

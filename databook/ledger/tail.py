@@ -1,4 +1,4 @@
-"""No unsigned tail (issue 19, finding 2): every entry is under a signed checkpoint within
+"""No unsigned tail: every entry is under a signed checkpoint within
 ``tail_s`` (one second by default) of its append.
 
 Entries after the newest checkpoint are protected by nothing: whoever can write the portal

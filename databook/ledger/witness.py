@@ -260,7 +260,7 @@ def run(settings: HostSettings, config: LedgerConfig, witness_key: Callable[[], 
         signer = witness_key()
         with session(engine) as db:
             try:
-                stale = fresh(db, config)  # issue 19: co-sign the whole ledger, not a stale head
+                stale = fresh(db, config)  # co-sign the whole ledger, not a stale head
                 if stale is not None:
                     raise WitnessError(stale)
                 done = witness(db, signer, state, log_key)

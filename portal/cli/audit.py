@@ -146,7 +146,7 @@ def _context() -> tuple[PortalHostSettings, LedgerConfig]:
 
 
 def verify(args: argparse.Namespace) -> int:
-    """Rebuild the tree and check every checkpoint; then (issue 19) fail an entry left out of
+    """Rebuild the tree and check every checkpoint; then fail an entry left out of
     every checkpoint longer than the tail window, and a ledger that lost checkpoints or
     cosignatures the witness or the last verify saw (``databook.ledger.seen``)."""
     settings, config = _context()

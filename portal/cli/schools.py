@@ -2,7 +2,7 @@
 
 ``import`` checks every row before it writes any, in one transaction; ``export`` writes the
 same columns, so a register can go out to a spreadsheet and back. ``escalation`` is the list
-for the Education Board (seed 004) with the register's other gaps.
+for the Education Board with the register's other gaps.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every ``databook`` command that appends to the ledger signs its tail before it exits
-(issue 19): a command's entries are never left outside a signed checkpoint for the portal's
+: a command's entries are never left outside a signed checkpoint for the portal's
 tail signer to find later, or not at all when no portal runs."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Each term's "is this person still your DSL?" round, over the portal's named users.
 
-Schools must tell the council when a DSL leaves (seed 001 §3.4) and often forget; asking every
+Schools must tell the council when a DSL leaves and often forget; asking every
 term, and pausing anyone not confirmed in time, bounds how long a forgotten leaver keeps
 access. The rule itself is ``rules.confirmation``; this module finds the users and keeps the
 dates.

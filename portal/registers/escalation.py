@@ -1,4 +1,4 @@
-"""The escalation list for the Education Board (seed 004), and the register's other gaps.
+"""The escalation list for the Education Board, and the register's other gaps.
 
 Built from plain records by the rules in ``rules``; rendering is separate so the CLI and the
 council's page show the same lines.

@@ -37,7 +37,7 @@ class SchoolRegister(Base):
 
 
 class RegisterLetter(Base):
-    """A letter asking the school to return its protocol and agreement (seed 004)."""
+    """A letter asking the school to return its protocol and agreement."""
 
     __tablename__ = "school_register_letters"
 

@@ -16,10 +16,10 @@ from portal.registers.record import SchoolRecord, Versions
 from schemas.registers import ENDED_UNRESOLVED, NO_CONTACT
 
 VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
-#: Seed 004: escalation follows two letters, the second being the chaser.
+#: The Education Board's rule: escalation follows two letters, the second being the chaser.
 LETTERS_BEFORE_ESCALATION = 2
-#: Seed 004: escalation applies where the school has not made contact, or the conversation
-#: ended where resolution is unlikely; a live conversation is given time.
+#: The Education Board's rule: escalation applies where the school has not made contact,
+#: or the conversation ended where resolution is unlikely; a live conversation is given time.
 ESCALATING_CONTACT = frozenset({NO_CONTACT, ENDED_UNRESOLVED})
 
 Confirmation = Literal["not_requested", "confirmed", "awaiting", "suspended"]
@@ -60,8 +60,8 @@ def letters_sent(record: SchoolRecord, today: date) -> tuple[date, ...]:
 
 
 def requires_escalation(record: SchoolRecord, today: date) -> bool:
-    """Seed 004's "Requires Escalation": nothing returned after the two letters, AND the school
-    has not made contact or the conversation ended where resolution is unlikely."""
+    """The Education Board's "Requires Escalation": nothing returned after the two letters,
+    AND the school has not made contact or the conversation ended where resolution is unlikely."""
     return (not returned(record)
             and len(letters_sent(record, today)) >= LETTERS_BEFORE_ESCALATION
             and record.contact_status in ESCALATING_CONTACT)

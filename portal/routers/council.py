@@ -1,4 +1,4 @@
-"""The council officer's pages (issue 11): every school's protocol and agreement, its named
+"""The council officer's pages: every school's protocol and agreement, its named
 users, its last download and whether today's file is still uncollected; the escalation list.
 
 The reports (``council_reports``), user management (``council_users``) and the DSL

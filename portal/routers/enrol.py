@@ -219,7 +219,7 @@ def set_password(request: Request, token: str,
             problem = ""
             user.password_hash = context.hashing.hash_sync(password)
             link.used_at = sessions.now()
-            # Issue 19: a completed reset (or first password) is an event like any other.
+            # a completed reset (or first password) is an event like any other.
             record(db, "password_set", where.as_user(user.id, user.email),
                    purpose=link.purpose)
             sessions.end_all(db, user.id)

@@ -1,4 +1,4 @@
-"""Look up one pupil (issue 21, ``shared/design/lookup.md``): the portal serves the school's
+"""Look up one pupil : the portal serves the school's
 look-up bundle's header (salt, iterations, check), takes a blind token and a reason, records a
 ``lookup`` entry naming the row's pseudonym (or "none"), commits it, and only then returns that
 one sealed row. The browser holds the school password and opens the row; the portal never can.

@@ -1,4 +1,4 @@
-"""A multi-agency partner's pages (issue 22): its current databook and a download with a
+"""A multi-agency partner's pages: its current databook and a download with a
 reason, exactly as for a school, under the partner rules of ``portal.access``.
 
 Every route here depends on ``partner_viewer`` or ``partner_downloader``: a school's user or a

@@ -34,7 +34,7 @@ router = APIRouter()
 @router.get("/")
 def home(request: Request) -> Response:
     viewer = agreed(request)
-    if len(viewer.partners) == 1:  # a partner's user (issue 22): their one partner's page
+    if len(viewer.partners) == 1:  # a partner's user: their one partner's page
         return go(request, f"/partners/{next(iter(viewer.partners))}")
     page = "/staff" if viewer.role == HEAD_ROLE else ""  # a head reports leavers only
     if len(viewer.schools) == 1:

@@ -19,7 +19,7 @@ HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    # same-origin (issue 19): no referrer leaves the site, and a browser sends our own forms'
+    # same-origin: no referrer leaves the site, and a browser sends our own forms'
     # Origin (not "null"), which the cross-site check in portal.app compares with base_url.
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
@@ -71,7 +71,7 @@ class SecurityHeaders:
         except TooLarge:
             await _too_large(send)
         except Exception:
-            # A fault in the portal (issue 19): the plain 500 still carries every header,
+            # A fault in the portal: the plain 500 still carries every header,
             # and says nothing about what failed; the error goes on to the server's log.
             if not started:
                 await _plain(send, 500, b"Something went wrong. Please try again later.")

@@ -1,4 +1,4 @@
-"""How much one client address may add to the ledger by failing (issue 19, finding 3).
+"""How much one client address may add to the ledger by failing.
 
 Failed sign-ins and enrolment links are recorded, and anyone on the internet can fail: without
 a limit a stranger could append to the permanent ledger as fast as they can post. Each address

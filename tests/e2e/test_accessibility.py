@@ -1,4 +1,4 @@
-"""WCAG 2.2 AA in a real Chromium (issue 20): axe-core finds no violation on every page a DSL,
+"""WCAG 2.2 AA in a real Chromium: axe-core finds no violation on every page a DSL,
 a deputy and a council officer can reach, including every error state; each reflows at 320
 CSS pixels; the DSL's whole journey (sign in, second factor by TOTP, agreement, download with
 a reason) is done with the keyboard alone; screenshots of each state at 1280 and 375 pixels

@@ -118,7 +118,7 @@ def _downloads(portal: Portal) -> None:
 
 
 def _look_up_the_child(portal: Portal) -> None:
-    """Issue 21: a DSL of the child's school looks the child up by UPN through the portal."""
+    """A DSL of the child's school looks the child up by UPN through the portal."""
     a = portal.schools[0]
     key = Keystore.open(portal.home).current_lookup_key(a)
     assert key is not None

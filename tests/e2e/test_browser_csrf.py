@@ -1,4 +1,4 @@
-"""Issue 19, finding 1 in a real Chromium against a real uvicorn: a page on a sibling origin
+"""CSRF bound to the session, in a real Chromium against a real uvicorn: a page on a sibling origin
 (same site, so the officer's SameSite=Strict session cookie goes with its POST) plants the
 attacker's own pre-session cookie and posts the attacker's token to the council's "a DSL
 left" action. The portal must refuse it, change nothing, and record the refusal."""

@@ -1,4 +1,4 @@
-"""Look up one pupil (issue 21) in a real Chromium, against a real ``databook run`` drop and
+"""Look up one pupil in a real Chromium, against a real ``databook run`` drop and
 ``databook portal serve``: the DSL types the school password (WebCrypto derives the keys in
 the page), looks up a pupil of their school and sees the row as in the workbook; a pupil of
 another school is not found; a wrong password sends nothing; each look-up is one ledger entry

@@ -1,4 +1,4 @@
-"""A partner's user in a real Chromium against a real uvicorn (issue 22): signs in with a
+"""A partner's user in a real Chromium against a real uvicorn: signs in with a
 second factor, accepts the agreement, lands on their partner's page, downloads the file with
 a reason (byte for byte the published one), and is refused on every school page the app has,
 for every school, and on another partner's page."""

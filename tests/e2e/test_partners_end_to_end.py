@@ -1,4 +1,4 @@
-"""Multi-agency partners end to end, through the real command on the demo council (issue 22).
+"""Multi-agency partners end to end, through the real command on the demo council.
 
 A partner over two schools (two that share a dual-registered child) with a column subset gets
 exactly those schools' children, once each, and exactly its agreed columns, in a file that

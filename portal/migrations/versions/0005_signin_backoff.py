@@ -1,4 +1,4 @@
-"""Sign-in back-off by (email address, client address) (issue 19, finding 5).
+"""Sign-in back-off by (email address, client address).
 
 Revision ID: 0004_signin_backoff
 Revises: 0003_registers

@@ -340,7 +340,7 @@ def test_reports_refuse_a_drop_whose_manifest_does_not_verify(env: Env,
 
 def test_a_bad_form_comes_back_with_its_values_the_navigation_and_the_error_by_its_field(
         env: Env, officer: TestClient) -> None:
-    """Issue 20: no "Not available" page for a form error; the same page, status 400."""
+    """No "Not available" page for a form error; the same page, status 400."""
     before = user_rows(env)
     got = post(officer, "/council/users/add", school="12x", name="Ada Lead",
                email="ada.lead@alder.example")
@@ -360,7 +360,7 @@ def test_a_bad_form_comes_back_with_its_values_the_navigation_and_the_error_by_i
 
 def test_escalation_counts_the_latest_runs_schools_with_nobody_named(
         env: Env, officer: TestClient) -> None:
-    """Issue 20: a school in the latest run with nobody named needs action, on the register
+    """A school in the latest run with nobody named needs action, on the register
     or not, as the schools page says "nobody named"."""
     from sqlalchemy import delete
 

@@ -1,4 +1,4 @@
-"""A council officer's first hour on the command line (issue 20): on a fresh DATABOOK_HOME,
+"""A council officer's first hour on the command line: on a fresh DATABOOK_HOME,
 each of ``schools import``, ``schools export``, ``schools escalation``, ``users add`` and
 ``audit verify`` works as the very first command ever run, or says in one line what to run
 first. Each runs in its own process on its own empty home, as an officer would type it."""
@@ -74,7 +74,7 @@ def test_audit_verify_first_says_what_to_run_first(fresh: Path) -> None:
 
 def test_audit_verify_works_after_users_add_before_the_portal_ever_served(fresh: Path) -> None:
     """``users add`` writes a ledger entry and, like every command that appends, signs a
-    checkpoint over it before it exits (issue 19), so verify on a portal that never served
+    checkpoint over it before it exits, so verify on a portal that never served
     finds the entry signed."""
     assert first(fresh, "users", "add", "--school", "112017", "--name", "Ann Lead",
                  "--email", "ann.lead@ashover.sch.uk").returncode == 0
@@ -96,7 +96,7 @@ def test_demo_register_first_says_what_to_run_first(fresh: Path) -> None:
 def test_escalation_on_the_command_line_lists_the_runs_schools_with_nobody_named(
         tmp_path: Path) -> None:
     """The same list as the council's page: a school of the latest run that is not on the
-    register and has nobody named is on it (issue 20)."""
+    register and has nobody named is on it."""
     from sqlalchemy import delete
 
     from portal.migrate import ready

@@ -1,4 +1,4 @@
-"""Trying to break the partner rules over HTTP (issue 22): a partner's user reaches only their
+"""Trying to break the partner rules over HTTP: a partner's user reaches only their
 own partner's page and file, never a school's page or a council page; a school's user and a
 council officer never reach a partner's; a lapsed agreement stops the download at that
 moment; every download is a ledger entry naming the partner; and every route of the app is

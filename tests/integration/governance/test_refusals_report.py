@@ -1,4 +1,4 @@
-"""Issue 19, finding 4: refused requests are recorded AND seen. A DSL reaching for another
+"""refused requests are recorded AND seen. A DSL reaching for another
 school's page and a council page, and a forged form, show on the council's irregular-access
 page and CSV and in ``databook audit irregular``, by user and kind. Over HTTP, on SQLite and
 on the real PostgreSQL."""

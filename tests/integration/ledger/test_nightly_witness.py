@@ -43,7 +43,7 @@ def test_witness_task_cosigns_with_the_keystore_key_then_fails_on_truncation(
     received.clear()
     fill(home, 3)
     load_signer(home.config)  # the portal's key, made at its first checkpoint
-    # Entries but no checkpoint: the witness asks for a fresh one first (issue 19).
+    # Entries but no checkpoint: the witness asks for a fresh one first.
     assert _task(settings) == "cosigned"
     fill(home, 6, checkpoints_at=(6,))
     assert _task(settings) == "cosigned"

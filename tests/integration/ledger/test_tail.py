@@ -1,4 +1,4 @@
-"""Issue 19, finding 2: no unsigned tail. A serving portal (real uvicorn, real HTTP) signs a
+"""no unsigned tail. A serving portal (real uvicorn, real HTTP) signs a
 checkpoint over every entry within its window; a command that appends signs before it exits;
 ``audit verify`` fails an old unsigned tail and a ledger whose checkpoints or cosignatures
 were deleted; the witness co-signs a fresh checkpoint; an empty ledger with no key verifies.

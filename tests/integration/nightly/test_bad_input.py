@@ -82,7 +82,7 @@ def test_the_demo_council_has_no_bad_input(clean: Databook) -> None:
     assert set(BLOCKING) <= set(BAD_INPUT) <= set(RULES)
 
 
-# Finding 3: keys that are NULL or not unique.
+# keys that are NULL or not unique.
 
 def test_a_person_with_a_null_person_id_blocks_instead_of_vanishing(
         council: Council, tmp_path: Path, clean: Databook) -> None:
@@ -147,7 +147,7 @@ def test_an_education_id_that_is_not_a_whole_number_is_named_and_blocks(
     assert list(rows["record_id"]) == [first]
 
 
-# Finding 5: bad data that crashed the run mid-flow.
+# bad data that crashed the run mid-flow.
 
 def test_no_pupil_matching_any_person_is_one_clear_error(council: Council,
                                                           tmp_path: Path) -> None:
@@ -219,7 +219,7 @@ def test_an_unreadable_end_date_never_makes_a_closed_row_look_open(
     assert ended not in set(staged.addresses["id"])
 
 
-# Finding 6: impossible values, named instead of an anonymous warning.
+# impossible values, named instead of an anonymous warning.
 
 @pytest.mark.parametrize(("sql", "rule", "table"), [
     ("UPDATE DM_PERSONS SET DATE_OF_BIRTH = '2090-01-01 00:00:00.000000' "

@@ -97,7 +97,7 @@ def test_bad_as_at_and_unknown_school(home: Path, capsys: pytest.CaptureFixture[
 
 def test_keys_on_an_empty_home_create_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """Finding 11: a mistyped DATABOOK_HOME must not grow a new master key or keystore."""
+    """A mistyped DATABOOK_HOME must not grow a new master key or keystore."""
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("DATABOOK_HOME", str(empty))

@@ -1,6 +1,6 @@
 """The leak tests search every output for the marker strings the demo plants in the columns
 the extract must never read; a demo that stopped planting them would make those tests pass
-without checking anything (issue 18)."""
+without checking anything."""
 
 from __future__ import annotations
 

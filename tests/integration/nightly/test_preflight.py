@@ -1,4 +1,4 @@
-"""Findings 8 and 11 of issue 8: every bad setting, key or drop is one line, exit 1, before the
+"""every bad setting, key or drop is one line, exit 1, before the
 flow starts (no run record, no Prefect, the drop untouched); a fresh DATABOOK_HOME is made."""
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def test_a_home_under_a_file_is_one_line_naming_the_file(
 
 
 def test_preflight_makes_folders_by_the_one_rule_in_publish_fsio() -> None:
-    """Issue 8: preflight had its own copy of the folder rule, which also chmod'ed a folder
+    """Preflight had its own copy of the folder rule, which also chmod'ed a folder
     someone else made meanwhile; folders are made in one place only."""
     import inspect
 

@@ -1,4 +1,4 @@
-"""Issue 8 through the real command, a real Prefect server and real file systems: bad data, a
+"""Bad input through the real command, a real Prefect server and real file systems: bad data, a
 full disk, a read-only drop and a fault in databook itself each end in ONE ``databook:`` line
 on stderr and a non-zero exit, with the previous run and ``latest`` byte for byte as they were,
 no staging folder left, and (for the fault) the details in run.log as types and frames only.

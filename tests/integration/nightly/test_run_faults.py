@@ -1,7 +1,7 @@
-"""Issue 8 through the real command and a real Prefect temporary server, on a fresh, nested
+"""Faults through the real command and a real Prefect temporary server, on a fresh, nested
 DATABOOK_HOME with a cold PREFECT_HOME (the first run on a new machine):
 
-- finding 9: a run killed with ``kill -9`` is recorded as crashed by the next command, and the
+- a run killed with ``kill -9`` is recorded as crashed by the next command, and the
   next run stops the temporary Prefect server it left and marks its flow run Crashed;
 - findings 1, 5, 10: an unexpected fault whose message carries a child's name (and the same name
   typed into a date column) fails the run with ONE line on the terminal, and the name reaches no

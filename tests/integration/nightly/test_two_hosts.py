@@ -1,4 +1,4 @@
-"""The portal stands alone: two deployables from one repository (issue 18).
+"""The portal stands alone: two deployables from one repository.
 
 The internet-facing portal host installs ``'.[portal]'`` and must never load the nightly run's
 libraries; ``databook --help`` imports no heavy library. The import graph between top-level

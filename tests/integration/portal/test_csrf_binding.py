@@ -1,4 +1,4 @@
-"""Issue 19, finding 1: a CSRF token is bound to the signed-in session (a pre-session token
+"""a CSRF token is bound to the signed-in session (a pre-session token
 only before sign-in), every cookie is ``__Host-`` prefixed over HTTPS, and a POST a browser
 marks as cross-site is refused whatever token it carries. Over HTTP against the real app, on
 SQLite and on the real PostgreSQL (the session is read from the database)."""

@@ -1,4 +1,4 @@
-"""Issue 19, finding 5: an address with no account behaves exactly like one with an account
+"""an address with no account behaves exactly like one with an account
 (same statuses, same page, the same password hashes spent), and a lockout is not a switch a
 stranger can hold down: it is per email address AND client address, so the DSL signs in from
 their own address while a stranger hammers theirs. Over HTTP against the real app, on SQLite

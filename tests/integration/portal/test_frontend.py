@@ -1,4 +1,4 @@
-"""The committed front end (issue 20): built from exactly pinned versions by
+"""The committed front end: built from exactly pinned versions by
 ``portal/frontend/build.sh``, GOV.UK Frontend 6 without GOV.UK's font or images, and pages
 that need no inline script or style (the CSP allows neither)."""
 

@@ -1,4 +1,4 @@
-"""Issue 19, finding 3: the permanent ledger holds only values the server chose. A visitor's
+"""the permanent ledger holds only values the server chose. A visitor's
 User-Agent and request path (a child's name and address went in through both) never reach an
 entry: a browser family and the route's template do. And the internet cannot append without
 limit: one address's failures beyond the limit are one aggregated ``throttled`` entry. Over

@@ -1,4 +1,4 @@
-"""Look up one pupil (issue 21) attacked through real HTTP: the page serves the bundle's
+"""Look up one pupil attacked through real HTTP: the page serves the bundle's
 header only; a look-up is recorded before its one sealed row is served; bad input, a missing
 CSRF token, another school, a stale run, a doctored bundle, too many look-ups and a council
 that does not offer look-ups (or downloads) are refused and change nothing."""

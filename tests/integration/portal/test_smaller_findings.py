@@ -1,4 +1,4 @@
-"""Issue 19, finding 6, each attack over HTTP against the real app, on SQLite and on the real
+"""each attack over HTTP against the real app, on SQLite and on the real
 PostgreSQL: a URN too big for the database, a password reset nobody recorded, "the council
 has been told" with no channel, control and bidi characters in a reason, a redirect built
 from the Host header, a leaver's link recorded as unknown, one changed file blocking every

@@ -1,4 +1,4 @@
-"""Finding 1 of issue 8, at the stage boundary: an unexpected exception's text never leaves it."""
+"""at the stage boundary: an unexpected exception's text never leaves it."""
 
 from __future__ import annotations
 

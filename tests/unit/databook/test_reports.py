@@ -80,7 +80,7 @@ def _lookup(user: int, minutes: int, row: str, text: str = "") -> tuple[int, str
 
 
 def test_lookups_in_usage_child_and_irregular(sqlite_ledger: Ledger) -> None:
-    """Issue 21: look-ups are counted per month (and the distinct pupils they opened), listed
+    """Look-ups are counted per month (and the distinct pupils they opened), listed
     for the child whose row they opened, and flagged in bursts and out of hours."""
     config = sqlite_ledger.config
     _events(sqlite_ledger, [

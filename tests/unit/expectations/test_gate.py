@@ -107,7 +107,7 @@ def test_drift_blocks_until_an_officer_accepts_it_with_a_reason(
 
 def test_a_child_whose_person_row_lost_its_id_blocks_publishing(
         home: tuple[Path, dict[str, str]], council: Council, tmp_path: Path) -> None:
-    """Issue 8, finding 3: a DM_PERSONS row with a NULL PERSON_ID used to drop the child
+    """a DM_PERSONS row with a NULL PERSON_ID used to drop the child
     silently and publish with exit 0."""
     state, env = home
     before = drop_bytes(state)
@@ -129,7 +129,7 @@ def test_a_child_whose_person_row_lost_its_id_blocks_publishing(
 
 def test_drift_is_still_caught_when_latest_is_deleted(
         home: tuple[Path, dict[str, str]], council: Council, tmp_path: Path) -> None:
-    """Issue 8, finding 2: with ``latest`` gone the gate compares with the newest signed run
+    """with ``latest`` gone the gate compares with the newest signed run
     instead of failing open."""
     state, env = home
     (state / "drop" / "latest").unlink()

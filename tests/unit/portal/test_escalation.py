@@ -1,4 +1,4 @@
-"""The escalation report: seed 004's list with dates, then the register's other gaps."""
+"""The escalation report: the Education Board's list with dates, then the register's other gaps."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_table_aligns_and_says_so_when_there_is_nothing() -> None:
 
 
 def test_schools_of_the_latest_run_with_nobody_named_need_action_too() -> None:
-    """As the council's schools page counts them (issue 20): a school in the latest run with
+    """As the council's schools page counts them: a school in the latest run with
     nobody named is on the list, on the register or not; a named one is not."""
     run = {112034: "Good", 112099: "Only In The Run", 112100: "Named, Not Registered"}
     lines = report(REGISTER, TODAY, V, urns_with_dsl=[112034, 112068, 112085, 112017, 112100],

@@ -49,7 +49,7 @@ def test_protocol_gate_needs_a_signed_current_protocol() -> None:
 
 
 def test_the_data_sharing_agreement_does_not_gate_downloads() -> None:
-    """Issue 11 gates on the protocol; an unsigned agreement puts the school on the lists."""
+    """The gate is the protocol; an unsigned agreement puts the school on the lists."""
     assert rules.protocol_current(signed(agreement_signed_on=None, agreement_version="",
                                          agreement_review_on=None), V)
 

@@ -1,4 +1,4 @@
-"""The look-up bundle (issue 21): fixed vectors for the keys, tokens, check value and a sealed
+"""The look-up bundle: fixed vectors for the keys, tokens, check value and a sealed
 row; the bundle in the run, listed and verified in the signed manifest; the keystore's cache
 (one PBKDF2 per school and password, replaced on rotation); amendments carry bundles and a
 rotation re-seals the rotated school's."""
