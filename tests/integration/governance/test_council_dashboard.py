@@ -83,11 +83,17 @@ def every_kind_of_entry(env: Env, officer: TestClient) -> str:
 def test_every_council_page_loads_with_school_partner_and_council_entries(
         env: Env, officer: TestClient) -> None:
     every_kind_of_entry(env, officer)
-    pages = sorted({fill(p, A) for m, p in council_routes(app_of(officer)) if m == "GET"})
+    routes = {p for m, p in council_routes(app_of(officer)) if m == "GET"}
+    # A page of one record this test does not make (a concern, a sample check) is "not found",
+    # never a fault; every other page loads.
+    records = {p for p in routes if "{" in p.replace("{urn}", "")}
+    pages = sorted(fill(p, A) for p in routes - records)
     assert "/council" in pages and "/council/audit/irregular" in pages
     for url in pages:
         got = officer.get(url)
         assert got.status_code == 200, (url, got.status_code, got.text[-500:])
+    for url in sorted(fill(p, A) for p in records):
+        assert officer.get(url).status_code == 404, url
     landing = officer.get("/council").text
     assert "by sam.dsl@alder.example" in landing  # the school's newest download, still shown
 
