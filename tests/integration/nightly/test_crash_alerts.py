@@ -49,6 +49,7 @@ def test_a_killed_run_is_alerted_by_webhook_and_email_and_the_next_run_says_so_f
                         DATABOOK_ROLL_URL=council.roll_url, DATABOOK_CODE_DIR=str(REPO),
                         DATABOOK_ALERT_WEBHOOK=got.webhook, DATABOOK_ALERT_SMTP=got.smtp,
                         DATABOOK_ALERT_EMAIL_TO="mi-team@council.example",
+                        DATABOOK_PORTAL_WITNESS="false",  # no portal here: no witness alert
                         PREFECT_WORKER_QUERY_SECONDS="2")
         installed = databook("alerts", "install", env=env)
         assert installed.returncode == 0, installed.stderr[-2000:]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from transform.findings import BLOCKING
@@ -48,11 +49,14 @@ if __name__ == "__main__":
 
 
 def run(tmp_path: Path, how: str) -> subprocess.CompletedProcess[str]:
+    # Short: the forkserver's socket lives in it, and a Unix socket's path is at most 107 bytes
+    # (pytest's numbered folders grow past that on a long-lived machine).
     scratch = tmp_path / "tmp"
-    scratch.mkdir()
+    scratch.symlink_to(tempfile.mkdtemp(prefix="gx", dir="/tmp"))
     script = tmp_path / "background.py"  # a file: forkserver workers re-import __main__
     script.write_text(SCRIPT)
-    return subprocess.run([sys.executable, str(script), str(scratch), str(tmp_path / "report"),
+    return subprocess.run([sys.executable, str(script), str(scratch.resolve()),
+                           str(tmp_path / "report"),
                            how], capture_output=True, text=True, timeout=600, check=False,
                           cwd=Path(__file__).resolve().parents[3])
 

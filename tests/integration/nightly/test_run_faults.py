@@ -118,7 +118,8 @@ def scene(council: Council, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         threading.Thread(target=receiver.serve_forever, daemon=True).start()
         failing_env = env | {
             "DATABOOK_ALERT_WEBHOOK": f"http://127.0.0.1:{receiver.server_port}/hook",
-            "DATABOOK_ALERT_SMTP": "smtp://127.0.0.1:1", "DATABOOK_ALERT_EMAIL_TO": "mi@x.test"}
+            "DATABOOK_ALERT_SMTP": "smtp://127.0.0.1:1", "DATABOOK_ALERT_EMAIL_TO": "mi@x.test",
+            "DATABOOK_PORTAL_WITNESS": "false"}  # no portal here: no witness alert
         try:
             failed = subprocess.run(
                 [sys.executable, "-c", FAULTY_TRANSFORM, "run", *sources, "--source-url",
