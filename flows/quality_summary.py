@@ -23,7 +23,8 @@ def data_quality_summary() -> int:
         made = summary.build(engine, today_in_london())
     finally:
         engine.dispose()
-    sent, failed = summary.send(settings, made)
+    sent, failed = summary.send(settings, made, settings.data_quality_webhook,
+                                settings.data_quality_email_to)
     logger = get_run_logger()
     logger.info("%s; sent by: %s", made.subject, ", ".join(sent) or "nothing")
     if failed or not sent:

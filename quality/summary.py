@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from databook.alerts import post_json, send_email
-from flows.settings import NightlySettings
+from databook.settings import HostSettings
 from quality import catalogue, history
 
 DAYS = 7
@@ -81,19 +81,22 @@ def build(engine: Engine, today: date, days: int = DAYS) -> Summary:
     return Summary(subject, "\n".join(lines), facts)
 
 
-def channels(settings: NightlySettings) -> tuple[str | None, list[str]]:
-    """The data-quality channel: its own webhook and addresses, else the alert channels."""
-    hook = settings.data_quality_webhook or settings.alert_webhook
-    to = settings.data_quality_email_to or settings.alert_email_to
+def channels(settings: HostSettings, webhook: str | None = None,
+             email_to: str | None = None) -> tuple[str | None, list[str]]:
+    """The data-quality channel: its own webhook and addresses (the nightly settings'
+    ``data_quality_webhook`` and ``data_quality_email_to``), else the alert channels."""
+    hook = webhook or settings.alert_webhook
+    to = email_to or settings.alert_email_to
     emails = [a.strip() for a in (to or "").split(",") if a.strip()] if settings.alert_smtp \
         else []
     return hook, emails
 
 
-def send(settings: NightlySettings, summary: Summary) -> tuple[list[str], list[str]]:
+def send(settings: HostSettings, summary: Summary, webhook: str | None = None,
+         email_to: str | None = None) -> tuple[list[str], list[str]]:
     """Send to the data-quality channel; (sent, failed) channel names. Never raises for a
     channel that fails: the caller says which."""
-    hook, emails = channels(settings)
+    hook, emails = channels(settings, webhook, email_to)
     sent, failed = [], []
     if hook:
         try:

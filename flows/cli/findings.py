@@ -167,7 +167,8 @@ def _summary(engine: Engine, settings: NightlySettings, send: bool) -> int:
     print(made.body)
     if not send:
         return 0
-    sent, failed = summary.send(settings, made)
+    sent, failed = summary.send(settings, made, settings.data_quality_webhook,
+                                settings.data_quality_email_to)
     if failed:
         raise SettingsError(f"the summary was NOT sent by: {', '.join(failed)}"
                             + (f" (sent by: {', '.join(sent)})" if sent else ""))
