@@ -126,14 +126,18 @@ as deputy, or the reverse, keeps the role it has)."""
 
 
 def leave(db: Session, email: str, reason: str, origin: Origin) -> User:
-    """Disable at once: sessions ended, second factors and links removed, schools dropped."""
+    """Disable at once: sessions ended, second factors and links removed, schools dropped.
+    The password hash is kept: sign-in still refuses the account before any session exists,
+    but can then tell a leaver who types the RIGHT password that their access has ended,
+    instead of calling a right password wrong (``authn.AccessEnded``). No path lets the hash
+    in again: the links are expired here and ``reset`` and ``add_user`` refuse a leaver."""
     reason = " ".join(reason.split())
     if not 1 <= len(reason) <= 500:
         raise AccountError("give a reason of 1 to 500 characters")
     user = find_user(db, email)
     if user.state == "left":
         raise AccountError("that user has already left")
-    user.state, user.left_at, user.password_hash = "left", sessions.now(), None
+    user.state, user.left_at = "left", sessions.now()
     sessions.end_all(db, user.id)
     db.execute(delete(Credential).where(Credential.user_id == user.id))
     # The links are kept, expired, so a leaver's link is recorded as ``left``.

@@ -39,6 +39,17 @@ class SigninRefused(Exception):
         self.reason, self.status = reason, status
 
 
+class AccessEnded(SigninRefused):
+    """A left or suspended account signed in with its RIGHT password: still refused (no
+    session is made), but told why and whom to ring rather than that the password is wrong.
+    Only someone who knows the password learns the account's state; a wrong password on such
+    an account gets ``WRONG`` exactly like any other, so nothing is enumerated."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__("disabled", ACCESS_ENDED if state == "left" else SUSPENDED, 403)
+        self.state = state
+
+
 LOCAL_OFF = ("Council officers sign in with their council account: use \"Sign in with your "
              "council account\" on the sign-in page.")
 WRONG = ("The email address or password is not right. Check both and try again; if you have "
@@ -49,6 +60,10 @@ DELAYED = ("There have been too many failed attempts to sign in to this account,
            "it has not signed in from must wait: try again in {}. Your own computer, if you "
            "have signed in on it before, is not held up. If these attempts were not you, ring "
            "the council.")
+ACCESS_ENDED = ("Your access to the safeguarding databook has ended. If you think this is "
+                "wrong, contact the council.")
+SUSPENDED = ("Your access to the safeguarding databook is suspended until the council "
+             "confirms that you have left. If you have not left, contact the council.")
 TOO_MANY_CODES = ("Too many wrong codes. Sign in again with your password; if this keeps "
                   "happening, ring the council.")
 
@@ -179,10 +194,13 @@ def settle_password(db: Session, context: PortalContext, email: str, found: Cand
     if user is None:
         _failure(db, context, None, "unknown_user", "password", origin, email, device)
         raise SigninRefused("unknown_user", WRONG)
+    right = bool(good) and (user.id, user.password_hash) == (found.user_id, found.stored)
     if user.state in ("left", "suspended"):
+        # counted like any failure (the per-account limits apply); only the right password
+        # earns the page that says what happened.
         _failure(db, context, user, "disabled", "password", origin, device=device)
-        raise SigninRefused("disabled", WRONG)
-    if not good or (user.id, user.password_hash) != (found.user_id, found.stored):
+        raise AccessEnded(user.state) if right else SigninRefused("disabled", WRONG)
+    if not right:
         _failure(db, context, user, "password", "password", origin, device=device)
         raise SigninRefused("password", WRONG)
     if user.role == "council" and not context.portal.council_local_signin:

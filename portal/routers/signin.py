@@ -56,6 +56,9 @@ def signin(request: Request, email: Annotated[str, Form(max_length=MAX_EMAIL)] =
             token, _ = sessions.start(db, user.id, stage, replacing=session_row(request, db))
         except authn.SigninRefused as exc:
             refused = exc
+    if isinstance(refused, authn.AccessEnded):
+        return render(request, "access_ended.html", {"suspended": refused.state ==
+                                                     "suspended"}, refused.status)
     if refused is not None:
         errors = ({"email": "Enter your work email address, like name@school.example."}
                   if not email.strip() else {"email": str(refused)})

@@ -229,6 +229,31 @@ def test_sign_in_pages_and_their_errors(served: Served, browser: Any,
     context.close()
 
 
+def test_the_access_ended_and_suspended_pages(served: Served, browser: Any,
+                                              auditor: Auditor) -> None:
+    """A leaver, and a colleague suspended as one, sign in with the right password: refused,
+    told what happened and whom to contact, on pages that pass like every other."""
+    env, url = served.env, served.url
+    portal = env.settings.portal
+    add_user(env, "lou.leaver@alder.example", [A], agreed=True)
+    add_user(env, "sue.suspended@alder.example", [A], agreed=True)
+    with ready(portal.database_url, portal.state_dir).begin() as db:
+        accounts.leave(db, "lou.leaver@alder.example", "left in July", COMMAND_LINE)
+        user = db.scalar(select(User).where(User.email == "sue.suspended@alder.example"))
+        assert user is not None
+        user.state = "suspended"
+    context, page = new_page(browser)
+    for email, heading, name in (("lou.leaver@alder.example", "Your access has ended",
+                                  "access-ended"),
+                                 ("sue.suspended@alder.example", "Your access is suspended",
+                                  "access-suspended")):
+        password_step(page, url, email)
+        assert page.get_by_role("heading", level=1).inner_text() == heading
+        assert page.url == f"{url}/signin" and page.locator("#contact").is_visible()
+        auditor.check(page, name)
+    context.close()
+
+
 def test_the_passkey_pages(served: Served, browser: Any, auditor: Auditor) -> None:
     """Passkey first: enrol one (a virtual authenticator), then the second step with only the
     passkey, and with the passkey and the authenticator app as the alternative."""

@@ -73,7 +73,13 @@ def test_a_leaver_is_suspended_at_once_and_the_officer_confirms_or_reverses(env:
         again = dee.get("/signin")
         refused = dee.post("/signin", data={"email": DEE, "password": PASSWORD,
                                             "csrf": csrf_of(again.text)})
-        assert refused.status_code == 401
+        assert refused.status_code == 403  # the right password: told why, no session
+        assert "Your access is suspended" in refused.text and "__Host-databook=" not in \
+            refused.headers.get("set-cookie", "")
+        wrong = dee.post("/signin", data={"email": DEE, "password": "not the password",
+                                          "csrf": csrf_of(again.text)})
+        assert wrong.status_code == 401 and "not right" in wrong.text
+        assert "suspended" not in wrong.text
         [reported] = entries(env, "leaver_reported")
         assert (reported["target_email"], reported["urn"], reported["reporter_role"],
                 reported["why"], reported["actor_email"]) == (DEE, A, "dsl", "left_school", ANN)

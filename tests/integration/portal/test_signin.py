@@ -18,7 +18,7 @@ from portal import accounts
 from portal.app import create_app
 from portal.events import COMMAND_LINE
 from portal.migrate import ready
-from portal.models import Credential, SigninBackoff, WebSession
+from portal.models import Credential, SigninBackoff, User, WebSession
 from tests.support import (
     PASSWORD,
     Env,
@@ -147,13 +147,65 @@ def test_a_leavers_open_session_ends_at_the_next_request(client: TestClient, env
                                                       "reason": "concern"})
     assert got.status_code in (303, 403) and not got.headers.get("content-disposition")
     assert client.get(f"/schools/{A}").status_code == 303
-    assert password_step(client) == 401  # and cannot sign in again
+    assert password_step(client) == 403  # cannot sign in again: told access has ended
     with db(env) as s:
         assert not list(s.scalars(select(Credential).where(Credential.user_id == user_id(
             env, EMAIL))))
     [left] = entries(env, "user_left")
     assert "July" not in str(left)
     assert not entries(env, "download")
+
+
+def _answer(client: TestClient, email: str, password: str) -> tuple[int, str, str]:
+    got = client.post("/signin", data={"email": email, "password": password,
+                                       "csrf": csrf_of(client.get("/signin").text)})
+    return got.status_code, got.text.replace(email, "EMAIL"), got.headers.get("set-cookie", "")
+
+
+def test_a_leaver_with_the_right_password_is_told_their_access_has_ended(
+        tmp_path: Path) -> None:
+    """The right password earns the page that says what happened and whom to ring (403, no
+    session); a wrong one is answered exactly as any wrong password, and the guessing limits
+    still hold; every attempt is a ``disabled`` failure in the ledger. The hash is kept, but no
+    other path (a reset, being added again, an old link) reopens the account."""
+    env = make_env(tmp_path, DATABOOK_PORTAL_CONTACT_NAME="the Safeguarding Hub",
+                   DATABOOK_PORTAL_CONTACT_PHONE="01632 960 123",
+                   DATABOOK_PORTAL_CONTACT_EMAIL="hub@council.example")
+    add_user(env, EMAIL, [A], agreed=True)
+    add_user(env, "bo.lead@alder.example", [A], agreed=True)
+    portal = env.settings.portal
+    with db(env) as s:
+        old_link = accounts.reset(s, EMAIL, portal, COMMAND_LINE)
+        accounts.leave(s, EMAIL, "left the school in July", COMMAND_LINE)
+    with db(env) as s:
+        assert s.scalar(select(User.password_hash).where(User.email == EMAIL))
+        with pytest.raises(accounts.AccountError):
+            accounts.reset(s, EMAIL, portal, COMMAND_LINE)
+        with pytest.raises(accounts.AccountError):
+            accounts.add_user(s, portal, urn=A, name="Ann", email=EMAIL, role="dsl",
+                              origin=COMMAND_LINE)
+    with TestClient(create_app(env.settings), base_url="https://testserver",
+                    follow_redirects=False) as client:
+        assert client.get("/" + old_link.url.split("/", 3)[3]).status_code == 410
+        wrong_other = _answer(client, "bo.lead@alder.example", "not the password at all")
+        wrong_leaver = _answer(client, EMAIL, "not the password at all")
+        assert wrong_leaver == wrong_other and wrong_leaver[0] == 401
+        assert "not right" in wrong_leaver[1] and "access has ended" not in wrong_leaver[1]
+        status, page, cookie = _answer(client, EMAIL, PASSWORD)
+        assert status == 403 and "__Host-databook=" not in cookie
+        assert "<h1 class=\"govuk-heading-l\">Your access has ended</h1>" in page
+        assert "the Safeguarding Hub" in page and 'href="tel:01632960123"' in page
+        assert 'href="mailto:hub@council.example"' in page and "not right" not in page
+        with db(env) as s:
+            assert not list(s.scalars(select(WebSession)))  # refused before any session
+        # the limits still apply: once locked, even the right password gets the lock page
+        for _ in range(portal.lockout_attempts):
+            _answer(client, EMAIL, "not the password at all")
+        status, page, _ = _answer(client, EMAIL, PASSWORD)
+        assert status == 429 and "locked" in page and "access has ended" not in page
+    mine = [e for e in entries(env, "signin_failed") if e["actor_email"] == EMAIL]
+    limit = portal.lockout_attempts  # the right password counted as a failure too
+    assert [e["reason"] for e in mine] == ["disabled"] * limit + ["locked"] * 3
 
 
 def test_idle_and_absolute_timeouts(client: TestClient, env: Env) -> None:
