@@ -59,5 +59,30 @@
     return JSON.parse(new TextDecoder().decode(plain));
   }
 
-  window.DatabookLookup = {normalise, deriveBytes, importKeys, upnToken, nameToken, checkValue, openRow};
+  // Whether the opened row is the child asked for, by what it was sealed under: the UPN, or
+  // the date of birth and a surname the name ends in (as publish.lookup_bundle.tokens_for).
+  // The portal chooses which sealed row to send; a row of another child of the school opens
+  // as well as the right one, so the page checks before it shows anything.
+  const LEGACY = {"UPN": "upn", "Name": "name", "Date of birth": "date_of_birth"};
+  function rowMatches(columns, opened, query) {
+    const at = (key) => columns.findIndex((c) => (c.key || LEGACY[c.label]) === key);
+    const [upnAt, nameAt, dobAt] = [at("upn"), at("name"), at("date_of_birth")];
+    const rows = opened && Array.isArray(opened.rows) ? opened.rows : [];
+    return rows.length > 0 && rows.some((row) => {
+      if (query.upn) {
+        const want = normalise(query.upn);
+        return upnAt >= 0 && want !== "" && typeof row[upnAt] === "string" && normalise(row[upnAt]) === want;
+      }
+      if (nameAt < 0 || dobAt < 0 || row[dobAt] !== query.dob || typeof row[nameAt] !== "string") { return false; }
+      const want = normalise(query.surname);
+      const words = row[nameAt].split(/\s+/).filter((w) => w !== "").map(normalise);
+      for (let i = words.length > 1 ? 1 : 0; i < words.length; i++) {
+        if (want !== "" && words.slice(i).join("") === want) { return true; }
+      }
+      return false;
+    });
+  }
+
+  window.DatabookLookup = {normalise, deriveBytes, importKeys, upnToken, nameToken, checkValue, openRow,
+    rowMatches};
 })();

@@ -1,7 +1,8 @@
 """One name rule on both sides of the look-up: the nightly run's ``normalise`` (Python) and
 the browser's (portal/static/lookup.js, executed as it is served, in Node's V8 with Node's
 WebCrypto) give identical keys for a shared list of synthetic surnames, and a child named
-Yılmaz in a published bundle is found by the key the browser makes from what a DSL types."""
+Yılmaz in a published bundle is found by the key the browser makes from what a DSL types.
+The browser's check that the row it opened is the child asked for runs here too."""
 
 from __future__ import annotations
 
@@ -112,3 +113,35 @@ def test_a_child_named_yilmaz_is_found_by_the_browsers_key_however_typed(
         rows=document["rows"], columns=document["columns"])
     assert got == [["r1", "Emre Yılmaz"]] * 3 + [["r2", "Ayşe Aydın"]] * 2 + [
         ["r3", "Jan Łukasz-Øster"]] * 2 + [None] * 2
+
+
+CHECK = """
+const keys = await L.importKeys(await L.deriveBytes(input.password, input.salt, 1000));
+const out = [];
+for (const [rowId, query] of input.cases) {
+  const opened = await L.openRow(keys, 100001, "run1", rowId, input.rows[rowId]);
+  out.push(L.rowMatches(input.columns, opened, query));
+}
+out.push(L.rowMatches(input.columns, {rows: []}, {upn: "A100000000001"}));
+out.push(L.rowMatches(input.legacy, {rows: [["A1", "Amy Yılmaz", "2015-03-02"]]},
+                      {surname: "yilmaz", dob: "2015-03-02"}));
+return out;
+"""
+
+
+def test_the_browser_shows_a_row_only_if_it_is_the_child_asked_for(
+        bundle: tuple[lb.LookupKey, dict[str, Any]]) -> None:
+    """The portal picks the sealed row; another child's row of the same school opens just as
+    well, so the page compares what the row was sealed under with what was asked."""
+    _, document = bundle
+    cases = [["r1", {"upn": "a100000000001"}], ["r2", {"upn": "A100000000001"}],
+             ["r1", {"surname": "Yilmaz", "dob": "2015-03-02"}],
+             ["r2", {"surname": "Yilmaz", "dob": "2015-03-02"}],
+             ["r1", {"surname": "Yilmaz", "dob": "2015-03-03"}],
+             ["r1", {"surname": "Emre", "dob": "2015-03-02"}],  # a forename is not a surname
+             ["r1", {"surname": "", "dob": "2015-03-02"}], ["r1", {"upn": "  "}]]
+    legacy = [{"label": c["label"], "kind": c["kind"]} for c in document["columns"]]
+    got = _node(CHECK, password="correct horse battery", salt=base64.b64encode(
+        bytes(range(16))).decode(), cases=cases, rows=document["rows"],
+        columns=document["columns"], legacy=legacy)
+    assert got == [True, False, True, False, False, False, False, False, False, True]
