@@ -18,7 +18,7 @@ rows' random nonces::
     {"format": 1, "kind": "databook-lookup", "urn": 100001, "run_id": "...", "as_at": "...",
      "kdf": "PBKDF2-HMAC-SHA256", "iterations": 600000, "salt": "<base64>",
      "check": "<hex HMAC(k_check, 'databook lookup v1' || urn || run_id)>",
-     "columns": [{"label": "UPN", "kind": "text"}, ...],
+     "columns": [{"label": "UPN", "kind": "text", "key": "upn"}, ...],
      "index": {"<hex token>": "<row id>" | null, ...},
      "rows": {"<row id>": "<base64 nonce(12) || AES-256-GCM ciphertext || tag(16)>", ...}}
 
@@ -41,7 +41,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import secrets
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -68,7 +67,6 @@ INFO_INDEX = b"databook lookup index v1"
 INFO_ROWS = b"databook lookup rows v1"
 INFO_CHECK = b"databook lookup check v1"
 SUFFIX = ".lookup.json"
-_DROPPED = re.compile(r"[\s\-\u2010\u2011\u2012\u2013\u2014'\u2018\u2019\u02bc`]+")
 _UPN, _NAME, _DOB = KEYS.index("upn"), KEYS.index("name"), KEYS.index("date_of_birth")
 
 Value = str | date | None
@@ -119,10 +117,35 @@ def derive_for(item: tuple[int, str]) -> tuple[int, LookupKey]:
     return urn, derive(password)
 
 
+#: Letters that Unicode does not decompose into a base letter and marks, spelled as English
+#: records (and keyboards) usually spell them. Keys are lower case: applied after folding.
+#: lookup.js holds the same table; tests/data/lookup_names.json checks the two agree.
+FOLDS = {"\u0131": "i", "\u00df": "ss", "\u00f8": "o", "\u00e6": "ae", "\u0153": "oe",
+         "\u0142": "l", "\u0111": "d", "\u00f0": "d", "\u00fe": "th", "\u0127": "h",
+         "\u0167": "t", "\u0138": "k", "\u014b": "ng", "\u0180": "b", "\u0183": "b",
+         "\u0188": "c", "\u0192": "f", "\u0199": "k", "\u019a": "l", "\u01b4": "y",
+         "\u01b6": "z", "\u0237": "j"}
+_FOLD = str.maketrans(FOLDS)
+
+
+def _kept(char: str) -> bool:
+    category = unicodedata.category(char)
+    return category[0] == "L" or category == "Nd"
+
+
 def normalise(text: str) -> str:
-    """NFKC, full case folding, then spaces, hyphens and apostrophes dropped: "O'Brien",
-    "o brien" and "OBRIEN" are one surname. The browser does the same (lookup.js)."""
-    return _DROPPED.sub("", unicodedata.normalize("NFKC", text).casefold())
+    """The one rule for a look-up key's text, on both sides (the browser's ``normalise`` in
+    lookup.js is the same steps): NFKD; case folded as JavaScript can (upper then lower case,
+    final sigma as sigma; ``casefold`` has no JavaScript twin); NFKD again;
+    combining marks dropped; the letters Unicode does not decompose mapped by ``FOLDS``
+    (ı to i, ß to ss, ø to o, æ to ae, ł to l, đ to d ...); then only letters and decimal
+    digits kept. So "Yılmaz", "YILMAZ" and "Yilmaz" are one surname, as are "O'Brien",
+    "o brien" and "OBRIEN", and "Müller" and "Muller". Two children it makes share a key
+    (same surname so folded, same date of birth) are told apart by UPN, as twins are."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).upper().lower()
+                                   .replace("\u03c2", "\u03c3"))
+    bare = "".join(c for c in folded if unicodedata.category(c)[0] != "M")
+    return "".join(c for c in bare.translate(_FOLD) if _kept(c))
 
 
 def _hmac(key: bytes, text: str) -> bytes:
@@ -207,7 +230,7 @@ def build(key: LookupKey, urn: int, run_id: str, as_at: date | str,
         "as_at": as_at.isoformat() if isinstance(as_at, date) else as_at,
         "kdf": KDF, "iterations": key.iterations, "salt": _b64(key.salt),
         "check": check_value(key, urn, run_id),
-        "columns": [{"label": c.header, "kind": c.kind} for c in COLUMNS],
+        "columns": [{"label": c.header, "kind": c.kind, "key": c.key} for c in COLUMNS],
         "index": index, "rows": sealed}
     return json.dumps(document, sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False).encode()

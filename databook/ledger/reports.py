@@ -196,8 +196,13 @@ def irregular(db: Session, config: LedgerConfig,
             if failures[key] == config.failed_signins:
                 flag(e, f"{config.failed_signins} failed sign-ins in one day")
         elif e.kind == "lookup_failed":
-            flag(e, f"a looked-up record failed its integrity check in the browser "
-                    f"(school {e.get('urn')}, run {e.get('run_id')}): check the drop")
+            if e.get("what") == "wrong_child":
+                flag(e, f"the portal served a looked-up record of another child than the one "
+                        f"asked for (school {e.get('urn')}, run {e.get('run_id')}): check the "
+                        "portal and the drop")
+            else:
+                flag(e, f"a looked-up record failed its integrity check in the browser "
+                        f"(school {e.get('urn')}, run {e.get('run_id')}): check the drop")
         elif e.kind == "account_delayed":
             flag(e, f"account under attack: {e.get('failures')} failed sign-in steps from any "
                     "address; devices it has not used must now wait")

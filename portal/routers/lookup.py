@@ -189,8 +189,10 @@ def _lookup(request: Request, urn: int, body: dict[str, Any]) -> Response:
 
 @router.post("/schools/{urn}/lookup/refused")
 async def refused_row(request: Request, urn: Urn) -> Response:
-    """The browser could not open a sealed row (its tag failed): record it against the row
-    the server would serve (only a row id the bundle holds is recorded), tell the council."""
+    """The browser refused a sealed row: its tag failed (``bad_tag``), or it opened as another
+    child than the one asked for (``wrong_child``). Record it against the row the server
+    would serve (only a row id the bundle holds, and only one of those two words, is
+    recorded), tell the council."""
     body = await _body(request)
     response: Response = await anyio.to_thread.run_sync(_refused_row, request, urn, body)
     return response
@@ -207,6 +209,7 @@ def _refused_row(request: Request, urn: int, body: dict[str, Any]) -> Response:
         _unavailable(request, viewer, urn, exc)
         return _answer("Recorded.", 503)
     row = row_id if ROW_ID.match(row_id) and row_id in bundle["rows"] else "unknown"
+    what = "wrong_child" if body.get("what") == "wrong_child" else "bad_tag"
     with context.transaction() as db:
         # A report is the user's word, not proof: at most REPORTS_PER_HOUR per user are
         # recorded (counted under the ledger's lock), so nobody can fill the ledger, or the
@@ -219,7 +222,7 @@ def _refused_row(request: Request, urn: int, body: dict[str, Any]) -> Response:
         if made >= REPORTS_PER_HOUR:
             return _answer("Too many reports in the last hour: ring the council.", 429)
         record(db, "lookup_failed", who, urn=urn, run_id=current.run_id, row=row,
-               what="bad_tag")
+               what=what)
     council_alerts(request.app.state, context.alert).unserved(urn, current.run_id, "tampered")
     return JSONResponse({"recorded": True})
 

@@ -176,6 +176,7 @@
   async function lookUp() {
     clearErrors();
     $("result").hidden = true;
+    $("result-list").replaceChildren();  // the last pupil's record leaves the page
     const upn = $("upn").value.trim();
     const surname = $("surname").value.trim();
     const parts = ["dob-day", "dob-month", "dob-year"].map((id) => $(id).value.trim());
@@ -203,6 +204,14 @@
         say(text);
         showErrors([["", text]]);
         await post(root.dataset.url + "/refused", {row_id: answer.data.row_id});
+        return;
+      }
+      if (!L.rowMatches(header.columns, opened, upn ? {upn: upn} : {surname: surname, dob: isoDate(...parts)})) {
+        opened = null;
+        const text = "The record sent was not the pupil you asked for, so it was not shown. The council has been told.";
+        say(text);
+        showErrors([["", text]]);
+        await post(root.dataset.url + "/refused", {row_id: answer.data.row_id, what: "wrong_child"});
         return;
       }
       say("Record found: it is shown below.");

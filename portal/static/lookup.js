@@ -8,13 +8,21 @@
   const enc = new TextEncoder();
   const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
   const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-  const DROPPED = /[\s\-\u2010\u2011\u2012\u2013\u2014'\u2018\u2019\u02bc`]+/gu;
+  // Letters Unicode does not decompose, as publish.lookup_bundle.FOLDS (the same table).
+  const FOLDS = {"\u0131": "i", "\u00df": "ss", "\u00f8": "o", "\u00e6": "ae", "\u0153": "oe",
+    "\u0142": "l", "\u0111": "d", "\u00f0": "d", "\u00fe": "th", "\u0127": "h",
+    "\u0167": "t", "\u0138": "k", "\u014b": "ng", "\u0180": "b", "\u0183": "b",
+    "\u0188": "c", "\u0192": "f", "\u0199": "k", "\u019a": "l", "\u01b4": "y",
+    "\u01b6": "z", "\u0237": "j"};
+  const FOLD = new RegExp("[" + Object.keys(FOLDS).join("") + "]", "gu");
 
-  // NFKC, full case folding (upper then lower case, final sigma folded), then spaces,
-  // hyphens and apostrophes dropped: as publish.lookup_bundle.normalise.
+  // The one rule, as publish.lookup_bundle.normalise: NFKD; case folded (upper then lower
+  // case, final sigma folded); NFKD again; combining marks dropped; FOLDS; then only letters
+  // and decimal digits kept. "Yılmaz", "YILMAZ" and "Yilmaz" are one surname.
   function normalise(text) {
-    return text.normalize("NFKC").toUpperCase().toLowerCase().replace(/\u03c2/g, "\u03c3")
-      .replace(DROPPED, "");
+    return text.normalize("NFKD").toUpperCase().toLowerCase().replace(/\u03c2/g, "\u03c3")
+      .normalize("NFKD").replace(/\p{M}/gu, "").replace(FOLD, (c) => FOLDS[c])
+      .replace(/[^\p{L}\p{Nd}]/gu, "");
   }
 
   // root = PBKDF2-HMAC-SHA256(password, salt, iterations); three HKDF-SHA256 keys from it.
@@ -51,5 +59,30 @@
     return JSON.parse(new TextDecoder().decode(plain));
   }
 
-  window.DatabookLookup = {normalise, deriveBytes, importKeys, upnToken, nameToken, checkValue, openRow};
+  // Whether the opened row is the child asked for, by what it was sealed under: the UPN, or
+  // the date of birth and a surname the name ends in (as publish.lookup_bundle.tokens_for).
+  // The portal chooses which sealed row to send; a row of another child of the school opens
+  // as well as the right one, so the page checks before it shows anything.
+  const LEGACY = {"UPN": "upn", "Name": "name", "Date of birth": "date_of_birth"};
+  function rowMatches(columns, opened, query) {
+    const at = (key) => columns.findIndex((c) => (c.key || LEGACY[c.label]) === key);
+    const [upnAt, nameAt, dobAt] = [at("upn"), at("name"), at("date_of_birth")];
+    const rows = opened && Array.isArray(opened.rows) ? opened.rows : [];
+    return rows.length > 0 && rows.some((row) => {
+      if (query.upn) {
+        const want = normalise(query.upn);
+        return upnAt >= 0 && want !== "" && typeof row[upnAt] === "string" && normalise(row[upnAt]) === want;
+      }
+      if (nameAt < 0 || dobAt < 0 || row[dobAt] !== query.dob || typeof row[nameAt] !== "string") { return false; }
+      const want = normalise(query.surname);
+      const words = row[nameAt].split(/\s+/).filter((w) => w !== "").map(normalise);
+      for (let i = words.length > 1 ? 1 : 0; i < words.length; i++) {
+        if (want !== "" && words.slice(i).join("") === want) { return true; }
+      }
+      return false;
+    });
+  }
+
+  window.DatabookLookup = {normalise, deriveBytes, importKeys, upnToken, nameToken, checkValue, openRow,
+    rowMatches};
 })();

@@ -307,6 +307,44 @@ def test_a_sealed_row_changed_in_transit_is_refused_and_reported(portal: Portal,
     page.context.close()
 
 
+def test_another_childs_row_sent_for_the_one_asked_for_is_refused_and_reported(
+        portal: Portal, browser: Any) -> None:
+    """The portal chooses the sealed row: a row of another child of the same school opens as
+    well as the right one (same key, its own row id), so the page compares what the row was
+    sealed under with what was typed, shows nothing if they differ, and reports it."""
+    school, _ = _schools(portal)
+    urn = int(school["urn"])
+    page = _signed_in(browser, portal, "wrong.child@real-run.example", urn, school["name"])
+    rows = portal.rows(urn)
+    other = next(r for r in rows[1:] if str(r[0]) != str(rows[0][0]))
+    kept: dict[str, Any] = {}
+
+    def swap(route: Any) -> None:
+        response = route.fetch()
+        answer = response.json()
+        if answer.get("sealed") and "answer" not in kept:
+            kept["answer"] = answer  # the first look-up's, the other child's, sent unchanged
+        elif answer.get("sealed"):
+            answer = kept["answer"]  # the second look-up gets the other child's row
+        route.fulfill(response=response, body=json.dumps(answer))
+
+    page.goto(f"{portal.url}/schools/{urn}/lookup")
+    page.route(f"{portal.url}/schools/{urn}/lookup", swap)
+    page.fill("#school-password", portal.password(urn))
+    page.click("#unlock")
+    page.wait_for_selector("#lookup-step:not([hidden])", timeout=30_000)
+    assert "Record found" in _look_up(page, upn=str(other[0]))
+    before = len(portal.entries("lookup_failed"))
+    with page.expect_response(lambda r: r.url.endswith("/lookup/refused")):
+        message = _look_up(page, upn=str(rows[0][0]))
+    assert "not the pupil you asked for" in message and page.is_hidden("#result")
+    assert str(other[1]) not in page.inner_text("body")
+    failed = portal.entries("lookup_failed")
+    assert len(failed) == before + 1
+    assert failed[-1]["row"] == kept["answer"]["row_id"] and failed[-1]["what"] == "wrong_child"
+    page.context.close()
+
+
 def test_the_pages_derivation_equals_the_nightly_sides(portal: Portal, browser: Any) -> None:
     page = browser.new_context().new_page()
     page.goto(f"{portal.url}/signin")

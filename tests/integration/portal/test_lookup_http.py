@@ -191,13 +191,29 @@ def test_a_row_the_browser_refused_is_recorded_as_served(
     assert sum("failed its integrity check" in what for what in shown) == 3
 
 
-@pytest.mark.parametrize("looked", [{"DATABOOK_PORTAL_LOOKUPS_PER_HOUR": "3"}], indirect=True)
+def test_a_row_of_another_child_the_browser_refused_is_recorded_so(
+        looked: tuple[TestClient, Env, str]) -> None:
+    client, env, _ = looked
+    csrf = csrf_of(client.get(f"/schools/{A}/lookup").text)
+    for what in ("wrong_child", "<script>", "served"):  # only the two words are ever recorded
+        got = client.post(f"/schools/{A}/lookup/refused",
+                          json={"row_id": pseudonym(A, 0), "what": what},
+                          headers={"X-CSRF-Token": csrf})
+        assert got.status_code == 200
+    assert [e["what"] for e in entries(env, "lookup_failed")] == [
+        "wrong_child", "bad_tag", "bad_tag"]
+    db, config = _ledger_of(env)
+    shown = [r["what"] for r in reports.irregular(db, config, {})]
+    assert sum("another child than the one asked for" in what for what in shown) == 1
+
+
 def _ledger_of(env: Env) -> tuple[Any, Any]:
     from databook.ledger.config import from_settings
     from portal.migrate import ready
     return ready(env.settings.portal.database_url)(), from_settings(env.settings)
 
 
+@pytest.mark.parametrize("looked", [{"DATABOOK_PORTAL_LOOKUPS_PER_HOUR": "3"}], indirect=True)
 def test_lookups_are_rate_limited_per_user(looked: tuple[TestClient, Env, str],
                                            keys: dict[int, lb.LookupKey]) -> None:
     client, env, _ = looked
