@@ -1,4 +1,4 @@
-// Look up one pupil (issue 21; shared/design/lookup.md). The school password stays in this tab:
+// Look up one pupil (docs/explanation/lookup.md). The school password stays in this tab:
 // the keys are derived here with WebCrypto, the portal gets only a blind token and a reason,
 // and the one sealed row it returns is opened here. Mirrors publish/lookup_bundle.py exactly.
 // The page itself (fields, errors, status, focus) is lookup-ui.js, on window.DatabookLookup.
