@@ -178,9 +178,14 @@ def test_two_hosts_in_operation(run: Run, portal_drop: Server, tmp_path: Path,
                 and f"entries {backed_up} to {before - 1} are not in the backup" in said)
         assert "checkpoints were deleted" in _refused(databook("audit", "verify", env=portal))
 
-        # 7. The documented steps: the portal again, witness recover, accept the restore.
+        # 7. The documented steps: the portal again; the witness's copy of what it co-signed
+        # carried to the portal host (only that host can seal what is put back) and
+        # re-appended there; the restore accepted; the witness passes.
         server = _serve(portal, upstream, log)
-        recovered = _ok(databook("witness", "recover", env=nightly))
+        assert "audit recover --copy" in _refused(databook("witness", "recover", env=nightly))
+        carried = portal_home / "entries-from-the-witness.jsonl"
+        shutil.copy(nightly_home / "witness" / "entries.jsonl", carried)
+        recovered = _ok(databook("audit", "recover", "--copy", str(carried), env=portal))
         assert f"re-appended entries {backed_up} to" in recovered
         assert "recorded as lost" in _ok(databook("audit", "verify", "--accept-restore",
                                                   env=portal))

@@ -23,7 +23,7 @@ TODAY = date.today().isoformat()
 def _accesses(env: Env, count: int = 30) -> list[int]:
     """Synthetic downloads and look-ups at two schools (their reasons as a DSL gives them)."""
     made = []
-    with ready(env.settings.portal.database_url).begin() as db:
+    with ready(env.settings.portal.database_url, env.settings.portal.state_dir).begin() as db:
         for i in range(count):
             urn = A if i % 3 else B
             if i % 4:
