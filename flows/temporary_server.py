@@ -12,7 +12,7 @@ process asks for the temporary server: they find it running, stop it at exit, an
 record names its pid (``flows.nightly._engine``) for the next run to clean up after a killed
 one.
 
-A council avoids all of this with a long-running server (README, Operations).
+A council avoids all of this with a long-running server (docs/how-to/nightly-operations.md).
 """
 
 from __future__ import annotations

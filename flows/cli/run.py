@@ -154,5 +154,5 @@ def start(settings: NightlySettings, plan: RunPlan) -> str:
 #: Said after a run that started Prefect's temporary server (the first run on a fresh machine,
 #: ``make demo``): the fast way, as a council runs it.
 FAST_WAY = ("Prefect's temporary server took %.1f s of this run to start; runs start that "
-            "much sooner against a running one (README, Operations): `make prefect-server`, "
-            "then PREFECT_API_URL=http://127.0.0.1:4200/api databook run")
+            "much sooner against a running one (docs/how-to/nightly-operations.md): "
+            "`make prefect-server`, then PREFECT_API_URL=http://127.0.0.1:4200/api databook run")

@@ -1,4 +1,4 @@
-"""The schedule fires: prefect.yaml deployed as a council deploys it (README, Operations) to a
+"""The schedule fires: prefect.yaml deployed as a council deploys it to a
 long-running Prefect server, whose own scheduler creates the runs, and a worker runs the one
 that falls due and publishes a signed run. Nothing here asks Prefect to run anything now."""
 
