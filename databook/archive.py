@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from databook.fsio import write_file
+
 FORMAT = 1
 MANIFEST = "backup.json"
 HOSTS = ("portal", "nightly")
@@ -147,12 +149,6 @@ def put_files(members: dict[str, bytes], prefix: str, folder: Path) -> int:
         for parent in reversed(made):
             parent.mkdir(mode=0o700)
             os.chmod(parent, 0o700)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
+        write_file(target, data)
         count += 1
     return count

@@ -136,6 +136,13 @@ def replay(db: Session, path: Path) -> tuple[int, int]:
     return start, len(copy)
 
 
+def said(first: int, end: int) -> str:
+    """What a command says of ``replay``'s (first, end)."""
+    if end > first:
+        return f"re-appended entries {first} to {end - 1} from the witness's copy"
+    return f"the ledger already holds every entry the witness saw ({first})"
+
+
 def accept_restore(db: Session, home: Path) -> str:
     """``audit verify --accept-restore``: what the last verify saw beyond the restored ledger
     is recorded as lost, in the ledger itself (a ``council_action`` entry with the range),

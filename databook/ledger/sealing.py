@@ -38,6 +38,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from databook.fsio import write_file
 from databook.ledger import merkle
 from databook.ledger.models import LedgerEntry
 
@@ -67,13 +68,7 @@ def sealed_by(key: bytes, body: bytes, stored: bytes | None) -> bool:
 def _private_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, readable by its owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)
+    write_file(path, data)
 
 
 def load_key(state_dir: Path, create: bool = True) -> bytes | None:

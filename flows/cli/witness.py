@@ -22,7 +22,7 @@ from databook.ledger.config import (
     session,
 )
 from databook.ledger.note import Signer, cosigner
-from databook.ledger.recovery import COPY_FILE, RecoveryError, replay
+from databook.ledger.recovery import COPY_FILE, RecoveryError, replay, said
 from databook.ledger.witness import WitnessError, state_path, trust_key, trusted_key_path
 from databook.ledger.witness import run as run_witness
 from flows.settings import NightlySettings, SettingsError, load
@@ -96,10 +96,7 @@ def recover(_args: argparse.Namespace) -> int:
             db.commit()
     finally:
         engine.dispose()
-    if end > first:
-        print(f"re-appended entries {first} to {end - 1} from the witness's copy")
-    else:
-        print(f"the ledger already holds every entry the witness saw ({first})")
+    print(said(first, end))
     print(run_witness(settings, config, lambda: _witness_key(settings, config),
                       skip_unreachable=False).message)
     print("entries the portal recorded after the witness's last pass and before the backup's "

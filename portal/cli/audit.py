@@ -33,7 +33,7 @@ from databook.ledger.models import LedgerCheckpoint, LedgerEntry
 from databook.ledger.note import NoteError, Verifier, new_signer, parse_vkey
 from databook.ledger.receipts import ReceiptError, make
 from databook.ledger.receipts import check as check_receipt
-from databook.ledger.recovery import RecoveryError, accept_restore, replay
+from databook.ledger.recovery import RecoveryError, accept_restore, replay, said
 from databook.ledger.rotation import first_key, rotate, undo
 from databook.ledger.seen import check_and_remember
 from databook.ledger.tail import sign_tail, stale_tail
@@ -133,10 +133,7 @@ def recover(args: argparse.Namespace) -> int:
             db.commit()
     finally:
         engine.dispose()
-    if end > first:
-        print(f"re-appended entries {first} to {end - 1} from the witness's copy")
-    else:
-        print(f"the ledger already holds every entry the witness saw ({first})")
+    print(said(first, end))
     return 0
 
 
