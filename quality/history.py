@@ -405,36 +405,36 @@ def _identity(conn: Connection, rule: str, record: str, table: str | None,
 def accept(engine: Engine, rule: str, record: str, reason: str,
            table: str | None = None) -> tuple[str, str, str]:
     """Put an open finding in the register; it then shows as accepted, never as new."""
-    reason = " ".join(reason.split())
-    if not reason:
-        raise HistoryError("--reason must say why the finding is accepted")
-    now, who = datetime.now(UTC), _who()
-    with engine.begin() as conn:
-        key = _identity(conn, rule, record, table, register=False)
-        row = dict(zip(("rule", "table_name", "record"), key, strict=True))
-        if conn.execute(select(accepted.c.rule).where(*(accepted.c[k] == v for k, v in
-                                                        row.items()))).first():
-            raise HistoryError(f"finding {rule} {record} in {key[1]} is already accepted")
-        conn.execute(insert(accepted).values(**row, reason=reason, accepted_by=who,
-                                             accepted_at=now))
-        conn.execute(insert(audit).values(action="accept", **row, reason=reason, by=who,
-                                          at=now))
-    return key
+    return _register(engine, "accept", rule, record, reason, table)
 
 
 def unaccept(engine: Engine, rule: str, record: str, reason: str,
              table: str | None = None) -> tuple[str, str, str]:
     """Take a finding out of the register (it shows as new or persisting again)."""
+    return _register(engine, "unaccept", rule, record, reason, table)
+
+
+def _register(engine: Engine, action: str, rule: str, record: str, reason: str,
+              table: str | None) -> tuple[str, str, str]:
+    """One change to the accepted-finding register and its audit line, in one transaction:
+    who (the OS user), when and why, whichever way it goes."""
     reason = " ".join(reason.split())
     if not reason:
-        raise HistoryError("--reason must say why the acceptance is withdrawn")
+        raise HistoryError("--reason must say why the finding is accepted" if action == "accept"
+                           else "--reason must say why the acceptance is withdrawn")
     now, who = datetime.now(UTC), _who()
     with engine.begin() as conn:
-        key = _identity(conn, rule, record, table, register=True)
+        key = _identity(conn, rule, record, table, register=action == "unaccept")
         row = dict(zip(("rule", "table_name", "record"), key, strict=True))
-        conn.execute(delete(accepted).where(*(accepted.c[k] == v for k, v in row.items())))
-        conn.execute(insert(audit).values(action="unaccept", **row, reason=reason, by=who,
-                                          at=now))
+        same = [accepted.c[k] == v for k, v in row.items()]
+        if action == "accept":
+            if conn.execute(select(accepted.c.rule).where(*same)).first():
+                raise HistoryError(f"finding {rule} {record} in {key[1]} is already accepted")
+            conn.execute(insert(accepted).values(**row, reason=reason, accepted_by=who,
+                                                 accepted_at=now))
+        else:
+            conn.execute(delete(accepted).where(*same))
+        conn.execute(insert(audit).values(action=action, **row, reason=reason, by=who, at=now))
     return key
 
 
